@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README and CI run it:
+#   1. normal build: every meson test (unit, crash, corruption, daemon, tools)
+#   2. ASan+UBSan build: the same tests
+#   3. libFuzzer targets, each briefly (clang)
+#   4. the power-cut rig, bounded budget
+# Needs root and /dev/fuse for the daemon, tools and power-cut tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+POWERCUT_BUDGET=${POWERCUT_BUDGET:-ci}
+
+setup() { # dir, extra args...
+    local dir=$1; shift
+    if [ -d "$dir" ]; then
+        meson setup --reconfigure "$dir" "$@" >/dev/null
+    else
+        meson setup "$dir" "$@" >/dev/null
+    fi
+    meson compile -C "$dir"
+}
+
+echo "== normal build"
+setup build
+meson test -C build --print-errorlogs --num-processes 2 --no-suite bench
+
+echo "== ASan + UBSan build"
+setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --print-errorlogs --num-processes 2 --no-suite bench --no-suite slow \
+    --timeout-multiplier 3
+
+if command -v clang >/dev/null; then
+    echo "== fuzz targets (${FUZZ_SECONDS}s each)"
+    CC=clang setup build-fuzz -Dfuzz=true -Dtests=true
+    "$ROOT/tests/fuzz/run.sh" build-fuzz "$FUZZ_SECONDS"
+fi
+
+if [ -x "$ROOT/tests/powercut/run" ]; then
+    echo "== power-cut rig (budget $POWERCUT_BUDGET)"
+    "$ROOT/tests/powercut/run" --durfs "$ROOT/build/fs/durfs" --budget "$POWERCUT_BUDGET"
+fi
+echo "== all tests passed"
