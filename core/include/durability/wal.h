@@ -52,6 +52,12 @@ typedef struct dur_wal_options {
     dur_flush_policy flush_policy; /* default DUR_FLUSH_MANUAL */
     unsigned every_n;
     unsigned interval_ms;
+    /* Called by the group-commit leader after it has written a batch and before it
+     * fdatasyncs the segment, so whatever it does covers every record of the batch
+     * (durfs uses it to syncfs a backing filesystem whose metadata an fdatasync of the
+     * WAL does not harden).  A failure poisons the writer like a failed sync.  NULL = none. */
+    dur_code (*leader_hook)(void *ctx, dur_error *err);
+    void *leader_hook_ctx;
 } dur_wal_options;
 
 void dur_wal_options_default(dur_wal_options *opts);
