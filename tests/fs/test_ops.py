@@ -1,0 +1,472 @@
+"""Fixed cases for every operation durfs passes through: results and errno must
+be those of the backing filesystem, and the change must be visible in BACKING."""
+import errno
+import fcntl
+import mmap
+import os
+import socket
+import stat
+import unittest
+
+import durfs_harness as H
+
+H.require_root_fuse()
+NOBODY = 65534
+FX = None
+
+
+def setUpModule():
+    global FX
+    FX = H.Fixture(opts='allow_other')
+    FX.mount()
+
+
+def tearDownModule():
+    FX.unmount()
+    FX.close()
+
+
+def M(*p):
+    return os.path.join(FX.mntdir, *p)
+
+
+def B(*p):
+    return os.path.join(FX.backing, *p)
+
+
+def write_file(path, data, mode=0o644):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def read_file(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+class Ops(unittest.TestCase):
+    def setUp(self):
+        self.d = self.id().split('.')[-1]
+        os.mkdir(M(self.d))
+
+    def assertErrno(self, e, fn, *a, **kw):
+        with self.assertRaises(OSError) as cm:
+            fn(*a, **kw)
+        self.assertEqual(cm.exception.errno, e, '%s: expected %s, got %s' % (
+            fn.__name__, errno.errorcode[e], errno.errorcode.get(cm.exception.errno)))
+
+    # ---- lookup / getattr ----
+    def test_getattr_matches_backing(self):
+        write_file(M(self.d, 'f'), b'hello', 0o640)
+        sm, sb = os.stat(M(self.d, 'f')), os.stat(B(self.d, 'f'))
+        for k in ('st_ino', 'st_mode', 'st_size', 'st_uid', 'st_gid', 'st_nlink', 'st_mtime_ns'):
+            self.assertEqual(getattr(sm, k), getattr(sb, k), k)
+        self.assertEqual(stat.S_IMODE(sm.st_mode), 0o640)
+        self.assertErrno(errno.ENOENT, os.stat, M(self.d, 'missing'))
+        self.assertErrno(errno.ENOTDIR, os.stat, M(self.d, 'f', 'x'))
+
+    # ---- setattr ----
+    def test_chmod_chown(self):
+        write_file(M(self.d, 'f'), b'x')
+        os.chmod(M(self.d, 'f'), 0o4711)
+        self.assertEqual(stat.S_IMODE(os.stat(B(self.d, 'f')).st_mode), 0o4711)
+        os.chown(M(self.d, 'f'), NOBODY, NOBODY)
+        sb = os.stat(B(self.d, 'f'))
+        self.assertEqual((sb.st_uid, sb.st_gid), (NOBODY, NOBODY))
+        os.chown(M(self.d, 'f'), -1, 0)
+        self.assertEqual(os.stat(B(self.d, 'f')).st_gid, 0)
+        self.assertEqual(os.stat(B(self.d, 'f')).st_uid, NOBODY)
+
+    def test_truncate(self):
+        write_file(M(self.d, 'f'), b'0123456789')
+        os.truncate(M(self.d, 'f'), 4)
+        self.assertEqual(read_file(M(self.d, 'f')), b'0123')
+        self.assertEqual(os.stat(B(self.d, 'f')).st_size, 4)
+        os.truncate(M(self.d, 'f'), 8)
+        self.assertEqual(read_file(M(self.d, 'f')), b'0123\0\0\0\0')
+        fd = os.open(M(self.d, 'f'), os.O_RDWR)
+        try:
+            os.ftruncate(fd, 2)
+            self.assertEqual(os.fstat(fd).st_size, 2)
+        finally:
+            os.close(fd)
+        self.assertEqual(read_file(B(self.d, 'f')), b'01')
+
+    def test_utimens(self):
+        p = M(self.d, 'f')
+        write_file(p, b'x')
+        H.utimensat(p, (1000000000, 111), (1200000000, 222))
+        sb = os.stat(B(self.d, 'f'))
+        self.assertEqual(sb.st_atime_ns, 1000000000 * 10**9 + 111)
+        self.assertEqual(sb.st_mtime_ns, 1200000000 * 10**9 + 222)
+        H.utimensat(p, H.UTIME_OMIT, H.UTIME_NOW)
+        sb2 = os.stat(B(self.d, 'f'))
+        self.assertEqual(sb2.st_atime_ns, sb.st_atime_ns, 'UTIME_OMIT changed atime')
+        self.assertGreater(sb2.st_mtime_ns, sb.st_mtime_ns, 'UTIME_NOW did not set mtime')
+        H.utimensat(p, H.UTIME_NOW, H.UTIME_OMIT)
+        sb3 = os.stat(B(self.d, 'f'))
+        self.assertEqual(sb3.st_mtime_ns, sb2.st_mtime_ns, 'UTIME_OMIT changed mtime')
+        self.assertGreater(sb3.st_atime_ns, sb2.st_atime_ns)
+        self.assertEqual(os.stat(p).st_mtime_ns, sb3.st_mtime_ns)
+
+    # ---- readdir ----
+    def test_readdir_many(self):
+        names = ['e%05d' % i for i in range(3000)]
+        for n in names:
+            os.close(os.open(M(self.d, n), os.O_CREAT | os.O_WRONLY, 0o644))
+        self.assertEqual(sorted(os.listdir(M(self.d))), names)
+        with os.scandir(M(self.d)) as it:
+            inos = {e.name: e.inode() for e in it}
+        self.assertEqual(inos['e00042'], os.stat(B(self.d, 'e00042')).st_ino)
+
+    def test_reserved_name_hidden(self):
+        self.assertTrue(os.path.isdir(B('.durfs')), 'journal dir BACKING/.durfs missing')
+        self.assertNotIn('.durfs', os.listdir(M()))
+        self.assertErrno(errno.ENOENT, os.stat, M('.durfs'))
+        self.assertErrno(errno.EPERM, os.mkdir, M('.durfs'))
+        self.assertErrno(errno.EPERM, os.open, M('.durfs'), os.O_CREAT | os.O_WRONLY, 0o644)
+        write_file(M(self.d, 'f'), b'x')
+        self.assertErrno(errno.EPERM, os.rename, M(self.d, 'f'), M('.durfs'))
+        self.assertErrno(errno.EPERM, os.link, M(self.d, 'f'), M('.durfs'))
+        # only the root's .durfs is reserved
+        os.mkdir(M(self.d, '.durfs'))
+        self.assertIn('.durfs', os.listdir(M(self.d)))
+
+    # ---- open flags, read, write ----
+    def test_open_flags(self):
+        p = M(self.d, 'f')
+        fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.write(fd, b'abc')
+        os.close(fd)
+        self.assertErrno(errno.EEXIST, os.open, p, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, b'def')
+        os.close(fd)
+        self.assertEqual(read_file(p), b'abcdef')
+        fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+        os.write(fd, b'g')
+        os.close(fd)
+        self.assertEqual(read_file(B(self.d, 'f')), b'abcdefg')
+        fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+        self.assertEqual(os.fstat(fd).st_size, 0)
+        os.write(fd, b'Z')
+        os.close(fd)
+        self.assertEqual(read_file(B(self.d, 'f')), b'Z')
+        fd = os.open(p, os.O_RDWR | os.O_SYNC)
+        os.pwrite(fd, b'sync', 1)
+        self.assertEqual(os.pread(fd, 10, 0), b'Zsync')
+        os.close(fd)
+        self.assertEqual(read_file(B(self.d, 'f')), b'Zsync')
+        self.assertErrno(errno.ENOENT, os.open, M(self.d, 'nope'), os.O_RDONLY)
+        self.assertErrno(errno.EISDIR, os.open, M(self.d), os.O_WRONLY)
+        self.assertErrno(errno.ENOTDIR, os.open, p, os.O_RDONLY | os.O_DIRECTORY)
+
+    def test_o_direct(self):
+        p = M(self.d, 'direct')
+        buf = mmap.mmap(-1, 8192)
+        buf.write(bytes(range(256)) * 32)
+        fd = os.open(p, os.O_CREAT | os.O_RDWR | os.O_DIRECT, 0o644)
+        try:
+            self.assertEqual(os.pwritev(fd, [buf], 0), 8192)
+            rbuf = mmap.mmap(-1, 8192)
+            self.assertEqual(os.preadv(fd, [rbuf], 0), 8192)
+            self.assertEqual(bytes(rbuf), bytes(buf))
+        finally:
+            os.close(fd)
+        self.assertEqual(read_file(B(self.d, 'direct')), bytes(buf))
+
+    def test_read_write_offsets(self):
+        p = M(self.d, 'f')
+        fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+        data = os.urandom(300000)
+        self.assertEqual(os.pwrite(fd, data, 0), len(data))
+        os.pwrite(fd, b'XYZ', 123457)
+        self.assertEqual(os.pread(fd, 5, 123456), data[123456:123457] + b'XYZ' + data[123460:123461])
+        self.assertEqual(os.pread(fd, 10, len(data) + 5), b'')
+        os.close(fd)
+        exp = bytearray(data)
+        exp[123457:123460] = b'XYZ'
+        self.assertEqual(read_file(B(self.d, 'f')), bytes(exp))
+
+    def test_fsync_and_fsyncdir(self):
+        p = M(self.d, 'f')
+        fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+        os.write(fd, b'data')
+        os.fsync(fd)
+        os.fdatasync(fd)
+        os.close(fd)
+        for d in (M(self.d), M()):
+            dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dfd)  # R5: must not fail with EINVAL/ENOSYS
+                os.fdatasync(dfd)
+            finally:
+                os.close(dfd)
+
+    # ---- namespace ----
+    def test_mkdir_rmdir_unlink_errnos(self):
+        d = M(self.d, 'sub')
+        os.mkdir(d, 0o750)
+        self.assertEqual(stat.S_IMODE(os.stat(B(self.d, 'sub')).st_mode), 0o750)
+        self.assertErrno(errno.EEXIST, os.mkdir, d)
+        write_file(os.path.join(d, 'f'), b'x')
+        self.assertErrno(errno.ENOTEMPTY, os.rmdir, d)
+        self.assertErrno(errno.EISDIR, os.unlink, d)
+        self.assertErrno(errno.ENOTDIR, os.rmdir, os.path.join(d, 'f'))
+        self.assertErrno(errno.ENOTDIR, os.mkdir, os.path.join(d, 'f', 'g'))
+        self.assertErrno(errno.ENOENT, os.unlink, os.path.join(d, 'missing'))
+        self.assertErrno(errno.ENOENT, os.mkdir, os.path.join(d, 'a', 'b'))
+        os.unlink(os.path.join(d, 'f'))
+        self.assertFalse(os.path.exists(B(self.d, 'sub', 'f')))
+        os.rmdir(d)
+        self.assertFalse(os.path.exists(B(self.d, 'sub')))
+        self.assertErrno(errno.ENAMETOOLONG, os.mkdir, M(self.d, 'n' * 256))
+        self.assertErrno(errno.EXDEV, os.rename, M(self.d), os.path.join(FX.tmp, 'outside'))
+
+    def test_rename(self):
+        a, b, c = M(self.d, 'a'), M(self.d, 'b'), M(self.d, 'c')
+        write_file(a, b'A')
+        write_file(b, b'B')
+        ino_a = os.stat(a).st_ino
+        os.rename(a, c)
+        self.assertEqual(os.stat(B(self.d, 'c')).st_ino, ino_a)
+        self.assertFalse(os.path.exists(B(self.d, 'a')))
+        os.rename(c, b)  # over an existing file
+        self.assertEqual(read_file(B(self.d, 'b')), b'A')
+        self.assertErrno(errno.ENOENT, os.rename, a, c)
+        write_file(a, b'A2')
+        self.assertErrno(errno.EEXIST, H.renameat2, a, b, H.RENAME_NOREPLACE)
+        self.assertEqual(read_file(B(self.d, 'b')), b'A')
+        H.renameat2(a, c, H.RENAME_NOREPLACE)
+        self.assertEqual(read_file(B(self.d, 'c')), b'A2')
+        H.renameat2(b, c, H.RENAME_EXCHANGE)
+        self.assertEqual(read_file(B(self.d, 'b')), b'A2')
+        self.assertEqual(read_file(B(self.d, 'c')), b'A')
+        self.assertErrno(errno.ENOENT, H.renameat2, b, a, H.RENAME_EXCHANGE)
+        # directories
+        os.makedirs(M(self.d, 'd1', 'x'))
+        os.mkdir(M(self.d, 'd2'))
+        self.assertErrno(errno.ENOTEMPTY, os.rename, M(self.d, 'd2'), M(self.d, 'd1'))
+        self.assertErrno(errno.EISDIR, os.rename, b, M(self.d, 'd2'))
+        self.assertErrno(errno.ENOTDIR, os.rename, M(self.d, 'd2'), b)
+        self.assertErrno(errno.EINVAL, os.rename, M(self.d, 'd1'), M(self.d, 'd1', 'x', 'y'))
+        os.rename(M(self.d, 'd1'), M(self.d, 'd2'))  # over an empty dir
+        self.assertTrue(os.path.isdir(B(self.d, 'd2', 'x')))
+        os.rename(M(self.d, 'd2', 'x'), M(self.d, 'x'))  # across directories
+        self.assertTrue(os.path.isdir(B(self.d, 'x')))
+
+    def test_link(self):
+        a, b = M(self.d, 'a'), M(self.d, 'b')
+        write_file(a, b'shared')
+        os.link(a, b)
+        sa, sb = os.stat(a), os.stat(b)
+        self.assertEqual(sa.st_ino, sb.st_ino)
+        self.assertEqual(sa.st_nlink, 2)
+        self.assertEqual(os.stat(B(self.d, 'b')).st_nlink, 2)
+        with open(b, 'r+b') as f:
+            f.write(b'SH')
+        self.assertEqual(read_file(a), b'SHared')
+        os.unlink(a)
+        self.assertEqual(os.stat(b).st_nlink, 1)
+        self.assertErrno(errno.EEXIST, os.link, b, b)
+        self.assertErrno(errno.EPERM, os.link, M(self.d), M(self.d, 'dirlink'))
+        self.assertErrno(errno.ENOENT, os.link, a, M(self.d, 'c'))
+
+    def test_symlink_readlink(self):
+        s = M(self.d, 's')
+        os.symlink('target/with\nnewline and \xe9', s)
+        self.assertEqual(os.readlink(s), 'target/with\nnewline and \xe9')
+        self.assertEqual(os.readlink(B(self.d, 's')), 'target/with\nnewline and \xe9')
+        self.assertTrue(stat.S_ISLNK(os.lstat(s).st_mode))
+        self.assertErrno(errno.ENOENT, os.stat, s)  # dangling
+        self.assertErrno(errno.EEXIST, os.symlink, 'x', s)
+        write_file(M(self.d, 'real'), b'r')
+        os.symlink('real', M(self.d, 's2'))
+        self.assertEqual(read_file(M(self.d, 's2')), b'r')
+        self.assertErrno(errno.EINVAL, os.readlink, M(self.d, 'real'))
+        os.symlink('x' * 4000, M(self.d, 'long'))
+        self.assertEqual(os.readlink(M(self.d, 'long')), 'x' * 4000)
+
+    def test_mknod(self):
+        os.mkfifo(M(self.d, 'fifo'), 0o640)
+        self.assertTrue(stat.S_ISFIFO(os.stat(B(self.d, 'fifo')).st_mode))
+        self.assertEqual(stat.S_IMODE(os.stat(M(self.d, 'fifo')).st_mode), 0o640)
+        os.mknod(M(self.d, 'null'), stat.S_IFCHR | 0o600, os.makedev(1, 3))
+        sb = os.stat(B(self.d, 'null'))
+        self.assertTrue(stat.S_ISCHR(sb.st_mode))
+        self.assertEqual(sb.st_rdev, os.makedev(1, 3))
+        self.assertEqual(os.stat(M(self.d, 'null')).st_rdev, os.makedev(1, 3))
+        os.mknod(M(self.d, 'sockn'), stat.S_IFSOCK | 0o600)
+        self.assertTrue(stat.S_ISSOCK(os.stat(B(self.d, 'sockn')).st_mode))
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.bind(M(self.d, 'sock'))
+        finally:
+            s.close()
+        self.assertTrue(stat.S_ISSOCK(os.stat(B(self.d, 'sock')).st_mode))
+        self.assertErrno(errno.EEXIST, os.mkfifo, M(self.d, 'fifo'))
+
+    def test_statfs(self):
+        vm, vb = os.statvfs(M()), os.statvfs(B())
+        self.assertEqual(vm.f_blocks * vm.f_frsize, vb.f_blocks * vb.f_frsize)
+        self.assertEqual(vm.f_files, vb.f_files)
+        self.assertEqual(vm.f_namemax, 255)
+
+    def test_xattrs(self):
+        p = M(self.d, 'f')
+        write_file(p, b'x')
+        os.setxattr(p, 'user.a', b'1')
+        os.setxattr(p, 'user.big', b'v' * 3000)
+        self.assertEqual(os.getxattr(p, 'user.a'), b'1')
+        self.assertEqual(os.getxattr(B(self.d, 'f'), 'user.big'), b'v' * 3000)
+        self.assertEqual(sorted(x for x in os.listxattr(p) if x.startswith('user.')),
+                         ['user.a', 'user.big'])
+        self.assertErrno(errno.ENODATA, os.getxattr, p, 'user.missing')
+        self.assertErrno(errno.EEXIST, os.setxattr, p, 'user.a', b'2', os.XATTR_CREATE)
+        self.assertErrno(errno.ENODATA, os.setxattr, p, 'user.new', b'2', os.XATTR_REPLACE)
+        os.setxattr(p, 'user.a', b'22', os.XATTR_REPLACE)
+        self.assertEqual(os.getxattr(B(self.d, 'f'), 'user.a'), b'22')
+        os.removexattr(p, 'user.a')
+        self.assertErrno(errno.ENODATA, os.removexattr, p, 'user.a')
+        self.assertNotIn('user.a', os.listxattr(B(self.d, 'f')))
+        os.setxattr(M(self.d), 'user.dir', b'd')
+        self.assertEqual(os.getxattr(B(self.d), 'user.dir'), b'd')
+        self.assertNotIn('trusted.durfs.status', os.listxattr(M()))
+
+    def test_fallocate_and_seek(self):
+        p = M(self.d, 'f')
+        fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            os.posix_fallocate(fd, 0, 1 << 20)
+            self.assertEqual(os.fstat(fd).st_size, 1 << 20)
+            H.fallocate(fd, 1, 1 << 20, 1 << 20)  # FALLOC_FL_KEEP_SIZE
+            self.assertEqual(os.fstat(fd).st_size, 1 << 20)
+            os.pwrite(fd, b'\1' * 8192, 0)
+            H.fallocate(fd, 3, 0, 4096)  # PUNCH_HOLE | KEEP_SIZE
+            self.assertEqual(os.pread(fd, 8, 0), b'\0' * 8)
+            self.assertEqual(os.pread(fd, 8, 4096), b'\1' * 8)
+        finally:
+            os.close(fd)
+        sp = M(self.d, 'sparse')
+        fd = os.open(sp, os.O_CREAT | os.O_RDWR, 0o644)
+        os.pwrite(fd, b'a' * 4096, 0)
+        os.pwrite(fd, b'b' * 4096, 16 << 20)
+        os.close(fd)
+        fdm = os.open(sp, os.O_RDONLY)
+        fdb = os.open(B(self.d, 'sparse'), os.O_RDONLY)
+        try:
+            for whence, off in ((os.SEEK_HOLE, 0), (os.SEEK_DATA, 8192), (os.SEEK_DATA, 0),
+                                (os.SEEK_HOLE, 16 << 20)):
+                self.assertEqual(os.lseek(fdm, off, whence), os.lseek(fdb, off, whence),
+                                 'lseek(%d, %d)' % (off, whence))
+            self.assertEqual(os.lseek(fdm, 4096, os.SEEK_HOLE), 4096)
+            self.assertEqual(os.lseek(fdm, 4096, os.SEEK_DATA), 16 << 20)
+            self.assertErrno(errno.ENXIO, os.lseek, fdm, (16 << 20) + 4096, os.SEEK_DATA)
+        finally:
+            os.close(fdm)
+            os.close(fdb)
+
+    def test_copy_file_range(self):
+        src, dst = M(self.d, 'src'), M(self.d, 'dst')
+        data = os.urandom(200000)
+        write_file(src, data)
+        fi = os.open(src, os.O_RDONLY)
+        fo = os.open(dst, os.O_CREAT | os.O_WRONLY, 0o644)
+        try:
+            done = 0
+            while done < len(data):
+                n = os.copy_file_range(fi, fo, len(data) - done, done, done)
+                self.assertGreater(n, 0)
+                done += n
+        finally:
+            os.close(fi)
+            os.close(fo)
+        self.assertEqual(read_file(B(self.d, 'dst')), data)
+
+    def test_locks(self):
+        p = M(self.d, 'lock')
+        write_file(p, b'x')
+        f1 = os.open(p, os.O_RDWR)
+        f2 = os.open(p, os.O_RDWR)
+        try:
+            fcntl.flock(f1, fcntl.LOCK_EX)
+            self.assertErrno(errno.EWOULDBLOCK, fcntl.flock, f2, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f1, fcntl.LOCK_UN)
+            fcntl.flock(f2, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f2, fcntl.LOCK_UN)
+            fcntl.lockf(f1, fcntl.LOCK_EX, 10, 0)
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                code = 0
+                try:
+                    fd = os.open(p, os.O_RDWR)
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 0)
+                except OSError as e:
+                    code = e.errno
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 20)  # disjoint range
+                except OSError:
+                    code = 255
+                os._exit(code)
+            _, st = os.waitpid(pid, 0)
+            self.assertIn(os.WEXITSTATUS(st), (errno.EAGAIN, errno.EACCES),
+                          'POSIX lock conflict not reported')
+        finally:
+            os.close(f1)
+            os.close(f2)
+
+    def test_access(self):
+        p = M(self.d, 'f')
+        write_file(p, b'x', 0o600)
+        os.chmod(M(self.d), 0o755)
+        self.assertTrue(os.access(p, os.R_OK | os.W_OK))
+        self.assertFalse(os.access(p, os.X_OK))
+        self.assertFalse(os.access(M(self.d, 'nope'), os.F_OK))
+        self.assertFalse(H.run_as(NOBODY, NOBODY, lambda: os.access(p, os.R_OK)))
+        self.assertErrno(errno.EACCES, H.run_as, NOBODY, NOBODY, lambda: open(p, 'rb').close())
+        self.assertErrno(errno.EACCES, H.run_as, NOBODY, NOBODY,
+                         lambda: os.mkdir(M(self.d, 'byother')))
+        self.assertErrno(errno.EPERM, H.run_as, NOBODY, NOBODY, lambda: os.chmod(p, 0o777))
+
+    def test_large_sparse_file(self):
+        p = M(self.d, 'big')
+        off = 5 << 30
+        fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            os.pwrite(fd, b'tail', off)
+            os.pwrite(fd, b'edge', (4 << 30) - 2)
+            self.assertEqual(os.fstat(fd).st_size, off + 4)
+            self.assertEqual(os.pread(fd, 4, off), b'tail')
+            self.assertEqual(os.pread(fd, 6, (4 << 30) - 3), b'\0edge\0')
+        finally:
+            os.close(fd)
+        self.assertEqual(os.stat(B(self.d, 'big')).st_size, off + 4)
+        with open(B(self.d, 'big'), 'rb') as f:
+            f.seek((4 << 30) - 2)
+            self.assertEqual(f.read(4), b'edge')
+        os.truncate(p, (4 << 30) + 1)
+        self.assertEqual(os.stat(B(self.d, 'big')).st_size, (4 << 30) + 1)
+        os.unlink(p)
+
+    def test_odd_names(self):
+        d = os.fsencode(M(self.d))
+        names = [b'n' * 255, b'with\nnewline', b'\xff\xfe', b' spaces  ', b'tab\tand*?',
+                 b'-dash', b'\x01ctl', 'caf\xe9'.encode()]
+        for n in names:
+            write_file(d + b'/' + n, n)
+        self.assertEqual(sorted(os.listdir(d)), sorted(names))
+        self.assertEqual(sorted(os.listdir(os.fsencode(B(self.d)))), sorted(names))
+        for n in names:
+            self.assertEqual(read_file(d + b'/' + n), n)
+        os.rename(d + b'/' + names[0], d + b'/' + b'm' * 255)
+        self.assertTrue(os.path.exists(os.fsencode(B(self.d)) + b'/' + b'm' * 255))
+        self.assertErrno(errno.ENAMETOOLONG, write_file, d + b'/' + b'n' * 256, b'')
+
+
+if __name__ == '__main__':
+    H.main()
