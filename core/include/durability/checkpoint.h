@@ -32,6 +32,10 @@ typedef struct dur_checkpoint {
     void *payload; /* malloc'd; free with dur_checkpoint_free */
     size_t len;
     char name[64]; /* file name it was read from */
+    /* Set by dur_checkpoint_load_latest: newer invalid checkpoints skipped (best effort
+     * only) and names in the directory that are not checkpoint files (ignored). */
+    unsigned skipped;
+    unsigned ignored_names;
 } dur_checkpoint;
 
 void dur_checkpoint_free(dur_checkpoint *c);

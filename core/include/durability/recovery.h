@@ -26,6 +26,7 @@ typedef struct dur_recovery_report {
     uint64_t bytes_cut;        /* torn tail removed */
     unsigned segments;
     uint64_t elapsed_ns;
+    unsigned checkpoints_skipped; /* newer invalid checkpoints passed over (best effort) */
 } dur_recovery_report;
 
 typedef struct dur_recovery_callbacks {
