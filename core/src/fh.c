@@ -1,1 +1,215 @@
-/* placeholder: implemented by its module owner */
+/* libdurability: kernel file handles and backing-filesystem probing.
+ *
+ * A handle from name_to_handle_at() names an inode (on ext4/XFS/btrfs: inode
+ * number + generation), independent of any path, and stays valid across remounts
+ * and crashes for inodes that were durable.  open_by_handle_at() needs
+ * CAP_DAC_READ_SEARCH; without it we say so instead of failing obscurely.
+ *
+ * The probe decides how much the namespace journal may rely on the backing fs:
+ * only on a journaled ext4 (jbd2 present) or XFS does one fsync commit the
+ * filesystem journal and harden every earlier metadata operation in order; on
+ * anything else the journal must syncfs at commit points.  Unknown is treated as
+ * the weakest case, never the strongest.
+ */
+#include "durability/fh.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+bool dur_fh_equal(const dur_fh *a, const dur_fh *b)
+{
+    return a->len == b->len && a->type == b->type && memcmp(a->data, b->data, a->len) == 0;
+}
+
+dur_code dur_fh_get(int dirfd, const char *name, dur_fh *out, dur_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const char *n = name ? name : "";
+    int flags = AT_SYMLINK_NOFOLLOW | (n[0] ? 0 : AT_EMPTY_PATH);
+    /* Start with the size every common fs needs; grow if the kernel asks. */
+    unsigned int cap = 64;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct file_handle *h = malloc(sizeof *h + cap);
+        if (!h)
+            return dur_error_set(err, DUR_E_NOMEM, ENOMEM, n, "out of memory");
+        h->handle_bytes = cap;
+        int mount_id;
+        int r = name_to_handle_at(dirfd, n, h, &mount_id, flags);
+        int e = errno;
+        if (r == 0) {
+            unsigned int got = h->handle_bytes;
+            if (got > DUR_FH_MAX_BYTES) {
+                free(h);
+                return dur_error_set(err, DUR_E_NOTSUP, EOVERFLOW, n,
+                                     "file handle of %u bytes exceeds %d", got,
+                                     DUR_FH_MAX_BYTES);
+            }
+            out->len = h->handle_bytes;
+            out->type = h->handle_type;
+            memcpy(out->data, h->f_handle, h->handle_bytes);
+            free(h);
+            return DUR_OK;
+        }
+        unsigned int need = h->handle_bytes;
+        free(h);
+        if (e == EOVERFLOW && attempt == 0 && need > cap && need <= 4096) {
+            cap = need;
+            continue;
+        }
+        if (e == EOPNOTSUPP || e == ENOSYS)
+            return dur_error_set(err, DUR_E_NOTSUP, e, n,
+                                 "filesystem does not support file handles");
+        if (e == ENOENT || e == ENOTDIR)
+            return dur_error_set(err, DUR_E_NOTFOUND, e, n, "name_to_handle_at: no such file");
+        return dur_error_set(err, DUR_E_IO, e, n, "name_to_handle_at failed");
+    }
+    return dur_error_set(err, DUR_E_IO, EOVERFLOW, n, "file handle size kept changing");
+}
+
+dur_code dur_fh_open(int mount_fd, const dur_fh *fh, int flags, int *fd_out, dur_error *err)
+{
+    *fd_out = -1;
+    if (fh->len == 0 || fh->len > DUR_FH_MAX_BYTES)
+        return dur_error_set(err, DUR_E_INVAL, EINVAL, NULL, "invalid file handle (%u bytes)",
+                             fh->len);
+    struct file_handle *h = malloc(sizeof *h + fh->len);
+    if (!h)
+        return dur_error_set(err, DUR_E_NOMEM, ENOMEM, NULL, "out of memory");
+    h->handle_bytes = fh->len;
+    h->handle_type = fh->type;
+    memcpy(h->f_handle, fh->data, fh->len);
+    int fd;
+    do {
+        fd = open_by_handle_at(mount_fd, h, flags | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    int e = errno;
+    free(h);
+    if (fd >= 0) {
+        *fd_out = fd;
+        return DUR_OK;
+    }
+    char hex[2 * DUR_FH_MAX_BYTES + 16];
+    dur_fh_format(fh, hex, sizeof hex);
+    if (e == ESTALE || e == ENOENT)
+        return dur_error_set(err, DUR_E_NOTFOUND, e, NULL, "inode of handle %s no longer exists",
+                             hex);
+    if (e == EPERM)
+        return dur_error_set(err, DUR_E_NOTSUP, e, NULL,
+                             "open_by_handle_at needs CAP_DAC_READ_SEARCH (run as root)");
+    if (e == EOPNOTSUPP)
+        return dur_error_set(err, DUR_E_NOTSUP, e, NULL, "filesystem does not support handles");
+    return dur_error_set(err, DUR_E_IO, e, NULL, "open_by_handle_at of %s failed", hex);
+}
+
+char *dur_fh_format(const dur_fh *fh, char *buf, size_t size)
+{
+    if (!buf || size == 0)
+        return buf;
+    int n = snprintf(buf, size, "%d:", fh->type);
+    size_t pos = n > 0 ? (size_t)n : 0;
+    for (uint32_t i = 0; i < fh->len && i < DUR_FH_MAX_BYTES && pos + 2 < size; i++) {
+        snprintf(buf + pos, size - pos, "%02x", fh->data[i]);
+        pos += 2;
+    }
+    if (pos >= size)
+        buf[size - 1] = '\0';
+    return buf;
+}
+
+/* ---- probe ---- */
+
+#define FS_MAGIC_EXT4 0xEF53u
+#define FS_MAGIC_XFS 0x58465342u
+#define FS_MAGIC_BTRFS 0x9123683Eu
+#define FS_MAGIC_TMPFS 0x01021994u
+#define FS_MAGIC_RAMFS 0x858458F6u
+#define FS_MAGIC_OVERLAY 0x794C7630u
+#define FS_MAGIC_NFS 0x6969u
+#define FS_MAGIC_FUSE 0x65735546u
+
+/* Does the ext4 filesystem holding fd have a jbd2 journal?  The kernel lists
+ * running journals as /proc/fs/jbd2/<devname>-8; the device name comes from
+ * /sys/dev/block/MAJ:MIN/uevent.  Unknown -> false (assume the weaker fs). */
+static bool ext4_journaled(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return false;
+    char path[128];
+    snprintf(path, sizeof path, "/sys/dev/block/%u:%u/uevent", major(st.st_dev),
+             minor(st.st_dev));
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    char line[256], dev[200] = "";
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "DEVNAME=", 8) == 0) {
+            size_t n = strcspn(line + 8, "\n");
+            if (n >= sizeof dev)
+                n = sizeof dev - 1;
+            memcpy(dev, line + 8, n);
+            dev[n] = '\0';
+            break;
+        }
+    }
+    fclose(f);
+    if (!dev[0] || strchr(dev, '/'))
+        return false;
+    char jpath[300];
+    snprintf(jpath, sizeof jpath, "/proc/fs/jbd2/%s-8", dev);
+    return access(jpath, F_OK) == 0;
+}
+
+dur_code dur_fs_probe(int fd, dur_fs_policy *out, dur_error *err)
+{
+    memset(out, 0, sizeof *out);
+    struct statfs sf;
+    if (fstatfs(fd, &sf) != 0)
+        return dur_error_set(err, DUR_E_IO, errno, NULL, "fstatfs of fd %d failed", fd);
+    unsigned long magic = (unsigned long)sf.f_type & 0xFFFFFFFFul;
+    static const struct {
+        unsigned long magic;
+        dur_fs_kind kind;
+        const char *name;
+    } known[] = {
+        {FS_MAGIC_EXT4, DUR_FS_EXT4, "ext4"},       {FS_MAGIC_XFS, DUR_FS_XFS, "xfs"},
+        {FS_MAGIC_BTRFS, DUR_FS_BTRFS, "btrfs"},    {FS_MAGIC_TMPFS, DUR_FS_TMPFS, "tmpfs"},
+        {FS_MAGIC_RAMFS, DUR_FS_RAMFS, "ramfs"},    {FS_MAGIC_OVERLAY, DUR_FS_OVERLAY, "overlayfs"},
+        {FS_MAGIC_NFS, DUR_FS_NFS, "nfs"},          {FS_MAGIC_FUSE, DUR_FS_FUSE, "fuse"},
+    };
+    out->kind = DUR_FS_UNKNOWN;
+    snprintf(out->name, sizeof out->name, "unknown (magic 0x%lx)", magic);
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (known[i].magic == magic) {
+            out->kind = known[i].kind;
+            snprintf(out->name, sizeof out->name, "%s", known[i].name);
+            break;
+        }
+    }
+    out->is_volatile = out->kind == DUR_FS_TMPFS || out->kind == DUR_FS_RAMFS;
+    if (out->kind == DUR_FS_EXT4) {
+        out->fsync_hardens_all_metadata = ext4_journaled(fd);
+        if (!out->fsync_hardens_all_metadata)
+            snprintf(out->name, sizeof out->name, "ext4 (no journal)");
+    } else {
+        out->fsync_hardens_all_metadata = out->kind == DUR_FS_XFS;
+    }
+    dur_fh fh;
+    out->has_handles = dur_fh_get(fd, "", &fh, NULL) == DUR_OK;
+    return DUR_OK;
+}
+
+bool dur_fs_same(int fd_a, int fd_b)
+{
+    struct stat a, b;
+    if (fstat(fd_a, &a) != 0 || fstat(fd_b, &b) != 0)
+        return false;
+    return a.st_dev == b.st_dev;
+}
