@@ -1,1 +1,686 @@
-/* placeholder: implemented by its module owner */
+/* Namespace journal: open/recover/close, the ordering lock, logging, group commit,
+ * the background committer/checkpointer and status.
+ *
+ * Crash reasoning this file relies on (full argument: docs/design.md):
+ *  - Log order == apply order: `order` is held from dur_ns_begin (before the daemon's
+ *    backing call) until the record is appended, so two conflicting operations are
+ *    applied to BACKING and logged in the same order.
+ *  - Acknowledged == durable (CLOSE/SYNC): dur_ns_end returns only after
+ *    dur_wal_sync(op lsn); ORDERED acks at once and the committer syncs every
+ *    commit_seconds, so what survives is a prefix of the acknowledged operations.
+ *  - BACKING at least as new as the durable WAL: on ext4-with-journal/XFS with the
+ *    journal on the same filesystem, each WAL fdatasync (appends grow i_size) commits
+ *    the filesystem journal, which holds every metadata call completed before it;
+ *    otherwise the WAL leader hook syncfs()es BACKING before each segment fdatasync.
+ *    Replay does not depend on this (it converges from any older tree); it only keeps
+ *    data written by programs consistent with the names that reach it.
+ *  - A checkpoint at L is published only after syncfs(BACKING) that started after
+ *    every operation <= L had completed (L read under `order`), so nothing <= L is
+ *    ever needed again.
+ *  - A failed WAL write/sync poisons the WAL (wal.h); every later op fails (EIO).
+ */
+#include "ns_internal.h"
+#include "ns_record.h"
+#include "ns_replay.h"
+
+#include "durability/recovery.h"
+#include "durability/sync.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+void ns_log(dur_ns *ns, int level, const char *fmt, ...)
+{
+    if (!ns->opts.log)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ns->opts.log(ns->opts.log_ctx, level, msg);
+}
+
+dur_code ns_syncfs_backing(dur_ns *ns, dur_error *err)
+{
+    atomic_fetch_add(&ns->syncfs_calls, 1);
+    return dur_fd_syncfs(ns->backing_fd, "backing filesystem", err);
+}
+
+static dur_code leader_hook_syncfs(void *ctx, dur_error *err)
+{
+    return ns_syncfs_backing(ctx, err);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* ---- checkpoints ---- */
+static void put_le(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static dur_code ns_checkpoint_now(dur_ns *ns, bool force, dur_error *err)
+{
+    if (!ns->wal)
+        return dur_error_set(err, DUR_E_INVAL, 0, ns->journal_path,
+                             "checkpoint: the journal is open read-only");
+    pthread_mutex_lock(&ns->ckpt_mu);
+    pthread_mutex_lock(&ns->order);
+    uint64_t L = dur_wal_last_lsn(ns->wal);
+    uint64_t recs = ns->user_records;
+    pthread_mutex_unlock(&ns->order);
+    dur_code c = DUR_OK;
+    if (!force && recs == ns->records_at_ckpt)
+        goto out; /* nothing logged since the last checkpoint */
+    if (L == 0)
+        goto out; /* empty journal: nothing to cover */
+    /* Every operation <= L has completed its backing call (L was read under the
+     * ordering lock); this syncfs starts after all of them, so it hardens them all,
+     * and all file data written so far. */
+    if ((c = ns_syncfs_backing(ns, err)) != DUR_OK)
+        goto out;
+    unsigned char payload[NS_CKPT_PAYLOAD_LEN];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    put_le(payload, NS_CKPT_PAYLOAD_VERSION, 4);
+    put_le(payload + 4, (uint64_t)ns->opts.mode, 4);
+    put_le(payload + 8, L, 8);
+    put_le(payload + 16, (uint64_t)now.tv_sec, 8);
+    c = dur_checkpoint_publish(ns->wal, ns->jdir, NS_CKPT_DIR, L, payload, sizeof payload, err);
+    if (c != DUR_OK)
+        goto out;
+    ns->checkpoint_lsn = L;
+    ns->records_at_ckpt = recs;
+    ns->checkpoint_time = now;
+    clock_gettime(CLOCK_MONOTONIC, &ns->checkpoint_mono);
+    atomic_fetch_add(&ns->checkpoints, 1);
+    ns_log(ns, LOG_INFO, "durfs: checkpoint at LSN %" PRIu64 " published", L);
+out:
+    pthread_mutex_unlock(&ns->ckpt_mu);
+    return c;
+}
+
+dur_code dur_ns_checkpoint(dur_ns *ns, dur_error *err)
+{
+    return ns_count_error(ns, ns_checkpoint_now(ns, false, err));
+}
+
+/* ---- background committer (ORDERED) and checkpointer ---- */
+static void *ns_thread(void *arg)
+{
+    dur_ns *ns = arg;
+    uint64_t last_commit = mono_ns();
+    pthread_mutex_lock(&ns->thr_mu);
+    while (!ns->stopping) {
+        struct timespec dl;
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_sec += 1; /* poll tick: bounds commit and checkpoint lateness to ~1 s */
+        pthread_cond_timedwait(&ns->thr_cv, &ns->thr_mu, &dl);
+        if (ns->stopping)
+            break;
+        pthread_mutex_unlock(&ns->thr_mu);
+        dur_error e;
+        dur_error_clear(&e);
+        uint64_t now = mono_ns();
+        if (ns->opts.mode == DUR_NS_ORDERED &&
+            now - last_commit >= (uint64_t)ns->opts.commit_seconds * 1000000000u) {
+            last_commit = now;
+            if (!dur_wal_poisoned(ns->wal) && dur_wal_sync(ns->wal, 0, &e) != DUR_OK) {
+                char b[600];
+                ns_log(ns, LOG_ERR, "durfs: journal commit failed: %s (journal poisoned; remount to recover)",
+                       dur_error_format(&e, b, sizeof b));
+            }
+        }
+        dur_wal_stats st;
+        dur_wal_get_stats(ns->wal, &st);
+        pthread_mutex_lock(&ns->order);
+        bool has_records = ns->user_records != ns->records_at_ckpt;
+        pthread_mutex_unlock(&ns->order);
+        struct timespec m;
+        clock_gettime(CLOCK_MONOTONIC, &m);
+        bool old = m.tv_sec - ns->checkpoint_mono.tv_sec >= (time_t)ns->opts.checkpoint_seconds;
+        if (has_records && !dur_wal_poisoned(ns->wal) &&
+            (st.bytes_on_disk > ns->opts.checkpoint_bytes || old)) {
+            if (ns_checkpoint_now(ns, false, &e) != DUR_OK) {
+                char b[600];
+                ns_log(ns, LOG_ERR, "durfs: checkpoint failed: %s", dur_error_format(&e, b, sizeof b));
+            }
+        }
+        pthread_mutex_lock(&ns->thr_mu);
+    }
+    pthread_mutex_unlock(&ns->thr_mu);
+    return NULL;
+}
+
+/* ---- identity: a journal belongs to one backing tree ---- */
+static dur_code ns_identity(dur_ns *ns, dur_error *err)
+{
+    struct statfs sf;
+    if (fstatfs(ns->backing_fd, &sf) != 0)
+        return dur_error_set(err, DUR_E_IO, errno, NULL, "statfs of the backing directory failed");
+    dur_fh root;
+    dur_code c = dur_fh_get(ns->backing_fd, "", &root, err);
+    if (c != DUR_OK)
+        return c;
+    char fh[300], want[512];
+    dur_fh_format(&root, fh, sizeof fh);
+    int fsid[2];
+    memcpy(fsid, &sf.f_fsid, sizeof fsid);
+    snprintf(want, sizeof want, "durfs-journal-identity 1\nfsid %08x%08x\nroot %s\n",
+             (unsigned)fsid[0], (unsigned)fsid[1], fh);
+    bool exists = false;
+    if ((c = dur_dir_exists(ns->jdir, NS_IDENTITY_NAME, &exists, err)) != DUR_OK)
+        return c;
+    if (!exists) {
+        if (ns->opts.read_only)
+            return DUR_OK;
+        return dur_atomic_write(ns->jdir, NS_IDENTITY_NAME, want, strlen(want), err);
+    }
+    void *have = NULL;
+    size_t len = 0;
+    if ((c = dur_file_read_all(ns->jdir, NS_IDENTITY_NAME, 4096, &have, &len, err)) != DUR_OK)
+        return c;
+    bool same = len == strlen(want) && memcmp(have, want, len) == 0;
+    free(have);
+    if (!same)
+        return dur_error_set(err, DUR_E_INVAL, 0, NS_IDENTITY_NAME,
+                             "journal %s belongs to a different backing tree (filesystem id or root "
+                             "handle differ): refusing to replay it here",
+                             ns->journal_path);
+    return DUR_OK;
+}
+
+/* ---- recovery callbacks ---- */
+typedef struct ns_rec_ctx {
+    ns_replay *replay;
+} ns_rec_ctx;
+
+static dur_code on_record(void *ctx, const dur_wal_record *rec, dur_error *err)
+{
+    ns_rec_ctx *rc = ctx;
+    return ns_replay_record(rc->replay, rec->type, rec->payload, rec->len, rec->lsn, err);
+}
+
+void dur_ns_options_default(dur_ns_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->mode = DUR_NS_CLOSE;
+    o->commit_seconds = 5;
+    o->checkpoint_bytes = 64u << 20;
+    o->checkpoint_seconds = 300;
+}
+
+static dur_code open_subdir(int dirfd, const char *name, bool create, int *out, dur_error *err)
+{
+    if (create && mkdirat(dirfd, name, 0700) != 0 && errno != EEXIST)
+        return dur_error_set(err, DUR_E_IO, errno, name, "cannot create directory %s", name);
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return dur_error_set(err, errno == ENOENT ? DUR_E_NOTFOUND : DUR_E_IO, errno, name,
+                             "cannot open directory %s", name);
+    *out = fd;
+    return DUR_OK;
+}
+
+static void ns_free(dur_ns *ns)
+{
+    if (ns->wal) {
+        dur_wal_close(ns->wal, NULL);
+        ns->wal = NULL;
+    }
+    dur_dir_close(ns->jdir);
+    if (ns->lock)
+        dur_lock_release(ns->lock);
+    dur_dir_close(ns->reserved);
+    free(ns->encbuf);
+    pthread_mutex_destroy(&ns->order);
+    pthread_mutex_destroy(&ns->ckpt_mu);
+    pthread_mutex_destroy(&ns->thr_mu);
+    pthread_cond_destroy(&ns->thr_cv);
+    free(ns);
+}
+
+static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
+{
+    int fd = -1;
+    dur_code c = open_subdir(ns->backing_fd, DUR_NS_RESERVED_NAME, !ns->opts.read_only, &fd, err);
+    if (c != DUR_OK)
+        return c;
+    c = dur_dir_open_fs_fd(fd, &ns->reserved, err);
+    close(fd);
+    if (c != DUR_OK)
+        return c;
+    if ((c = dur_dir_lock(ns->reserved, NS_LOCK_NAME, &ns->lock, err)) != DUR_OK)
+        return c;
+    if (ns->opts.journal_dir) {
+        if (ns->opts.journal_dir[0] != '/')
+            return dur_error_set(err, DUR_E_INVAL, 0, NULL,
+                                 "journal_dir must be an absolute path (got \"%s\")",
+                                 ns->opts.journal_dir);
+        if ((c = dur_dir_open_fs(ns->opts.journal_dir, true, &ns->jdir, err)) != DUR_OK)
+            return c;
+        snprintf(ns->journal_path, sizeof ns->journal_path, "%s", ns->opts.journal_dir);
+    } else {
+        int rfd = ns->reserved->ops->root_fd(ns->reserved);
+        if ((c = open_subdir(rfd, NS_JOURNAL_SUBDIR, true, &fd, err)) != DUR_OK)
+            return c;
+        c = dur_dir_open_fs_fd(fd, &ns->jdir, err);
+        close(fd);
+        if (c != DUR_OK)
+            return c;
+        if (ns->jdir->ops->real_path(ns->jdir, "", ns->journal_path, sizeof ns->journal_path,
+                                     NULL) != DUR_OK)
+            snprintf(ns->journal_path, sizeof ns->journal_path, "BACKING/%s/%s",
+                     DUR_NS_RESERVED_NAME, NS_JOURNAL_SUBDIR);
+    }
+    return DUR_OK;
+}
+
+static dur_code ns_probe(dur_ns *ns, dur_error *err)
+{
+    dur_code c = dur_fs_probe(ns->backing_fd, &ns->policy, err);
+    if (c != DUR_OK)
+        return c;
+    if (!ns->policy.has_handles)
+        return dur_error_set(err, DUR_E_NOTSUP, 0, NULL,
+                             "backing filesystem %s has no file handles (name_to_handle_at); "
+                             "durfs needs them to journal by identity",
+                             ns->policy.name);
+    if (ns->policy.is_volatile)
+        ns_log(ns, LOG_WARNING,
+               "durfs: WARNING: backing filesystem is %s (volatile): NOTHING survives a power cut",
+               ns->policy.name);
+    int jfd = ns->jdir->ops->root_fd(ns->jdir);
+    ns->journal_same_fs = jfd >= 0 && dur_fs_same(ns->backing_fd, jfd);
+    ns->hook_syncfs = !(ns->policy.fsync_hardens_all_metadata && ns->journal_same_fs);
+    if (ns->hook_syncfs)
+        ns_log(ns, LOG_NOTICE,
+               "durfs: backing filesystem %s%s: each group commit will syncfs() it (slower)",
+               ns->policy.name,
+               ns->journal_same_fs ? " does not harden all metadata on fsync"
+                                   : " is not the journal's filesystem");
+    return DUR_OK;
+}
+
+static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
+{
+    uint64_t t0 = mono_ns();
+    ns_replay *rp = NULL;
+    dur_code c = ns_replay_new(ns->backing_fd, ns->opts.read_only ? NULL : ns->jdir,
+                               !ns->hook_syncfs, ns->opts.log, ns->opts.log_ctx, &rp, err);
+    if (c != DUR_OK)
+        return c;
+    ns_rec_ctx rc = {.replay = rp};
+    dur_recovery_options ro = {.wal_path = NS_WAL_DIR,
+                               .checkpoint_path = NS_CKPT_DIR,
+                               .mode = DUR_READ_BEST_EFFORT,
+                               .repair = !ns->opts.read_only};
+    dur_recovery_callbacks cb = {.on_checkpoint = NULL, .on_record = on_record, .ctx = &rc};
+    c = dur_recover(ns->jdir, &ro, &cb, &rep->wal, err);
+    ns_replay_counts(rp, &rep->ops_redone, &rep->ops_already, &rep->ops_skipped);
+    ns_replay_free(rp);
+    rep->elapsed_ns = mono_ns() - t0;
+    if (c == DUR_OK)
+        ns->checkpoint_lsn = rep->wal.checkpoint_found ? rep->wal.checkpoint_lsn : 0;
+    return c;
+}
+
+dur_code dur_ns_open(int backing_fd, const dur_ns_options *opts, dur_ns **out,
+                     dur_ns_recovery *recovery, dur_error *err)
+{
+    *out = NULL;
+    if (backing_fd < 0)
+        return dur_error_set(err, DUR_E_INVAL, EBADF, NULL, "dur_ns_open: invalid backing fd");
+    dur_ns *ns = calloc(1, sizeof *ns);
+    if (!ns)
+        return dur_error_set(err, DUR_E_NOMEM, ENOMEM, NULL, "dur_ns_open: out of memory");
+    if (opts)
+        ns->opts = *opts;
+    else
+        dur_ns_options_default(&ns->opts);
+    ns->opts.journal_dir = NULL; /* do not keep the caller's pointer; copied below */
+    ns->backing_fd = backing_fd;
+    pthread_mutex_init(&ns->order, NULL);
+    pthread_mutex_init(&ns->ckpt_mu, NULL);
+    pthread_mutex_init(&ns->thr_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ns->thr_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    clock_gettime(CLOCK_MONOTONIC, &ns->checkpoint_mono);
+
+    dur_code c = DUR_OK;
+    if (ns->opts.mode > DUR_NS_ORDERED) {
+        c = dur_error_set(err, DUR_E_INVAL, 0, NULL, "invalid durability mode %d", (int)ns->opts.mode);
+        goto fail;
+    }
+    if (opts && opts->journal_dir)
+        ns->opts.journal_dir = opts->journal_dir; /* used only during open */
+    ns->encbuf = malloc(NS_REC_MAX_BYTES);
+    if (!ns->encbuf) {
+        c = dur_error_set(err, DUR_E_NOMEM, ENOMEM, NULL, "dur_ns_open: out of memory");
+        goto fail;
+    }
+    if ((c = ns_open_dirs(ns, err)) != DUR_OK || (c = ns_probe(ns, err)) != DUR_OK ||
+        (c = ns_identity(ns, err)) != DUR_OK)
+        goto fail;
+    ns->opts.journal_dir = NULL;
+
+    dur_ns_recovery rep;
+    memset(&rep, 0, sizeof rep);
+    if ((c = ns_recover(ns, &rep, err)) != DUR_OK)
+        goto fail;
+    ns->last_recovery = rep;
+    ns_log(ns, LOG_INFO,
+           "durfs: recovery of %s: checkpoint LSN %" PRIu64 ", %" PRIu64 " records replayed (%" PRIu64
+           " redone, %" PRIu64 " already applied, %" PRIu64 " skipped), %" PRIu64 " torn bytes cut, %.3f s",
+           ns->journal_path, rep.wal.checkpoint_lsn, rep.wal.records_replayed, rep.ops_redone,
+           rep.ops_already, rep.ops_skipped, rep.wal.bytes_cut, (double)rep.elapsed_ns / 1e9);
+
+    if (!ns->opts.read_only) {
+        dur_wal_options wo;
+        dur_wal_options_default(&wo);
+        if (ns->hook_syncfs) {
+            wo.leader_hook = leader_hook_syncfs;
+            wo.leader_hook_ctx = ns;
+        }
+        if ((c = dur_wal_open(ns->jdir, NS_WAL_DIR, &wo, &ns->wal, NULL, err)) != DUR_OK)
+            goto fail;
+        /* Replayed records (and a fresh journal) are covered by a checkpoint now, so
+         * a crash during the next session never replays them again. */
+        if (rep.wal.records_replayed > 0 || dur_wal_last_lsn(ns->wal) > ns->checkpoint_lsn) {
+            if ((c = ns_checkpoint_now(ns, true, err)) != DUR_OK)
+                goto fail;
+        }
+        if ((c = ns_replay_discard_map(ns->jdir, err)) != DUR_OK)
+            goto fail;
+        if (pthread_create(&ns->thread, NULL, ns_thread, ns) != 0) {
+            c = dur_error_set(err, DUR_E_IO, errno, NULL, "cannot start the journal thread");
+            goto fail;
+        }
+        ns->thread_started = true;
+    }
+    if (recovery)
+        *recovery = rep;
+    *out = ns;
+    return DUR_OK;
+fail:
+    ns->opts.journal_dir = NULL;
+    ns_free(ns);
+    return c;
+}
+
+static void ns_stop_thread(dur_ns *ns)
+{
+    if (!ns->thread_started)
+        return;
+    pthread_mutex_lock(&ns->thr_mu);
+    ns->stopping = true;
+    pthread_cond_broadcast(&ns->thr_cv);
+    pthread_mutex_unlock(&ns->thr_mu);
+    pthread_join(ns->thread, NULL);
+    ns->thread_started = false;
+}
+
+dur_code dur_ns_close(dur_ns *ns, dur_error *err)
+{
+    if (!ns)
+        return DUR_OK;
+    ns_stop_thread(ns);
+    dur_code c = DUR_OK;
+    if (ns->wal) {
+        if (dur_wal_poisoned(ns->wal))
+            c = dur_wal_sync(ns->wal, 0, err); /* reports the poison */
+        else
+            c = ns_checkpoint_now(ns, false, err);
+        dur_error e2;
+        dur_code c2 = dur_wal_close(ns->wal, c == DUR_OK ? err : &e2);
+        ns->wal = NULL;
+        if (c == DUR_OK)
+            c = c2;
+    }
+    ns_free(ns);
+    return c;
+}
+
+const dur_fs_policy *dur_ns_fs_policy(dur_ns *ns)
+{
+    return &ns->policy;
+}
+
+/* ---- metadata operations ---- */
+void dur_ns_begin(dur_ns *ns, dur_ns_op *op)
+{
+    memset(op, 0, sizeof *op);
+    op->ns = ns;
+    op->harden_fd = -1;
+    pthread_mutex_lock(&ns->order);
+}
+
+/* Encode and append under the ordering lock (held since dur_ns_begin). */
+static dur_code ns_append(dur_ns_op *op, const ns_record *r)
+{
+    dur_ns *ns = op->ns;
+    if (op->log_error != DUR_OK)
+        return op->log_error;
+    dur_code c;
+    if (!ns->wal) {
+        c = dur_error_set(&op->err, DUR_E_CLOSED, EROFS, ns->journal_path,
+                          "namespace journal is read-only");
+    } else if (op->lsn != 0) {
+        c = dur_error_set(&op->err, DUR_E_INVAL, 0, NULL,
+                          "one journal record per dur_ns_begin/dur_ns_end");
+    } else {
+        size_t len = 0;
+        c = ns_record_encode(r, ns->encbuf, &len, &op->err);
+        if (c == DUR_OK)
+            c = dur_wal_append(ns->wal, r->type, ns->encbuf, len, &op->lsn, &op->err);
+        if (c == DUR_OK)
+            ns->user_records++;
+    }
+    op->log_error = c;
+    return c;
+}
+
+dur_code dur_ns_log_create(dur_ns_op *op, const dur_fh *parent, const char *name,
+                           const dur_fh *obj, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
+                           const char *symlink_target)
+{
+    ns_record r;
+    memset(&r, 0, sizeof r);
+    r.type = NS_REC_CREATE;
+    r.parent = *parent;
+    r.obj = *obj;
+    snprintf(r.name, sizeof r.name, "%s", name ? name : "");
+    if (name && strlen(name) > NS_NAME_MAX)
+        r.name[0] = '\0'; /* refused as invalid by the encoder */
+    r.mode = (uint32_t)mode;
+    r.uid = uid;
+    r.gid = gid;
+    r.rdev = (uint64_t)rdev;
+    if (S_ISLNK(mode) && symlink_target) {
+        r.target = symlink_target;
+        r.target_len = (uint32_t)strlen(symlink_target);
+    }
+    return ns_append(op, &r);
+}
+
+static void copy_name(char *dst, const char *src)
+{
+    if (!src || strlen(src) > NS_NAME_MAX)
+        dst[0] = '\0'; /* invalid: the encoder refuses "" */
+    else
+        memcpy(dst, src, strlen(src) + 1);
+}
+
+dur_code dur_ns_log_link(dur_ns_op *op, const dur_fh *obj, const dur_fh *new_parent,
+                         const char *new_name)
+{
+    ns_record r;
+    memset(&r, 0, sizeof r);
+    r.type = NS_REC_LINK;
+    r.obj = *obj;
+    r.parent2 = *new_parent;
+    copy_name(r.name2, new_name);
+    return ns_append(op, &r);
+}
+
+dur_code dur_ns_log_remove(dur_ns_op *op, const dur_fh *parent, const char *name,
+                           const dur_fh *obj, bool is_dir)
+{
+    ns_record r;
+    memset(&r, 0, sizeof r);
+    r.type = NS_REC_REMOVE;
+    r.parent = *parent;
+    copy_name(r.name, name);
+    r.obj = *obj;
+    r.is_dir = is_dir;
+    return ns_append(op, &r);
+}
+
+dur_code dur_ns_log_rename(dur_ns_op *op, const dur_fh *old_parent, const char *old_name,
+                           const dur_fh *new_parent, const char *new_name, unsigned flags,
+                           const dur_fh *obj, const dur_fh *replaced)
+{
+    ns_record r;
+    memset(&r, 0, sizeof r);
+    r.type = NS_REC_RENAME;
+    r.parent = *old_parent;
+    copy_name(r.name, old_name);
+    r.parent2 = *new_parent;
+    copy_name(r.name2, new_name);
+    r.flags = flags;
+    r.obj = *obj;
+    if (replaced)
+        r.other = *replaced;
+    return ns_append(op, &r);
+}
+
+dur_code dur_ns_log_setattr(dur_ns_op *op, const dur_fh *obj, int obj_fd,
+                            const dur_ns_attr *attr)
+{
+    ns_record r;
+    memset(&r, 0, sizeof r);
+    r.type = NS_REC_SETATTR;
+    r.obj = *obj;
+    r.valid = attr->valid;
+    r.mode = (uint32_t)attr->mode;
+    r.uid = attr->uid;
+    r.gid = attr->gid;
+    r.size = attr->size;
+    r.atime_sec = attr->atime.tv_sec;
+    r.atime_nsec = (uint32_t)attr->atime.tv_nsec;
+    r.mtime_sec = attr->mtime.tv_sec;
+    r.mtime_nsec = (uint32_t)attr->mtime.tv_nsec;
+    if (!(attr->valid & DUR_NS_ATTR_ATIME))
+        r.atime_sec = 0, r.atime_nsec = 0;
+    if (!(attr->valid & DUR_NS_ATTR_MTIME))
+        r.mtime_sec = 0, r.mtime_nsec = 0;
+    if (r.atime_nsec >= 1000000000u || r.mtime_nsec >= 1000000000u) {
+        op->log_error = dur_error_set(&op->err, DUR_E_INVAL, 0, NULL,
+                                      "setattr: timestamp nanoseconds out of range (UTIME_NOW/OMIT "
+                                      "must be resolved by the caller)");
+        return op->log_error;
+    }
+    dur_code c = ns_append(op, &r);
+    /* Replay never re-applies a size (a later write could be cut off): the size change
+     * itself is made durable before the operation is acknowledged. */
+    if (c == DUR_OK && (attr->valid & DUR_NS_ATTR_SIZE)) {
+        if (obj_fd < 0)
+            return op->log_error = dur_error_set(&op->err, DUR_E_INVAL, 0, NULL,
+                                                 "setattr with SIZE needs the object's fd");
+        op->harden_fd = obj_fd;
+    }
+    return c;
+}
+
+dur_code dur_ns_log_setxattr(dur_ns_op *op, const dur_fh *obj, const char *name,
+                             const void *value, size_t size, int flags)
+{
+    ns_record r;
+    memset(&r, 0, sizeof r);
+    r.type = NS_REC_SETXATTR;
+    r.obj = *obj;
+    copy_name(r.xname, name);
+    if (size > NS_XATTR_VALUE_MAX) {
+        op->log_error = dur_error_set(&op->err, DUR_E_INVAL, 0, NULL,
+                                      "setxattr: value of %zu bytes exceeds 65536", size);
+        return op->log_error;
+    }
+    r.value = value;
+    r.value_len = (uint32_t)size;
+    r.flags = (uint32_t)flags;
+    return ns_append(op, &r);
+}
+
+dur_code dur_ns_log_removexattr(dur_ns_op *op, const dur_fh *obj, const char *name)
+{
+    ns_record r;
+    memset(&r, 0, sizeof r);
+    r.type = NS_REC_REMOVEXATTR;
+    r.obj = *obj;
+    copy_name(r.xname, name);
+    return ns_append(op, &r);
+}
+
+dur_code dur_ns_end(dur_ns_op *op, dur_error *err)
+{
+    dur_ns *ns = op->ns;
+    uint64_t lsn = op->lsn;
+    dur_code c = op->log_error;
+    if (c != DUR_OK && err)
+        *err = op->err;
+    pthread_mutex_unlock(&ns->order);
+    if (c != DUR_OK)
+        return ns_count_error(ns, c);
+    if (op->harden_fd >= 0) {
+        atomic_fetch_add(&ns->file_syncs, 1);
+        if ((c = dur_fd_fsync(op->harden_fd, "truncated file", err)) != DUR_OK)
+            return ns_count_error(ns, c);
+    }
+    if (lsn != 0 && ns->opts.mode != DUR_NS_ORDERED)
+        c = dur_wal_sync(ns->wal, lsn, err); /* group commit with concurrent ops */
+    return ns_count_error(ns, c);
+}
+
+void dur_ns_get_status(dur_ns *ns, dur_ns_status *out)
+{
+    memset(out, 0, sizeof *out);
+    out->mode = ns->opts.mode;
+    out->fs = ns->policy;
+    snprintf(out->journal_dir, sizeof out->journal_dir, "%s", ns->journal_path);
+    pthread_mutex_lock(&ns->ckpt_mu);
+    out->checkpoint_lsn = ns->checkpoint_lsn;
+    out->checkpoint_time = ns->checkpoint_time;
+    pthread_mutex_unlock(&ns->ckpt_mu);
+    out->checkpoints = atomic_load(&ns->checkpoints);
+    if (ns->wal) {
+        out->last_lsn = dur_wal_last_lsn(ns->wal);
+        out->durable_lsn = dur_wal_durable_lsn(ns->wal);
+        dur_wal_get_stats(ns->wal, &out->wal);
+    }
+    out->last_recovery = ns->last_recovery;
+    out->file_syncs = atomic_load(&ns->file_syncs);
+    out->syncfs_calls = atomic_load(&ns->syncfs_calls);
+    out->errors = atomic_load(&ns->errors);
+    out->all_durable = out->durable_lsn == out->last_lsn && (!ns->wal || !dur_wal_poisoned(ns->wal));
+}

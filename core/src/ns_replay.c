@@ -1,1 +1,660 @@
-/* placeholder: implemented by its module owner */
+/* Namespace journal replay.
+ *
+ * Input: BACKING in ANY state between "the last checkpoint" and "every logged
+ * operation applied" (after a power cut the backing filesystem keeps a prefix of its
+ * own journal, so typically a prefix of our operations, but replay does not rely on
+ * that), plus the records after the checkpoint, in log order (== apply order).
+ *
+ * Rule: a record is redone only if the state it was logged against is present,
+ * judged by IDENTITY (kernel file handles), never by name alone:
+ *   CREATE(p,n,obj)      redo iff obj resolves nowhere AND p/n is absent
+ *                        (n present with another identity = a later op already
+ *                        replaced it; SplitFS#67).  Re-created objects get a new
+ *                        handle: map obj -> new, persisted in journal/replay-map.
+ *   LINK(obj,p,n)        redo iff obj resolves AND p/n is absent.
+ *   REMOVE(p,n,obj)      redo iff p/n holds obj.
+ *   RENAME(p,n,q,m,obj,r) redo iff p/n holds obj AND q/m holds r (r none: q/m absent;
+ *                        plain rename: q/m absent also accepted -- r was removed later).
+ *   SETATTR/XATTR(obj)   if obj resolves: set the logged absolute values (mode, owner,
+ *                        times, xattr); SIZE is never replayed (it was fsynced before
+ *                        the ack, see dur_ns_log_setattr).
+ * A record whose parent does not resolve or whose syscall fails is skipped, counted
+ * and logged; it is not fatal.
+ *
+ * Why it converges (full argument in docs/design.md): let S_k be the tree after
+ * op k in the original run.  If BACKING == S_j for some j >= checkpoint, replaying
+ * records 1..j finds each pre-state absent (every name a record touches was changed
+ * again by a later applied op, or the object is already where the op put it), so
+ * they are no-ops or transient redo/undo pairs of ops whose effect was later undone;
+ * records j+1.. find exactly their pre-state (identity of the re-created object is
+ * mapped) and redo it.  Result: S_n, up to fresh handles and empty content of
+ * objects the backing tree lost entirely.
+ * Idempotence: the map is persisted before replay moves on (fdatasync of the map
+ * file, which on ext4/XFS hardens the re-creation too; otherwise a syncfs first),
+ * so an interrupted recovery resumed later resolves the same identities.
+ */
+#include "ns_replay.h"
+#include "ns_internal.h"
+#include "ns_record.h"
+
+#include "durability/sync.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+bool ns_replay_test_rename_by_name = false;
+
+typedef struct fh_pair {
+    dur_fh from, to;
+    bool used;
+} fh_pair;
+
+struct ns_replay {
+    int backing_fd;
+    dur_dir *jdir;
+    bool hardens;
+    dur_ns_log_fn log;
+    void *log_ctx;
+    fh_pair *map; /* open addressing, power-of-two capacity */
+    size_t map_cap, map_count;
+    int map_fd;   /* append-only persisted map, -1 until first use */
+    uint64_t redone, already, skipped;
+};
+
+static void rlog(ns_replay *r, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void rlog(ns_replay *r, int level, const char *fmt, ...)
+{
+    if (!r->log)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    r->log(r->log_ctx, level, msg);
+}
+
+/* ---- handle map ---- */
+static uint64_t fh_hash(const dur_fh *fh)
+{
+    return XXH3_64bits_withSeed(fh->data, fh->len, (uint64_t)(uint32_t)fh->type);
+}
+
+static const dur_fh *map_get(const ns_replay *r, const dur_fh *from)
+{
+    if (r->map_cap == 0)
+        return NULL;
+    for (size_t i = fh_hash(from) & (r->map_cap - 1);; i = (i + 1) & (r->map_cap - 1)) {
+        if (!r->map[i].used)
+            return NULL;
+        if (dur_fh_equal(&r->map[i].from, from))
+            return &r->map[i].to;
+    }
+}
+
+static dur_code map_put_mem(ns_replay *r, const dur_fh *from, const dur_fh *to, dur_error *err)
+{
+    if ((r->map_count + 1) * 2 > r->map_cap) {
+        size_t ncap = r->map_cap ? r->map_cap * 2 : 64;
+        fh_pair *n = calloc(ncap, sizeof *n);
+        if (!n)
+            return dur_error_set(err, DUR_E_NOMEM, ENOMEM, NULL, "replay: out of memory (handle map)");
+        fh_pair *old = r->map;
+        size_t ocap = r->map_cap;
+        r->map = n;
+        r->map_cap = ncap;
+        r->map_count = 0;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i].used)
+                map_put_mem(r, &old[i].from, &old[i].to, err);
+        free(old);
+    }
+    for (size_t i = fh_hash(from) & (r->map_cap - 1);; i = (i + 1) & (r->map_cap - 1)) {
+        if (!r->map[i].used || dur_fh_equal(&r->map[i].from, from)) {
+            if (!r->map[i].used)
+                r->map_count++;
+            r->map[i].used = true;
+            r->map[i].from = *from;
+            r->map[i].to = *to;
+            return DUR_OK;
+        }
+    }
+}
+
+/* Persisted entry: u8 len_a, i32 type_a, a, u8 len_b, i32 type_b, b, u64 XXH3 of the
+ * preceding bytes.  A torn last entry (crash while appending) fails its checksum and
+ * ends the load; it described an object whose creation is then re-judged. */
+static size_t map_entry_encode(const dur_fh *a, const dur_fh *b, unsigned char *p)
+{
+    size_t o = 0;
+    const dur_fh *h[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        p[o++] = (unsigned char)h[k]->len;
+        uint32_t t = (uint32_t)h[k]->type;
+        for (int i = 0; i < 4; i++)
+            p[o++] = (unsigned char)(t >> (8 * i));
+        memcpy(p + o, h[k]->data, h[k]->len);
+        o += h[k]->len;
+    }
+    uint64_t x = XXH3_64bits(p, o);
+    for (int i = 0; i < 8; i++)
+        p[o++] = (unsigned char)(x >> (8 * i));
+    return o;
+}
+
+static dur_code map_load(ns_replay *r, dur_error *err)
+{
+    void *data = NULL;
+    size_t len = 0;
+    bool exists = false;
+    dur_code c = dur_dir_exists(r->jdir, NS_REPLAY_MAP_FILE, &exists, err);
+    if (c != DUR_OK || !exists)
+        return c;
+    if ((c = dur_file_read_all(r->jdir, NS_REPLAY_MAP_FILE, 64u << 20, &data, &len, err)) != DUR_OK)
+        return c;
+    const unsigned char *p = data;
+    size_t off = 0;
+    while (off < len) {
+        dur_fh h[2];
+        size_t o = off;
+        bool ok = true;
+        for (int k = 0; k < 2 && ok; k++) {
+            memset(&h[k], 0, sizeof h[k]);
+            if (len - o < 5 || p[o] == 0 || p[o] > DUR_FH_MAX_BYTES || len - o - 5 < p[o]) {
+                ok = false;
+                break;
+            }
+            h[k].len = p[o];
+            uint32_t t = (uint32_t)p[o + 1] | ((uint32_t)p[o + 2] << 8) | ((uint32_t)p[o + 3] << 16) |
+                         ((uint32_t)p[o + 4] << 24);
+            h[k].type = (int32_t)t;
+            memcpy(h[k].data, p + o + 5, h[k].len);
+            o += 5 + h[k].len;
+        }
+        if (ok && len - o >= 8) {
+            uint64_t x = 0;
+            for (int i = 7; i >= 0; i--)
+                x = (x << 8) | p[o + (size_t)i];
+            ok = x == XXH3_64bits(p + off, o - off);
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            rlog(r, LOG_WARNING, "durfs replay: %s: torn or damaged entry at offset %zu ignored",
+                 NS_REPLAY_MAP_FILE, off);
+            break;
+        }
+        if ((c = map_put_mem(r, &h[0], &h[1], err)) != DUR_OK)
+            break;
+        off = o + 8;
+    }
+    free(data);
+    if (r->map_count)
+        rlog(r, LOG_INFO, "durfs replay: resuming an interrupted recovery (%zu re-created objects known)",
+             r->map_count);
+    return c;
+}
+
+static dur_code map_put(ns_replay *r, const dur_fh *from, const dur_fh *to, dur_error *err)
+{
+    dur_code c = map_put_mem(r, from, to, err);
+    if (c != DUR_OK || !r->jdir)
+        return c;
+    if (!r->hardens && (c = dur_fd_syncfs(r->backing_fd, "backing filesystem", err)) != DUR_OK)
+        return c;
+    if (r->map_fd < 0) {
+        int root = r->jdir->ops->root_fd(r->jdir);
+        r->map_fd = openat(root, NS_REPLAY_MAP_FILE, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (r->map_fd < 0)
+            return dur_error_set(err, DUR_E_IO, errno, NS_REPLAY_MAP_FILE, "cannot open the replay map");
+        if ((c = dur_fd_sync_dir(root, "journal directory", err)) != DUR_OK)
+            return c;
+    }
+    unsigned char buf[2 * (5 + DUR_FH_MAX_BYTES) + 8];
+    size_t n = map_entry_encode(from, to, buf);
+    ssize_t w = write(r->map_fd, buf, n);
+    if (w != (ssize_t)n)
+        return dur_error_set(err, DUR_E_IO, w < 0 ? errno : ENOSPC, NS_REPLAY_MAP_FILE,
+                             "cannot append to the replay map");
+    return dur_fd_fdatasync(r->map_fd, NS_REPLAY_MAP_FILE, err);
+}
+
+dur_code ns_replay_discard_map(dur_dir *jdir, dur_error *err)
+{
+    bool exists = false;
+    dur_code c = dur_dir_exists(jdir, NS_REPLAY_MAP_FILE, &exists, err);
+    if (c != DUR_OK || !exists)
+        return c;
+    if ((c = dur_dir_remove(jdir, NS_REPLAY_MAP_FILE, err)) != DUR_OK)
+        return c;
+    return dur_dir_sync_dir(jdir, "", err);
+}
+
+dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, dur_ns_log_fn log,
+                       void *log_ctx, ns_replay **out, dur_error *err)
+{
+    ns_replay *r = calloc(1, sizeof *r);
+    if (!r)
+        return dur_error_set(err, DUR_E_NOMEM, ENOMEM, NULL, "replay: out of memory");
+    r->backing_fd = backing_fd;
+    r->jdir = jdir;
+    r->hardens = hardens;
+    r->log = log;
+    r->log_ctx = log_ctx;
+    r->map_fd = -1;
+    dur_code c = jdir ? map_load(r, err) : DUR_OK;
+    if (c != DUR_OK) {
+        ns_replay_free(r);
+        return c;
+    }
+    *out = r;
+    return DUR_OK;
+}
+
+void ns_replay_free(ns_replay *r)
+{
+    if (!r)
+        return;
+    if (r->map_fd >= 0)
+        close(r->map_fd);
+    free(r->map);
+    free(r);
+}
+
+void ns_replay_counts(const ns_replay *r, uint64_t *redone, uint64_t *already, uint64_t *skipped)
+{
+    *redone = r->redone;
+    *already = r->already;
+    *skipped = r->skipped;
+}
+
+/* ---- resolving identities ---- */
+static const dur_fh *current(const ns_replay *r, const dur_fh *logged)
+{
+    const dur_fh *m = map_get(r, logged);
+    return m ? m : logged;
+}
+
+/* Open the object a logged handle names today (O_PATH).  *fd = -1 when it is gone
+ * (ESTALE, or an unlinked inode still cached).  Other errors are fatal: e.g. EPERM
+ * means replay lacks CAP_DAC_READ_SEARCH. */
+static dur_code resolve(ns_replay *r, const dur_fh *logged, int *fd, dur_error *err)
+{
+    *fd = -1;
+    dur_error e;
+    int f = -1;
+    dur_code c = dur_fh_open(r->backing_fd, current(r, logged), O_PATH | O_CLOEXEC, &f, &e);
+    if (c == DUR_E_NOTFOUND)
+        return DUR_OK;
+    if (c != DUR_OK) {
+        if (e.sys_errno == EPERM)
+            return dur_error_set(err, DUR_E_IO, EPERM, NULL,
+                                 "replay needs CAP_DAC_READ_SEARCH to open files by handle: "
+                                 "run recovery as root");
+        if (err)
+            *err = e;
+        return c;
+    }
+    struct stat st;
+    if (fstat(f, &st) != 0 || st.st_nlink == 0) {
+        close(f);
+        return DUR_OK;
+    }
+    *fd = f;
+    return DUR_OK;
+}
+
+/* What parent/name holds now: *present false if absent; *holds true if it is `want`
+ * (a logged handle, mapped). */
+static dur_code name_state(ns_replay *r, int pfd, const char *name, const dur_fh *want,
+                           bool *present, bool *holds, dur_error *err)
+{
+    *present = *holds = false;
+    struct stat st;
+    if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT)
+            return DUR_OK;
+        return dur_error_set(err, DUR_E_IO, errno, name, "replay: stat of %s failed", name);
+    }
+    *present = true;
+    if (!want || want->len == 0)
+        return DUR_OK;
+    dur_fh fh;
+    dur_code c = dur_fh_get(pfd, name, &fh, err);
+    if (c != DUR_OK)
+        return c;
+    *holds = dur_fh_equal(&fh, current(r, want));
+    return DUR_OK;
+}
+
+static void close_fd(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
+/* A record that cannot apply: counted and logged, never fatal. */
+static dur_code skip(ns_replay *r, uint64_t lsn, const ns_record *rec, const char *why, int e)
+{
+    r->skipped++;
+    char line[1200];
+    ns_record_format(rec, lsn, line, sizeof line);
+    rlog(r, LOG_WARNING, "durfs replay: skipped LSN %" PRIu64 " (%s%s%s): %s", lsn, why,
+         e ? ": " : "", e ? strerror(e) : "", line);
+    return DUR_OK;
+}
+
+static void proc_path(int fd, char *buf, size_t size)
+{
+    snprintf(buf, size, "/proc/self/fd/%d", fd);
+}
+
+/* ---- the rules ---- */
+static dur_code redo_create(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_error *err)
+{
+    int ofd = -1, pfd = -1;
+    dur_code c = resolve(r, &rec->obj, &ofd, err);
+    if (c != DUR_OK)
+        return c;
+    if (ofd >= 0) {
+        close(ofd);
+        r->already++;
+        return DUR_OK;
+    }
+    if ((c = resolve(r, &rec->parent, &pfd, err)) != DUR_OK)
+        return c;
+    if (pfd < 0)
+        return skip(r, lsn, rec, "parent is gone", 0);
+    bool present, holds;
+    if ((c = name_state(r, pfd, rec->name, NULL, &present, &holds, err)) != DUR_OK)
+        goto out;
+    if (present) { /* a later operation put another object here */
+        r->already++;
+        goto out;
+    }
+    mode_t perm = rec->mode & 07777;
+    int rc = 0;
+    switch (rec->mode & S_IFMT) {
+    case S_IFDIR:
+        rc = mkdirat(pfd, rec->name, perm);
+        break;
+    case S_IFREG: {
+        int f = openat(pfd, rec->name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, perm);
+        rc = f < 0 ? -1 : close(f);
+        break;
+    }
+    case S_IFLNK: {
+        char target[NS_TARGET_MAX + 1];
+        memcpy(target, rec->target, rec->target_len);
+        target[rec->target_len] = '\0';
+        rc = symlinkat(target, pfd, rec->name);
+        break;
+    }
+    default:
+        rc = mknodat(pfd, rec->name, rec->mode, (dev_t)rec->rdev);
+    }
+    if (rc != 0) {
+        c = skip(r, lsn, rec, "re-create failed", errno);
+        goto out;
+    }
+    if (fchownat(pfd, rec->name, rec->uid, rec->gid, AT_SYMLINK_NOFOLLOW) != 0 ||
+        ((rec->mode & S_IFMT) != S_IFLNK && fchmodat(pfd, rec->name, perm, 0) != 0)) {
+        c = skip(r, lsn, rec, "owner/mode of the re-created object", errno);
+        goto out;
+    }
+    dur_fh now;
+    if ((c = dur_fh_get(pfd, rec->name, &now, err)) != DUR_OK)
+        goto out;
+    if ((c = map_put(r, &rec->obj, &now, err)) != DUR_OK)
+        goto out;
+    r->redone++;
+out:
+    close_fd(pfd);
+    return c;
+}
+
+static dur_code redo_link(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_error *err)
+{
+    int ofd = -1, pfd = -1;
+    dur_code c = resolve(r, &rec->obj, &ofd, err);
+    if (c != DUR_OK)
+        return c;
+    if (ofd < 0)
+        return skip(r, lsn, rec, "object is gone", 0);
+    if ((c = resolve(r, &rec->parent2, &pfd, err)) != DUR_OK)
+        goto out;
+    if (pfd < 0) {
+        c = skip(r, lsn, rec, "new parent is gone", 0);
+        goto out;
+    }
+    bool present, holds;
+    if ((c = name_state(r, pfd, rec->name2, NULL, &present, &holds, err)) != DUR_OK)
+        goto out;
+    if (present) {
+        r->already++;
+        goto out;
+    }
+    if (linkat(ofd, "", pfd, rec->name2, AT_EMPTY_PATH) != 0) {
+        c = skip(r, lsn, rec, "link failed", errno);
+        goto out;
+    }
+    r->redone++;
+out:
+    close_fd(ofd);
+    close_fd(pfd);
+    return c;
+}
+
+static dur_code redo_remove(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_error *err)
+{
+    int pfd = -1;
+    dur_code c = resolve(r, &rec->parent, &pfd, err);
+    if (c != DUR_OK)
+        return c;
+    if (pfd < 0) { /* parent gone: so is every name in it */
+        r->already++;
+        return DUR_OK;
+    }
+    bool present, holds;
+    if ((c = name_state(r, pfd, rec->name, &rec->obj, &present, &holds, err)) != DUR_OK)
+        goto out;
+    if (!holds) {
+        r->already++;
+        goto out;
+    }
+    if (unlinkat(pfd, rec->name, rec->is_dir ? AT_REMOVEDIR : 0) != 0) {
+        c = skip(r, lsn, rec, "remove failed", errno);
+        goto out;
+    }
+    r->redone++;
+out:
+    close_fd(pfd);
+    return c;
+}
+
+static dur_code redo_rename(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_error *err)
+{
+    int pfd = -1, qfd = -1;
+    dur_code c = resolve(r, &rec->parent, &pfd, err);
+    if (c != DUR_OK)
+        return c;
+    if ((c = resolve(r, &rec->parent2, &qfd, err)) != DUR_OK)
+        goto out;
+    bool opresent = false, oholds = false, npresent = false, nholds = false;
+    if (pfd >= 0 && (c = name_state(r, pfd, rec->name, &rec->obj, &opresent, &oholds, err)) != DUR_OK)
+        goto out;
+    if (ns_replay_test_rename_by_name)
+        oholds = opresent; /* deliberately wrong: judged by name alone */
+    if (!oholds) { /* obj is not at the old name: the rename (or a later op) happened */
+        r->already++;
+        goto out;
+    }
+    if (qfd < 0) {
+        c = skip(r, lsn, rec, "new parent is gone", 0);
+        goto out;
+    }
+    if ((c = name_state(r, qfd, rec->name2, &rec->other, &npresent, &nholds, err)) != DUR_OK)
+        goto out;
+    bool exchange = rec->flags & RENAME_EXCHANGE;
+    bool pre_state = exchange ? nholds : (!npresent || nholds);
+    if (ns_replay_test_rename_by_name)
+        pre_state = true;
+    if (!pre_state) { /* the target was changed by a later op: do not clobber it */
+        r->already++;
+        goto out;
+    }
+    unsigned flags = rec->flags & RENAME_EXCHANGE;
+    if (renameat2(pfd, rec->name, qfd, rec->name2, flags) != 0) {
+        c = skip(r, lsn, rec, "rename failed", errno);
+        goto out;
+    }
+    r->redone++;
+out:
+    close_fd(pfd);
+    close_fd(qfd);
+    return c;
+}
+
+static bool ts_equal(struct timespec a, int64_t sec, uint32_t nsec)
+{
+    return a.tv_sec == sec && (uint32_t)a.tv_nsec == nsec;
+}
+
+static dur_code redo_setattr(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_error *err)
+{
+    int ofd = -1;
+    dur_code c = resolve(r, &rec->obj, &ofd, err);
+    if (c != DUR_OK)
+        return c;
+    if (ofd < 0)
+        return skip(r, lsn, rec, "object is gone", 0);
+    struct stat st;
+    char pp[64];
+    proc_path(ofd, pp, sizeof pp);
+    bool changed = false;
+    if (fstat(ofd, &st) != 0) {
+        c = skip(r, lsn, rec, "stat failed", errno);
+        goto out;
+    }
+    bool is_lnk = S_ISLNK(st.st_mode);
+    if (rec->valid & (DUR_NS_ATTR_UID | DUR_NS_ATTR_GID)) {
+        uid_t u = (rec->valid & DUR_NS_ATTR_UID) ? rec->uid : (uid_t)-1;
+        gid_t g = (rec->valid & DUR_NS_ATTR_GID) ? rec->gid : (gid_t)-1;
+        if ((u != (uid_t)-1 && u != st.st_uid) || (g != (gid_t)-1 && g != st.st_gid)) {
+            if (fchownat(ofd, "", u, g, AT_EMPTY_PATH) != 0) {
+                c = skip(r, lsn, rec, "chown failed", errno);
+                goto out;
+            }
+            changed = true;
+            fstat(ofd, &st);
+        }
+    }
+    if ((rec->valid & DUR_NS_ATTR_MODE) && !is_lnk && (st.st_mode & 07777) != (rec->mode & 07777)) {
+        if (chmod(pp, rec->mode & 07777) != 0) {
+            c = skip(r, lsn, rec, "chmod failed", errno);
+            goto out;
+        }
+        changed = true;
+    }
+    if ((rec->valid & (DUR_NS_ATTR_ATIME | DUR_NS_ATTR_MTIME)) && !is_lnk) {
+        struct timespec ts[2] = {{.tv_sec = 0, .tv_nsec = UTIME_OMIT}, {.tv_sec = 0, .tv_nsec = UTIME_OMIT}};
+        bool differs = false;
+        if (rec->valid & DUR_NS_ATTR_ATIME) {
+            ts[0].tv_sec = rec->atime_sec;
+            ts[0].tv_nsec = rec->atime_nsec;
+            differs |= !ts_equal(st.st_atim, rec->atime_sec, rec->atime_nsec);
+        }
+        if (rec->valid & DUR_NS_ATTR_MTIME) {
+            ts[1].tv_sec = rec->mtime_sec;
+            ts[1].tv_nsec = rec->mtime_nsec;
+            differs |= !ts_equal(st.st_mtim, rec->mtime_sec, rec->mtime_nsec);
+        }
+        if (differs) {
+            if (utimensat(AT_FDCWD, pp, ts, 0) != 0) {
+                c = skip(r, lsn, rec, "utimensat failed", errno);
+                goto out;
+            }
+            changed = true;
+        }
+    }
+    if (changed)
+        r->redone++;
+    else
+        r->already++;
+out:
+    close_fd(ofd);
+    return c;
+}
+
+static dur_code redo_xattr(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_error *err)
+{
+    int ofd = -1;
+    dur_code c = resolve(r, &rec->obj, &ofd, err);
+    if (c != DUR_OK)
+        return c;
+    if (ofd < 0)
+        return skip(r, lsn, rec, "object is gone", 0);
+    char pp[64];
+    proc_path(ofd, pp, sizeof pp);
+    struct stat st;
+    if (fstat(ofd, &st) == 0 && S_ISLNK(st.st_mode)) {
+        c = skip(r, lsn, rec, "xattrs of symlinks are not replayed", 0);
+        goto out;
+    }
+    if (rec->type == NS_REC_SETXATTR) {
+        static _Thread_local unsigned char cur[NS_XATTR_VALUE_MAX];
+        ssize_t n = getxattr(pp, rec->xname, cur, sizeof cur);
+        if (n == (ssize_t)rec->value_len && memcmp(cur, rec->value, rec->value_len) == 0) {
+            r->already++;
+            goto out;
+        }
+        /* Absolute value: CREATE/REPLACE flags described the original state only. */
+        if (setxattr(pp, rec->xname, rec->value, rec->value_len, 0) != 0) {
+            c = skip(r, lsn, rec, "setxattr failed", errno);
+            goto out;
+        }
+        r->redone++;
+    } else {
+        if (removexattr(pp, rec->xname) != 0) {
+            if (errno == ENODATA)
+                r->already++;
+            else
+                c = skip(r, lsn, rec, "removexattr failed", errno);
+            goto out;
+        }
+        r->redone++;
+    }
+out:
+    close_fd(ofd);
+    return c;
+}
+
+dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_t len,
+                          uint64_t lsn, dur_error *err)
+{
+    if (type > DUR_WAL_TYPE_USER_MAX)
+        return DUR_OK; /* checkpoint markers and other library records */
+    ns_record rec;
+    dur_code c = ns_record_decode(type, payload, len, lsn, &rec, err);
+    if (c != DUR_OK)
+        return c;
+    switch (rec.type) {
+    case NS_REC_CREATE: return redo_create(r, &rec, lsn, err);
+    case NS_REC_LINK: return redo_link(r, &rec, lsn, err);
+    case NS_REC_REMOVE: return redo_remove(r, &rec, lsn, err);
+    case NS_REC_RENAME: return redo_rename(r, &rec, lsn, err);
+    case NS_REC_SETATTR: return redo_setattr(r, &rec, lsn, err);
+    default: return redo_xattr(r, &rec, lsn, err);
+    }
+}

@@ -1,0 +1,29 @@
+/* Namespace journal replay: redo each record whose effect is missing from BACKING.
+ * Rules and the convergence argument: top of ns_replay.c and docs/design.md. */
+#ifndef DUR_NS_REPLAY_H
+#define DUR_NS_REPLAY_H
+
+#include "durability/nsjournal.h"
+
+typedef struct ns_replay ns_replay;
+
+/* backing_fd: BACKING's root (not owned).  jdir: the journal directory, where the
+ * map of re-created objects is persisted while recovery runs (NULL: not persisted,
+ * for read-only dry runs).  hardens: an fdatasync in jdir hardens BACKING's
+ * metadata (same ext4/XFS); otherwise each re-creation syncfs()es BACKING first. */
+dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, dur_ns_log_fn log,
+                       void *log_ctx, ns_replay **out, dur_error *err);
+/* Replay one WAL record (checkpoint markers and other library records are ignored). */
+dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_t len,
+                          uint64_t lsn, dur_error *err);
+void ns_replay_counts(const ns_replay *r, uint64_t *redone, uint64_t *already,
+                      uint64_t *skipped);
+/* After the post-recovery checkpoint: the persisted map is no longer needed. */
+dur_code ns_replay_discard_map(dur_dir *jdir, dur_error *err);
+void ns_replay_free(ns_replay *r);
+
+/* TEST ONLY: a deliberately broken RENAME rule (redo whenever the old name exists,
+ * judged by name alone -- the SplitFS#67 bug) so tests can show they catch it. */
+extern bool ns_replay_test_rename_by_name;
+
+#endif
