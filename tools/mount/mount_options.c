@@ -11,15 +11,15 @@ static const char *const dropped_flags[] = {
     "defaults", "auto", "noauto", "nofail", "_netdev", "user", "users", "nouser",
     "owner", "group", "nouser_xattr", NULL,
 };
-/* Kernel mount flags and libfuse options the daemon hands to FUSE. */
+/* Kernel mount flags and libfuse options the daemon hands to FUSE (kept to what
+ * the daemon's own parser, fs/options.c, passes on). */
 static const char *const fuse_flags[] = {
     "rw", "ro", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "async", "sync",
-    "dirsync", "atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime",
-    "strictatime", "nostrictatime", "lazytime", "nolazytime", "auto_unmount", "allow_root",
-    "clone_fd", NULL,
+    "dirsync", "atime", "noatime", "nodiratime", "relatime", "norelatime", "strictatime",
+    "auto_unmount", "allow_root", NULL,
 };
 static const char *const fuse_keys[] = {
-    "fsname", "subtype", "max_read", "max_threads", "max_idle_threads", NULL,
+    "fsname", "subtype", "max_read", "context", "fscontext", "defcontext", "rootcontext", NULL,
 };
 /* durfs's own flags. */
 static const char *const daemon_flags[] = {
