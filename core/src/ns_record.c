@@ -57,6 +57,8 @@ static void put(enc *e, const void *src, size_t n)
         e->overflow = true;
         return;
     }
+    if (n == 0)
+        return; /* src may be NULL for empty fields */
     memcpy(e->p + e->len, src, n);
     e->len += n;
 }
