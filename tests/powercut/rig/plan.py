@@ -1,0 +1,56 @@
+"""Which sessions a budget runs.
+
+Per backing filesystem:
+  raw            controls without fsync: replace/create/churn must show losses
+  raw+fsync      controls with the correct pattern: must show none
+  close          durfs, with a second cut during recovery on every other snapshot
+  close+ckpt     durfs while checkpoints are forced in a loop (cut during
+                 checkpoint and WAL rotation)
+  ordered+ckpt   durfs ordered mode, prefix semantics, forced checkpoints
+  sync           durfs sync mode
+ci runs each once with short workloads (<= 10 min on 2 shared cores); soak and
+SECONDS repeat the round with fresh seeds and longer workloads until the time
+is used.
+"""
+import random
+
+WORKLOADS = ["replace", "create", "churn", "append"]
+LOSSY = {"replace": "violations", "create": "violations", "churn": "violations",
+         "append": "none"}
+
+
+def round_sessions(a, rng, seconds, snapshots):
+    out = []
+    for fs in a.fs.split(","):
+        base = dict(fs=fs, durfs=a.durfs, workloads=WORKLOADS, seconds=seconds,
+                    snapshots=snapshots, gap=seconds / snapshots)
+        if not a.no_controls:
+            out.append(dict(base, label="raw", mode="raw", fsync=False, ckpt=False, expect=LOSSY,
+                            seed=rng.randrange(1, 1 << 30)))
+            out.append(dict(base, label="rawfsync", mode="raw", fsync=True, ckpt=False,
+                            seed=rng.randrange(1, 1 << 30)))
+        if a.controls_only:
+            continue
+        for mode in a.modes.split(","):
+            variants = {"close": [(False, True), (True, False)], "ordered": [(True, False)],
+                        "sync": [(False, False)]}[mode]
+            for ckpt, recut in variants:
+                out.append(dict(base, label=mode + ("ckpt" if ckpt else ""), mode=mode,
+                                fsync=False, ckpt=ckpt, recut=recut,
+                                seed=rng.randrange(1, 1 << 30)))
+    return out
+
+
+def plan(a, seed):
+    rng = random.Random(seed)
+    if a.budget == "ci":
+        return round_sessions(a, rng, seconds=6, snapshots=4)
+    total = 3600 if a.budget == "soak" else int(a.budget)
+    sessions = []
+    rounds = 0
+    while rounds < 50:
+        rounds += 1
+        for s in round_sessions(a, rng, seconds=15, snapshots=8):
+            s["deadline"] = total
+            sessions.append(s)
+    return sessions

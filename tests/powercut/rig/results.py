@@ -1,0 +1,81 @@
+"""Counting snapshots and violations, and the final table."""
+import sys
+
+
+class Results:
+    def __init__(self, seed):
+        self.seed = seed
+        self.rows = {}        # (workload, fs, mode) -> [snapshots, violations, expect]
+        self.violations = []
+        self.notes = []
+        self.kept = 0
+        self.errors = []
+
+    @staticmethod
+    def mode_label(cfg):
+        if cfg["mode"] == "raw":
+            return "raw+fsync" if cfg["fsync"] else "raw"
+        return cfg["mode"] + ("+ckpt" if cfg["ckpt"] else "")
+
+    def _row(self, cfg, workload):
+        key = (workload, cfg["fs"], self.mode_label(cfg))
+        if key not in self.rows:
+            self.rows[key] = [0, 0, cfg.get("expect", {}).get(workload, "none")]
+        return self.rows[key]
+
+    def snapshot_checked(self, cfg, workload):
+        self._row(cfg, workload)[0] += 1
+
+    def violation(self, cfg, workload, snapshot, path, expected, found):
+        self._row(cfg, workload)[1] += 1
+        v = dict(workload=workload, fs=cfg["fs"], mode=self.mode_label(cfg), seed=cfg["seed"],
+                 snapshot=snapshot, file=path, expected=expected, found=found)
+        self.violations.append(v)
+        raw = cfg["mode"] == "raw"
+        shown = sum(1 for x in self.violations if (x["mode"].startswith("raw")) == raw)
+        if not raw or shown <= 6 or workload.startswith("("):
+            replay = (f"tests/powercut/run --durfs DURFS --seed {cfg['seed']} --fs {cfg['fs']} "
+                      f"--modes {cfg['mode'] if not raw else 'close'} --budget ci")
+            tag = ("control (expected)" if raw and cfg.get("expect", {}).get(workload) == "violations"
+                   else "VIOLATION")
+            print(f"{tag}: workload={workload} fs={cfg['fs']} mode={v['mode']} seed={cfg['seed']} "
+                  f"snapshot={snapshot}\n    file: {path}\n    expected: {expected}\n"
+                  f"    found: {found}\n    replay: {replay}", flush=True)
+
+    def count_violations(self):
+        return len(self.violations)
+
+    def note(self, text):
+        self.notes.append(text)
+        print(text, flush=True)
+
+    def failures(self):
+        """Reasons the run fails: durfs violations and insensitive controls."""
+        out = []
+        for (w, fs, mode), (snaps, bad, expect) in sorted(self.rows.items()):
+            if mode.startswith("raw"):
+                if expect == "violations" and bad == 0 and snaps > 0:
+                    out.append(f"control {w}/{fs}/{mode} showed no violation in {snaps} "
+                               f"snapshots: the rig is not sensitive")
+                if expect == "none" and bad:
+                    out.append(f"control {w}/{fs}/{mode} (correct pattern) showed {bad} "
+                               f"violations: rig or kernel broken")
+            elif bad:
+                out.append(f"durfs {w}/{fs}/{mode}: {bad} violations")
+        return out + self.errors
+
+    def table(self, out=sys.stdout):
+        hdr = f"{'workload':<13} {'fs':<6} {'mode':<12} {'snapshots':>9} {'violations':>10}  verdict"
+        print(hdr, file=out)
+        print("-" * len(hdr), file=out)
+        for raw in (False, True):
+            for (w, fs, mode), (snaps, bad, expect) in sorted(self.rows.items()):
+                if mode.startswith("raw") != raw:
+                    continue
+                if raw:
+                    ok = (bad > 0) if expect == "violations" else (bad == 0)
+                    verdict = ("control ok" if ok else "CONTROL FAILED") + \
+                        (" (must lose data)" if expect == "violations" else " (must not)")
+                else:
+                    verdict = "ok" if bad == 0 else "FAIL"
+                print(f"{w:<13} {fs:<6} {mode:<12} {snaps:>9} {bad:>10}  {verdict}", file=out)

@@ -1,0 +1,230 @@
+"""One session: a fresh backing filesystem, the workloads running on it (through
+durfs, or directly for the raw-filesystem controls), snapshots at random
+instants, then every snapshot mounted, recovered and checked.
+
+Snapshots are checked after the live filesystem is gone, so a snapshot never
+shares the machine with its origin (same UUIDs) and checking does not compete
+with the workloads for the 2 CPUs.
+"""
+import json
+import os
+import random
+import shutil
+import time
+
+from . import backingfs, sysutil
+from .daemon import Durfs
+from .workloads import Running, checker, sizes_all
+
+import acklog  # noqa: E402  (from workloads/, put on sys.path by rig.workloads)
+
+FAIL_DIR = "/var/tmp/durfs-powercut-failures"
+
+
+class Session:
+    def __init__(self, cfg, store, workdir, results):
+        self.cfg = cfg            # dict: fs, mode ('raw' or durfs mode), fsync, ckpt, seed, ...
+        self.store = store
+        self.workdir = workdir
+        self.results = results
+        self.sid = f"{cfg['fs']}-{cfg['label']}-s{cfg['seed']}"
+        self.rng = random.Random(cfg["seed"])
+        self.snaps = []
+
+    # ---------------------------------------------------------------- live
+    def run(self):
+        prof = backingfs.profile(self.cfg["fs"])
+        img = self.store.new_image(self.sid + ".img", backingfs.device_image_size())
+        prof.make(img)
+        dev = sysutil.loop_attach(img)
+        backing = os.path.join(self.workdir, "backing")
+        mnt = os.path.join(self.workdir, "mnt")
+        durfs = None
+        running = []
+        try:
+            prof.mount_live(dev, backing)
+            if self.cfg["mode"] == "raw":
+                top = backing
+            else:
+                durfs = Durfs(self.cfg["durfs"], backing, mnt, self.cfg["mode"],
+                              self.cfg.get("durfs_opts", ()),
+                              os.path.join(self.workdir, self.sid + ".durfs.log")).start()
+                top = mnt
+            root = os.path.join(top, "pc")
+            os.mkdir(root)
+            _fsync_dir(root)
+            _fsync_dir(top)
+            logroot = os.path.join(self.workdir, "logs", self.sid)
+            for name in self.cfg["workloads"]:
+                running.append(Running(name, os.path.join(root, name), os.path.join(logroot, name),
+                                       self.cfg["seed"], self.cfg["fsync"], self.cfg["ckpt"]))
+            deadline = time.monotonic() + self.cfg["seconds"]
+            time.sleep(self.rng.uniform(0.3, 1.0))
+            while len(self.snaps) < self.cfg["snapshots"] and time.monotonic() < deadline:
+                self.snaps.append(self.snapshot(img, running))
+                if not all(r.alive() for r in running):
+                    break
+                time.sleep(self.rng.uniform(0.1, self.cfg["gap"]))
+            errors = [e for e in (r.stop() for r in running) if e]
+            running = []
+            for e in errors:
+                self.results.violation(self.cfg, "(workload)", self.sid, "-",
+                                       "operations succeed", e)
+            if durfs:
+                durfs.stop()
+                durfs = None
+        finally:
+            for r in running:
+                r.stop(5)
+            if durfs:
+                durfs.kill()
+            sysutil.umount(backing)
+            sysutil.loop_detach(dev)
+            self.store.remove(img)
+        for snap in self.snaps:
+            self.check(snap, logroot)
+
+    def snapshot(self, img, running):
+        n = len(self.snaps)
+        pre = sizes_all(running)
+        path = self.store.clone(img, self.store.path(f"{self.sid}.snap{n}.img"))
+        post = sizes_all(running)
+        return {"n": n, "image": path, "pre": pre, "post": post}
+
+    # --------------------------------------------------------------- check
+    def check(self, snap, logroot):
+        recut = self.cfg["mode"] != "raw" and self.cfg.get("recut") and snap["n"] % 2 == 1
+        found = self.check_image(snap, logroot, snap["image"], recut)
+        if found and not recut and self.cfg["mode"] != "raw":
+            self.keep_failure(snap, logroot)
+        self.store.remove(snap["image"])
+
+    def check_image(self, snap, logroot, image, recut):
+        """Mount image, recover with durfs, check every workload; with recut also
+        cut again during that recovery and check the second recovery gives the
+        same tree.  Returns the number of violations found."""
+        prof = backingfs.profile(self.cfg["fs"])
+        backing = os.path.join(self.workdir, "snapb")
+        mnt = os.path.join(self.workdir, "snapm")
+        dev = sysutil.loop_attach(image)
+        durfs = None
+        label = f"{self.sid}/snap{snap['n']}"
+        bad = 0
+        second = None
+        try:
+            prof.mount_snapshot(dev, backing)
+            if self.cfg["mode"] == "raw":
+                top = backing
+            else:
+                durfs = Durfs(self.cfg["durfs"], backing, mnt, self.cfg["mode"],
+                              self.cfg.get("durfs_opts", ()),
+                              os.path.join(self.workdir, self.sid + ".recovery.log"))
+                durfs.start(wait=False)
+                if recut:
+                    time.sleep(self.rng.choice([0, 0.002, 0.01, 0.03, 0.1]))
+                    second = self.store.clone(image, image + ".recut")
+                durfs.wait_mounted()
+                top = mnt
+            bad = self.check_tree(os.path.join(top, "pc"), snap, logroot, label)
+            tree = _tree(os.path.join(top, "pc")) if second else None
+            if durfs:
+                rc = durfs.stop()
+                durfs = None
+                if rc != 0:
+                    self.results.violation(self.cfg, "(daemon)", label, "-",
+                                           "clean exit after unmount", f"exit status {rc}")
+                    bad += 1
+        finally:
+            if durfs:
+                durfs.kill()
+            sysutil.umount(backing)
+            sysutil.loop_detach(dev)
+        if second:
+            bad += self.check_recut(snap, logroot, second, tree)
+        return bad
+
+    def check_recut(self, snap, logroot, image, first_tree):
+        prof = backingfs.profile(self.cfg["fs"])
+        backing = os.path.join(self.workdir, "snapb")
+        mnt = os.path.join(self.workdir, "snapm")
+        dev = sysutil.loop_attach(image)
+        durfs = None
+        label = f"{self.sid}/snap{snap['n']}/recut"
+        bad = 0
+        try:
+            prof.mount_snapshot(dev, backing)
+            durfs = Durfs(self.cfg["durfs"], backing, mnt, self.cfg["mode"],
+                          self.cfg.get("durfs_opts", ()),
+                          os.path.join(self.workdir, self.sid + ".recovery.log")).start()
+            root = os.path.join(mnt, "pc")
+            before = self.results.count_violations()
+            self.check_tree(root, snap, logroot, label, "recovery-cut")
+            bad = self.results.count_violations() - before
+            tree = _tree(root)
+            if tree != first_tree:
+                diff = sorted(set(tree.items()) ^ set(first_tree.items()))[:3]
+                self.results.violation(self.cfg, "recovery-cut", label, str([d[0] for d in diff]),
+                                       "same tree as the uninterrupted recovery",
+                                       f"differs: {diff}")
+                bad += 1
+            durfs.stop()
+            durfs = None
+        finally:
+            if durfs:
+                durfs.kill()
+            sysutil.umount(backing)
+            sysutil.loop_detach(dev)
+            self.store.remove(image)
+        return bad
+
+    def check_tree(self, root, snap, logroot, label, row=None):
+        bad = 0
+        for name in self.cfg["workloads"]:
+            logdir = os.path.join(logroot, name)
+            bounds = acklog.Bounds(logdir, snap["pre"][name], snap["post"][name])
+            found = []
+            sub = os.path.join(root, name)
+            mode = "close" if self.cfg["mode"] == "raw" else self.cfg["mode"]
+            try:
+                checker(name)(sub, bounds, mode, lambda f, e, g: found.append((f, e, g)))
+            except FileNotFoundError as e:
+                found.append((name + "/", "the workload directory", f"missing ({e})"))
+            rowname = row or name
+            self.results.snapshot_checked(self.cfg, rowname)
+            for f, e, g in found:
+                self.results.violation(self.cfg, rowname, label, f"{name}/{f}", e, g)
+            bad += len(found)
+        return bad
+
+    def keep_failure(self, snap, logroot):
+        """Keep the failing snapshot and logs so the check can be replayed."""
+        if self.results.kept >= 3:
+            return
+        self.results.kept += 1
+        dest = os.path.join(FAIL_DIR, f"{self.sid}-snap{snap['n']}")
+        shutil.rmtree(dest, ignore_errors=True)
+        os.makedirs(dest)
+        sysutil.run(["cp", "--sparse=always", snap["image"], os.path.join(dest, "device.img")])
+        shutil.copytree(logroot, os.path.join(dest, "logs"))
+        with open(os.path.join(dest, "snapshot.json"), "w") as f:
+            json.dump({"cfg": {k: v for k, v in self.cfg.items() if k != "durfs"},
+                       "pre": snap["pre"], "post": snap["post"], "n": snap["n"]}, f, indent=1)
+        self.results.note(f"kept {label_of(self.sid, snap)} in {dest}; replay its check with: "
+                          f"tests/powercut/run --durfs DURFS --recheck {dest}")
+
+
+def label_of(sid, snap):
+    return f"{sid}/snap{snap['n']}"
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _tree(root):
+    import nsmodel
+    return nsmodel.scan(root, set())

@@ -1,0 +1,105 @@
+"""Shared bits of the workload programs: arguments, stop signal, payloads."""
+import argparse
+import hashlib
+import os
+import signal
+import struct
+import zlib
+
+stop = False
+
+
+def _on_term(_sig, _frame):
+    global stop
+    stop = True
+
+
+def setup(description):
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--root", required=True, help="directory to work in (mount or raw fs)")
+    ap.add_argument("--log", required=True, help="ack log path prefix (outside the cut)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--procs", type=int, default=1)
+    ap.add_argument("--fsync", action="store_true",
+                    help="use the correct pattern (fsync file and directory)")
+    ap.add_argument("--ckpt", action="store_true",
+                    help="also force durfs checkpoints in a loop")
+    args = ap.parse_args()
+    signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGINT, _on_term)
+    os.umask(0)
+    return args
+
+
+def fork_procs(n):
+    """Fork n-1 children; returns this process's index (0..n-1)."""
+    for i in range(1, n):
+        if os.fork() == 0:
+            return i
+    return 0
+
+
+def wait_children():
+    try:
+        while True:
+            os.wait()
+    except ChildProcessError:
+        pass
+
+
+def pattern(key, size):
+    """Deterministic bytes for (key, size): never all zeros, differs per key."""
+    block = hashlib.sha256(key.encode()).digest()
+    return (block * (size // len(block) + 1))[:size]
+
+
+HDR = struct.Struct("<8sQII")  # magic, version, payload size, crc32(payload)
+MAGIC = b"DURPCV01"
+
+
+def versioned(key, version, size):
+    body = pattern(f"{key}:{version}", size)
+    return HDR.pack(MAGIC, version, size, zlib.crc32(body)) + body
+
+
+def parse_versioned(data):
+    """(version, None) for a complete version, or (None, why) if not one."""
+    if len(data) == 0:
+        return None, "zero-length file"
+    if len(data) < HDR.size:
+        return None, f"{len(data)} bytes, shorter than the header"
+    magic, version, size, crc = HDR.unpack_from(data)
+    if magic != MAGIC:
+        return None, f"bad header {data[:8]!r} (zeros or garbage)"
+    if len(data) != HDR.size + size:
+        return None, f"version {version}: {len(data) - HDR.size} payload bytes, expected {size}"
+    if zlib.crc32(data[HDR.size:]) != crc:
+        return None, f"version {version}: payload checksum mismatch (torn or mixed content)"
+    return version, None
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def force_checkpoints(root):
+    """Child process asking durfs for checkpoints in a loop (cut during checkpoint/rotation)."""
+    pid = os.fork()
+    if pid:
+        return pid
+    import time
+    while not stop:
+        try:
+            os.setxattr(root, "trusted.durfs.checkpoint", b"1")
+        except OSError:
+            pass
+        time.sleep(0.05)
+    os._exit(0)
+
+
+def crc(data):
+    return zlib.crc32(data)
