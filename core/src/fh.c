@@ -32,7 +32,9 @@ dur_code dur_fh_get(int dirfd, const char *name, dur_fh *out, dur_error *err)
 {
     memset(out, 0, sizeof *out);
     const char *n = name ? name : "";
-    int flags = AT_SYMLINK_NOFOLLOW | (n[0] ? 0 : AT_EMPTY_PATH);
+    /* name_to_handle_at never follows a final symlink unless AT_SYMLINK_FOLLOW is given;
+     * AT_SYMLINK_NOFOLLOW is not an accepted flag there (EINVAL). */
+    int flags = n[0] ? 0 : AT_EMPTY_PATH;
     /* Start with the size every common fs needs; grow if the kernel asks. */
     unsigned int cap = 64;
     for (int attempt = 0; attempt < 2; attempt++) {
