@@ -38,7 +38,7 @@ class Profile:
 PROFILES = {
     "ext4": Profile("ext4", ["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0"],
                     "noauto_da_alloc,commit=600", "noauto_da_alloc"),
-    "xfs": Profile("xfs", ["mkfs.xfs", "-q", "-f"], "", "nouuid"),
+    "xfs": Profile("xfs", ["mkfs.xfs", "-q", "-f", "-s", "size=4096"], "", "nouuid"),
     "btrfs": Profile("btrfs", ["mkfs.btrfs", "-q", "-f"], "commit=600", ""),
 }
 
