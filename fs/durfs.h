@@ -1,0 +1,127 @@
+/* durfs daemon: state shared by the daemon's files.
+ *
+ * The daemon is a passthrough: every request is answered by the same call on the
+ * BACKING tree, bracketed by the namespace journal (core/include/durability/
+ * nsjournal.h), which holds all durability logic.  Nothing here decides when to
+ * fsync.  See fs/README.md for the request flow.
+ */
+#ifndef DURFS_H
+#define DURFS_H
+
+#define FUSE_USE_VERSION 314
+
+#include "durability/nsjournal.h"
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "options.h"
+
+/* Per-inode state for files opened through durfs: the sticky data-durability
+ * state shared by every open handle of the inode (R6). */
+typedef struct dnode_file {
+    dur_file_state st;
+    atomic_int opens; /* open handles */
+} dnode_file;
+
+/* One backing inode the kernel knows (or a "zombie": forgotten by the kernel but
+ * kept because its file data is not yet known durable, see inode.c). */
+typedef struct dnode {
+    struct dnode *hnext; /* hash chain */
+    uint64_t dev, ino;   /* key: backing st_dev/st_ino */
+    uint64_t nlookup;    /* kernel lookup count (table lock) */
+    int fd;              /* permanent O_PATH fd (fallback mode), else -1 */
+    int slot;            /* fd-cache slot, -1 if none (table lock) */
+    uint32_t mode;       /* S_IFMT bits */
+    bool in_table;       /* still reachable through the hash */
+    bool maybe_gone;     /* nlink reached 0 through us: check identity on lookup */
+    _Atomic(dnode_file *) file; /* allocated on first open */
+    uint16_t fh_len;     /* handle stored at its real length */
+    int32_t fh_type;
+    unsigned char fh_data[]; /* fh_len bytes */
+} dnode;
+
+typedef struct durfs {
+    durfs_options opt;
+    int backing_fd;      /* O_DIRECTORY fd of BACKING, opened before mounting */
+    uint64_t backing_dev;
+    dur_ns *ns;
+    dur_ns_recovery recovery;
+    dur_fs_policy fs;
+    bool handles;        /* inodes keep kernel file handles; else O_PATH fds */
+    dnode *root;
+    char backing_abs[4096], mount_abs[4096];
+    struct timespec started;
+    bool writeback;
+    double timeout;      /* entry/attr cache seconds */
+} durfs;
+
+extern durfs g_fs;
+
+/* ---- inode.c: the inode table and the O_PATH fd cache ---- */
+int inode_table_init(size_t fd_cache_slots);
+void inode_table_destroy(void);
+dnode *inode_get(fuse_ino_t ino);
+fuse_ino_t inode_id(dnode *n);
+void inode_fh(const dnode *n, dur_fh *out);
+/* Find or create the node for (st, fh); takes one kernel lookup reference.
+ * opath_fd (may be -1) is an O_PATH fd of the object, consumed. */
+dnode *inode_add(const struct stat *st, const dur_fh *fh, int opath_fd, int *err);
+/* Node already in the table (no reference taken), or NULL. */
+dnode *inode_find(uint64_t dev, uint64_t ino);
+void inode_forget(dnode *n, uint64_t nlookup);
+void inode_mark_maybe_gone(uint64_t dev, uint64_t ino);
+dnode_file *inode_file(dnode *n); /* allocate on demand */
+size_t inode_count(void);
+
+/* An O_PATH fd of a node, pinned until fdref_put. */
+typedef struct fdref {
+    int fd;
+    int slot;   /* pinned cache slot, or -1 */
+    bool owned; /* close at put */
+} fdref;
+int fdref_get(dnode *n, fdref *r); /* 0 or errno */
+void fdref_put(fdref *r);
+/* A real fd of the node opened with flags (O_RDONLY etc.); -errno on failure. */
+int inode_open(dnode *n, int flags);
+
+/* Look up parent/name: fills e, takes a reference.  Returns 0 or errno. */
+int entry_lookup(dnode *parent, int parent_fd, const char *name, struct fuse_entry_param *e);
+/* As entry_lookup from an O_PATH fd the caller just opened (consumed). */
+int entry_from_fd(int opath_fd, struct fuse_entry_param *e, dur_fh *fh_out);
+bool is_reserved(dnode *parent, const char *name);
+
+/* ---- creds.c ---- */
+typedef struct creds_saved {
+    bool switched;
+    mode_t umask;
+} creds_saved;
+void creds_init(void); /* remember the daemon's own groups (before threads) */
+extern bool g_dont_mask;
+/* Become the caller (fsuid/fsgid/groups, umask) for a creating call on this thread. */
+int creds_enter(fuse_req_t req, creds_saved *s);
+void creds_leave(creds_saved *s);
+
+/* ---- ops ---- */
+extern const struct fuse_lowlevel_ops durfs_ops;
+void reply_err(fuse_req_t req, int e);
+int end_op(dur_ns_op *op, int sys_result_errno); /* dur_ns_end -> errno */
+void log_dur_error(const char *what, const dur_error *err);
+
+/* ---- log.c ---- */
+void log_init(bool foreground, bool debug);
+void log_to_syslog(void);
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_ns_callback(void *ctx, int level, const char *msg);
+extern bool g_debug;
+
+/* ---- control.c ---- */
+bool control_is_name(const char *name);
+void control_getxattr(fuse_req_t req, const char *name, size_t size);
+void control_setxattr(fuse_req_t req, const char *name);
+
+#endif

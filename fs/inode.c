@@ -1,0 +1,542 @@
+/* durfs daemon: the inode table and the O_PATH fd cache.
+ *
+ * Scale requirement: 200,000+ inodes held by the kernel with a process fd limit
+ * of 20,000.  So an inode does not keep an fd (passthrough_ll does): it keeps its
+ * kernel file handle (name_to_handle_at), stored at its real length, and fds are
+ * opened on demand (open_by_handle_at) into a bounded cache of pinned slots,
+ * evicted by the clock algorithm.  A pinned slot is never closed, so an fd handed
+ * to a handler stays valid until fdref_put.
+ *
+ * Fallback: when BACKING has no handles (or we may not open them: no
+ * CAP_DAC_READ_SEARCH), or an inode lives on another filesystem than BACKING's
+ * root (a submount), the inode keeps a permanent O_PATH fd and scale is bounded
+ * by the fd limit (logged at mount).
+ *
+ * Identity: nodes are keyed by the backing (st_dev, st_ino); hard links map to
+ * one node.  With handles we hold no reference on the backing inode, so once its
+ * link count reached 0 through us (unlink, rmdir, rename over) the inode number
+ * may be reused: such a node is marked maybe_gone and a later lookup compares
+ * handles before reusing it.
+ *
+ * Zombies: when the kernel forgets an inode whose file data is not known durable
+ * (dur_file_state dirty or failed, e.g. ordered mode, or a failed fsync), the node
+ * stays in the table with nlookup 0 so the state survives: a later rename of that
+ * file still makes its data durable first (R2), and a failed fsync still fails
+ * (R6).  A lookup revives it.
+ *
+ * Locking: one mutex guards the hash, nlookup, slots and pins.
+ */
+#include "durfs.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+typedef struct fd_slot {
+    dnode *n;  /* owner, NULL when free */
+    int fd;
+    int pins;
+    bool ref;  /* clock reference bit */
+} fd_slot;
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static dnode **g_buckets;
+static size_t g_nbuckets, g_count;
+static fd_slot *g_slots;
+static size_t g_nslots, g_hand;
+
+static size_t hash_of(uint64_t dev, uint64_t ino)
+{
+    uint64_t h = ino * 0x9E3779B97F4A7C15ull ^ dev * 0xC2B2AE3D27D4EB4Full;
+    return (size_t)(h ^ (h >> 29));
+}
+
+static void hash_insert(dnode *n)
+{
+    if (g_count + 1 > g_nbuckets) { /* grow x2; on failure keep chaining */
+        size_t nb = g_nbuckets * 2;
+        dnode **b = calloc(nb, sizeof(*b));
+        if (b) {
+            for (size_t i = 0; i < g_nbuckets; i++) {
+                for (dnode *p = g_buckets[i], *next; p; p = next) {
+                    next = p->hnext;
+                    size_t k = hash_of(p->dev, p->ino) & (nb - 1);
+                    p->hnext = b[k];
+                    b[k] = p;
+                }
+            }
+            free(g_buckets);
+            g_buckets = b;
+            g_nbuckets = nb;
+        }
+    }
+    size_t k = hash_of(n->dev, n->ino) & (g_nbuckets - 1);
+    n->hnext = g_buckets[k];
+    g_buckets[k] = n;
+    n->in_table = true;
+    g_count++;
+}
+
+static void hash_remove(dnode *n)
+{
+    size_t k = hash_of(n->dev, n->ino) & (g_nbuckets - 1);
+    for (dnode **pp = &g_buckets[k]; *pp; pp = &(*pp)->hnext) {
+        if (*pp == n) {
+            *pp = n->hnext;
+            n->in_table = false;
+            g_count--;
+            return;
+        }
+    }
+    assert(!"node missing from its hash chain");
+}
+
+static dnode *hash_find(uint64_t dev, uint64_t ino)
+{
+    for (dnode *p = g_buckets[hash_of(dev, ino) & (g_nbuckets - 1)]; p; p = p->hnext)
+        if (p->ino == ino && p->dev == dev)
+            return p;
+    return NULL;
+}
+
+static dnode *node_new(const struct stat *st, const dur_fh *fh)
+{
+    uint32_t len = fh ? fh->len : 0;
+    assert(len <= DUR_FH_MAX_BYTES);
+    dnode *n = calloc(1, sizeof(*n) + len);
+    if (!n)
+        return NULL;
+    n->dev = st->st_dev;
+    n->ino = st->st_ino;
+    n->mode = st->st_mode & S_IFMT;
+    n->fd = -1;
+    n->slot = -1;
+    n->fh_len = (uint16_t)len;
+    n->fh_type = fh ? fh->type : 0;
+    if (len)
+        memcpy(n->fh_data, fh->data, len);
+    atomic_init(&n->file, NULL);
+    return n;
+}
+
+/* Drop the node's cache slot (lock held; the slot is unpinned). */
+static void slot_release(dnode *n)
+{
+    if (n->slot < 0)
+        return;
+    fd_slot *s = &g_slots[n->slot];
+    assert(s->n == n);
+    s->n = NULL;
+    if (s->pins == 0) { /* else an orphan: the last fdref_put closes it */
+        close(s->fd);
+        s->fd = -1;
+    }
+    n->slot = -1;
+}
+
+static void node_free(dnode *n)
+{
+    slot_release(n);
+    if (n->fd >= 0 && n != g_fs.root)
+        close(n->fd);
+    free(atomic_load(&n->file));
+    free(n);
+}
+
+/* A free or evictable slot (lock held), or -1 when all are pinned. */
+static int slot_take(void)
+{
+    for (size_t tries = 0; tries < 2 * g_nslots; tries++) {
+        size_t i = g_hand;
+        g_hand = (g_hand + 1) % g_nslots;
+        fd_slot *s = &g_slots[i];
+        if (s->pins)
+            continue;
+        if (!s->n)
+            return (int)i;
+        if (s->ref) {
+            s->ref = false;
+            continue;
+        }
+        slot_release(s->n);
+        return (int)i;
+    }
+    return -1;
+}
+
+/* Give an O_PATH fd to the cache for n (lock held); closes it if n has one. */
+static void slot_install(dnode *n, int fd)
+{
+    if (n->slot >= 0 || n->fd >= 0 || g_nslots == 0) {
+        close(fd);
+        return;
+    }
+    int i = slot_take();
+    if (i < 0) {
+        close(fd);
+        return;
+    }
+    g_slots[i] = (fd_slot){.n = n, .fd = fd, .pins = 0, .ref = true};
+    n->slot = i;
+}
+
+int inode_table_init(size_t fd_cache_slots)
+{
+    g_nbuckets = 1024;
+    g_buckets = calloc(g_nbuckets, sizeof(*g_buckets));
+    g_nslots = fd_cache_slots;
+    g_slots = calloc(g_nslots ? g_nslots : 1, sizeof(*g_slots));
+    if (!g_buckets || !g_slots)
+        return ENOMEM;
+    for (size_t i = 0; i < g_nslots; i++)
+        g_slots[i].fd = -1;
+
+    struct stat st;
+    if (fstat(g_fs.backing_fd, &st) < 0)
+        return errno;
+    dur_fh fh = {0};
+    dur_error err;
+    if (g_fs.handles && dur_fh_get(g_fs.backing_fd, "", &fh, &err) != DUR_OK)
+        fh.len = 0;
+    dnode *root = node_new(&st, &fh);
+    if (!root)
+        return ENOMEM;
+    root->fd = g_fs.backing_fd; /* the root always has its fd */
+    root->nlookup = 1;           /* never forgotten */
+    g_fs.root = root;
+    hash_insert(root);
+    return 0;
+}
+
+void inode_table_destroy(void)
+{
+    for (size_t i = 0; i < g_nbuckets; i++) {
+        for (dnode *p = g_buckets[i], *next; p; p = next) {
+            next = p->hnext;
+            node_free(p);
+        }
+    }
+    free(g_buckets);
+    free(g_slots);
+    g_buckets = NULL;
+    g_slots = NULL;
+    g_fs.root = NULL;
+}
+
+dnode *inode_get(fuse_ino_t ino)
+{
+    return ino == FUSE_ROOT_ID ? g_fs.root : (dnode *)(uintptr_t)ino;
+}
+
+fuse_ino_t inode_id(dnode *n)
+{
+    return n == g_fs.root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
+}
+
+void inode_fh(const dnode *n, dur_fh *out)
+{
+    out->len = n->fh_len;
+    out->type = n->fh_type;
+    memcpy(out->data, n->fh_data, n->fh_len);
+}
+
+static bool node_fh_equal(const dnode *n, const dur_fh *fh)
+{
+    return fh && n->fh_len == fh->len && n->fh_type == fh->type &&
+           memcmp(n->fh_data, fh->data, fh->len) == 0;
+}
+
+static bool needs_own_fd(const struct stat *st)
+{
+    return !g_fs.handles || (uint64_t)st->st_dev != g_fs.backing_dev;
+}
+
+dnode *inode_add(const struct stat *st, const dur_fh *fh, int opath_fd, int *err)
+{
+    bool own_fd = needs_own_fd(st);
+    pthread_mutex_lock(&g_lock);
+    dnode *n = hash_find(st->st_dev, st->st_ino);
+    if (n && n->maybe_gone && n != g_fs.root) {
+        if (node_fh_equal(n, fh)) {
+            n->maybe_gone = false;
+        } else { /* inode number reused: detach the old node */
+            hash_remove(n);
+            if (n->nlookup == 0)
+                node_free(n);
+            n = NULL;
+        }
+    }
+    if (n) {
+        n->nlookup++;
+        if (opath_fd >= 0)
+            slot_install(n, opath_fd);
+        pthread_mutex_unlock(&g_lock);
+        return n;
+    }
+    n = node_new(st, fh);
+    if (!n) {
+        pthread_mutex_unlock(&g_lock);
+        if (opath_fd >= 0)
+            close(opath_fd);
+        *err = ENOMEM;
+        return NULL;
+    }
+    if (own_fd) {
+        if (opath_fd < 0) {
+            pthread_mutex_unlock(&g_lock);
+            free(n);
+            *err = EIO;
+            return NULL;
+        }
+        n->fd = opath_fd;
+    } else if (opath_fd >= 0) {
+        slot_install(n, opath_fd);
+    }
+    n->nlookup = 1;
+    hash_insert(n);
+    pthread_mutex_unlock(&g_lock);
+    return n;
+}
+
+dnode *inode_find(uint64_t dev, uint64_t ino)
+{
+    pthread_mutex_lock(&g_lock);
+    dnode *n = hash_find(dev, ino);
+    if (n && n->maybe_gone)
+        n = NULL;
+    pthread_mutex_unlock(&g_lock);
+    return n;
+}
+
+/* Take a reference on an existing, trusted node (the lookup fast path). */
+static dnode *inode_ref_existing(const struct stat *st)
+{
+    pthread_mutex_lock(&g_lock);
+    dnode *n = hash_find(st->st_dev, st->st_ino);
+    if (n && n->maybe_gone)
+        n = NULL;
+    if (n)
+        n->nlookup++;
+    pthread_mutex_unlock(&g_lock);
+    return n;
+}
+
+static bool file_state_unsettled(dnode *n)
+{
+    dnode_file *f = atomic_load(&n->file);
+    return f && (dur_file_state_dirty(&f->st) || atomic_load(&f->st.failed_errno) != 0);
+}
+
+void inode_forget(dnode *n, uint64_t nlookup)
+{
+    if (n == g_fs.root)
+        return;
+    pthread_mutex_lock(&g_lock);
+    assert(n->nlookup >= nlookup);
+    n->nlookup = n->nlookup >= nlookup ? n->nlookup - nlookup : 0;
+    if (n->nlookup == 0) {
+        if (!n->in_table) {
+            node_free(n);
+        } else if (!file_state_unsettled(n) || n->maybe_gone) {
+            hash_remove(n);
+            node_free(n);
+        } else {
+            /* zombie: keep the file state, drop the permanent fd if any */
+            if (n->fd >= 0) {
+                close(n->fd);
+                n->fd = -1;
+                if (!g_fs.handles) { /* cannot reopen it: nothing to keep */
+                    hash_remove(n);
+                    node_free(n);
+                }
+            }
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+void inode_mark_maybe_gone(uint64_t dev, uint64_t ino)
+{
+    pthread_mutex_lock(&g_lock);
+    dnode *n = hash_find(dev, ino);
+    if (n && n != g_fs.root)
+        n->maybe_gone = true;
+    pthread_mutex_unlock(&g_lock);
+}
+
+dnode_file *inode_file(dnode *n)
+{
+    dnode_file *f = atomic_load(&n->file);
+    if (f)
+        return f;
+    dnode_file *nf = calloc(1, sizeof(*nf));
+    if (!nf)
+        return NULL;
+    dur_file_state_init(&nf->st);
+    atomic_init(&nf->opens, 0);
+    if (atomic_compare_exchange_strong(&n->file, &f, nf))
+        return nf;
+    free(nf);
+    return f;
+}
+
+size_t inode_count(void)
+{
+    pthread_mutex_lock(&g_lock);
+    size_t c = g_count;
+    pthread_mutex_unlock(&g_lock);
+    return c;
+}
+
+int fdref_get(dnode *n, fdref *r)
+{
+    r->slot = -1;
+    r->owned = false;
+    if (n->fd >= 0) { /* root, fallback mode, submount: permanent fd */
+        r->fd = n->fd;
+        return 0;
+    }
+    pthread_mutex_lock(&g_lock);
+    if (n->slot >= 0) {
+        fd_slot *s = &g_slots[n->slot];
+        s->pins++;
+        s->ref = true;
+        r->fd = s->fd;
+        r->slot = n->slot;
+        pthread_mutex_unlock(&g_lock);
+        return 0;
+    }
+    pthread_mutex_unlock(&g_lock);
+
+    dur_fh fh;
+    inode_fh(n, &fh);
+    int fd;
+    dur_error err;
+    dur_code c = dur_fh_open(g_fs.backing_fd, &fh, O_PATH | O_NOFOLLOW, &fd, &err);
+    if (c != DUR_OK)
+        return c == DUR_E_NOTFOUND ? ESTALE : (err.sys_errno ? err.sys_errno : EIO);
+
+    pthread_mutex_lock(&g_lock);
+    if (n->slot < 0 && n->fd < 0) {
+        int i = g_nslots ? slot_take() : -1;
+        if (i >= 0) {
+            g_slots[i] = (fd_slot){.n = n, .fd = fd, .pins = 0, .ref = true};
+            n->slot = i;
+        }
+    }
+    if (n->slot >= 0) {
+        fd_slot *s = &g_slots[n->slot];
+        if (s->fd != fd)
+            close(fd); /* another thread cached one meanwhile */
+        s->pins++;
+        r->fd = s->fd;
+        r->slot = n->slot;
+    } else { /* every slot pinned: use it once */
+        r->fd = fd;
+        r->owned = true;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return 0;
+}
+
+void fdref_put(fdref *r)
+{
+    if (r->slot >= 0) {
+        pthread_mutex_lock(&g_lock);
+        fd_slot *s = &g_slots[r->slot];
+        assert(s->pins > 0);
+        if (--s->pins == 0 && !s->n && s->fd >= 0) { /* orphaned while pinned */
+            close(s->fd);
+            s->fd = -1;
+        }
+        pthread_mutex_unlock(&g_lock);
+    }
+    if (r->owned)
+        close(r->fd);
+    r->fd = -1;
+    r->slot = -1;
+    r->owned = false;
+}
+
+int inode_open(dnode *n, int flags)
+{
+    flags &= ~(O_CREAT | O_EXCL | O_NOCTTY);
+    if (n->fd < 0 && n->fh_len) {
+        dur_fh fh;
+        inode_fh(n, &fh);
+        int fd;
+        dur_error err;
+        if (dur_fh_open(g_fs.backing_fd, &fh, flags, &fd, &err) == DUR_OK)
+            return fd;
+        if (err.sys_errno && err.sys_errno != ESTALE && err.code != DUR_E_NOTFOUND)
+            return -err.sys_errno;
+    }
+    /* permanent fd, or the handle is stale (e.g. unlinked while open): go
+     * through the O_PATH fd we may still hold */
+    fdref r;
+    int e = fdref_get(n, &r);
+    if (e)
+        return -e;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", r.fd);
+    int fd = open(path, flags);
+    e = errno;
+    fdref_put(&r);
+    return fd >= 0 ? fd : -e;
+}
+
+bool is_reserved(dnode *parent, const char *name)
+{
+    return parent == g_fs.root && strcmp(name, DUR_NS_RESERVED_NAME) == 0;
+}
+
+int entry_from_fd(int opath_fd, struct fuse_entry_param *e, dur_fh *fh_out)
+{
+    memset(e, 0, sizeof(*e));
+    if (fstat(opath_fd, &e->attr) < 0) {
+        int er = errno;
+        close(opath_fd);
+        return er;
+    }
+    dur_fh fh = {0};
+    dur_error err;
+    if (g_fs.handles && dur_fh_get(opath_fd, "", &fh, &err) != DUR_OK) {
+        log_msg(LOG_DEBUG, "no file handle for inode %llu: %s",
+                (unsigned long long)e->attr.st_ino, err.msg);
+        fh.len = 0;
+    }
+    if (fh_out)
+        *fh_out = fh;
+    int er = 0;
+    dnode *n = inode_add(&e->attr, &fh, opath_fd, &er);
+    if (!n)
+        return er;
+    e->ino = inode_id(n);
+    e->attr_timeout = g_fs.timeout;
+    e->entry_timeout = g_fs.timeout;
+    return 0;
+}
+
+int entry_lookup(dnode *parent, int parent_fd, const char *name, struct fuse_entry_param *e)
+{
+    (void)parent;
+    memset(e, 0, sizeof(*e));
+    if (fstatat(parent_fd, name, &e->attr, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno;
+    dnode *n = inode_ref_existing(&e->attr);
+    if (n) {
+        e->ino = inode_id(n);
+        e->attr_timeout = g_fs.timeout;
+        e->entry_timeout = g_fs.timeout;
+        return 0;
+    }
+    int fd = openat(parent_fd, name, O_PATH | O_NOFOLLOW);
+    if (fd < 0)
+        return errno;
+    return entry_from_fd(fd, e, NULL);
+}

@@ -1,0 +1,328 @@
+/* durfs daemon: startup, mount, daemon mode, shutdown.
+ *
+ * Order matters:
+ *   1. options and checks, each failure a one-line message (exit 2 for usage,
+ *      1 for everything else);
+ *   2. without -f, fork now, before any thread exists (the journal starts a
+ *      committer thread, which a later fork would lose); the parent waits on a
+ *      pipe and exits with the child's status once the mount is ready or failed;
+ *   3. open BACKING's fd BEFORE mounting (BACKING may equal MOUNTPOINT), then
+ *      dur_ns_open: lock, probe, RECOVER -- so the first request already sees the
+ *      recovered tree;
+ *   4. mount, tell the parent, serve;
+ *   5. SIGTERM/SIGINT/umount end the loop; dur_ns_close writes the final
+ *      checkpoint; exit 0. */
+#include "durfs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+durfs g_fs;
+
+#define FD_CACHE_SLOTS 4096
+
+static int g_ready_pipe = -1; /* daemon mode: tells the waiting parent */
+
+static void tell_parent(unsigned char status)
+{
+    if (g_ready_pipe < 0)
+        return;
+    ssize_t w = write(g_ready_pipe, &status, 1);
+    (void)w;
+    close(g_ready_pipe);
+    g_ready_pipe = -1;
+}
+
+static int fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("durfs: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    tell_parent((unsigned char)status);
+    return status;
+}
+
+/* Fork; the parent waits for the child's verdict.  Returns in the child only. */
+static void fork_daemon(void)
+{
+    int p[2];
+    if (pipe(p) < 0) {
+        perror("durfs: pipe");
+        exit(1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("durfs: fork");
+        exit(1);
+    }
+    if (pid > 0) {
+        close(p[1]);
+        unsigned char status = 1;
+        ssize_t r;
+        do
+            r = read(p[0], &status, 1);
+        while (r < 0 && errno == EINTR);
+        _exit(r == 1 ? status : 1);
+    }
+    close(p[0]);
+    g_ready_pipe = p[1];
+    setsid();
+}
+
+static void detach_stdio(void)
+{
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
+    }
+    if (chdir("/") < 0) { /* nothing else depends on the cwd */
+    }
+}
+
+static int check_dirs(const durfs_options *o)
+{
+    g_fs.backing_fd = open(o->backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (g_fs.backing_fd < 0) {
+        if (errno == ENOTDIR)
+            return fail(1, "BACKING %s is not a directory", o->backing);
+        return fail(1, "cannot open BACKING %s: %s", o->backing, strerror(errno));
+    }
+    struct stat bst, mst;
+    if (fstat(g_fs.backing_fd, &bst) < 0)
+        return fail(1, "cannot stat BACKING %s: %s", o->backing, strerror(errno));
+    g_fs.backing_dev = bst.st_dev;
+    if (!realpath(o->backing, g_fs.backing_abs))
+        return fail(1, "cannot resolve BACKING %s: %s", o->backing, strerror(errno));
+    if (stat(o->mountpoint, &mst) < 0)
+        return fail(1, "MOUNTPOINT %s: %s", o->mountpoint, strerror(errno));
+    if (!S_ISDIR(mst.st_mode))
+        return fail(1, "MOUNTPOINT %s is not a directory", o->mountpoint);
+    if (!realpath(o->mountpoint, g_fs.mount_abs))
+        return fail(1, "cannot resolve MOUNTPOINT %s: %s", o->mountpoint, strerror(errno));
+    bool same = bst.st_dev == mst.st_dev && bst.st_ino == mst.st_ino;
+    if (!same && !o->nonempty) {
+        int fd = open(o->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d)
+            return fail(1, "cannot read MOUNTPOINT %s: %s", o->mountpoint, strerror(errno));
+        struct dirent *de;
+        bool empty = true;
+        while ((de = readdir(d)))
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+                empty = false;
+        closedir(d);
+        if (!empty)
+            return fail(1, "MOUNTPOINT %s is not empty (use -o nonempty to mount over it)",
+                        o->mountpoint);
+    }
+    return 0;
+}
+
+/* Can we name inodes by handle and reopen them?  Needs handles on the backing fs
+ * and CAP_DAC_READ_SEARCH. */
+static bool handles_work(void)
+{
+    if (!g_fs.fs.has_handles)
+        return false;
+    dur_fh fh;
+    dur_error err;
+    int fd;
+    if (dur_fh_get(g_fs.backing_fd, "", &fh, &err) != DUR_OK)
+        return false;
+    if (dur_fh_open(g_fs.backing_fd, &fh, O_PATH, &fd, &err) != DUR_OK)
+        return false;
+    close(fd);
+    return true;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int open_journal(const durfs_options *o)
+{
+    dur_error err;
+    if (dur_fs_probe(g_fs.backing_fd, &g_fs.fs, &err) != DUR_OK) {
+        char buf[1024];
+        return fail(1, "cannot probe the filesystem of BACKING %s: %s", g_fs.backing_abs,
+                    dur_error_format(&err, buf, sizeof(buf)));
+    }
+    g_fs.handles = handles_work();
+    dur_ns_options no;
+    dur_ns_options_default(&no);
+    no.mode = o->mode;
+    no.commit_seconds = o->commit_seconds;
+    no.journal_dir = o->journal_dir;
+    if (o->checkpoint_mb)
+        no.checkpoint_bytes = (uint64_t)o->checkpoint_mb << 20;
+    if (o->checkpoint_secs)
+        no.checkpoint_seconds = o->checkpoint_secs;
+    no.log = log_ns_callback;
+    no.read_only = o->read_only;
+    dur_code c = dur_ns_open(g_fs.backing_fd, &no, &g_fs.ns, &g_fs.recovery, &err);
+    if (c != DUR_OK) {
+        char buf[1024];
+        dur_error_format(&err, buf, sizeof(buf));
+        if (c == DUR_E_LOCKED)
+            return fail(1, "BACKING %s is in use by another durfs: %s", g_fs.backing_abs, buf);
+        return fail(1, "cannot open the journal of BACKING %s: %s", g_fs.backing_abs, buf);
+    }
+    return 0;
+}
+
+static void log_mount_info(const durfs_options *o)
+{
+    if (g_fs.fs.is_volatile)
+        log_msg(LOG_WARNING,
+                "BACKING %s is on %s, which lives in RAM: NOTHING SURVIVES A POWER CUT OR "
+                "REBOOT, whatever durfs journals",
+                g_fs.backing_abs, g_fs.fs.name);
+    dur_ns_status *s = calloc(1, sizeof(*s));
+    if (s)
+        dur_ns_get_status(g_fs.ns, s);
+    log_msg(LOG_INFO, "mounting %s at %s: backing fs %s, durability=%s%s, journal %s",
+            g_fs.backing_abs, g_fs.mount_abs, g_fs.fs.name, dur_ns_mode_name(o->mode),
+            o->read_only ? " (read-only)" : "", s ? s->journal_dir : "?");
+    free(s);
+    const dur_ns_recovery *r = &g_fs.recovery;
+    log_msg(LOG_INFO,
+            "recovery: %llu records replayed, %llu redone, %llu already applied, %llu skipped, "
+            "%llu torn bytes cut, %.1f ms",
+            (unsigned long long)r->wal.records_replayed, (unsigned long long)r->ops_redone,
+            (unsigned long long)r->ops_already, (unsigned long long)r->ops_skipped,
+            (unsigned long long)r->wal.bytes_cut, (double)r->elapsed_ns / 1e6);
+    if (!g_fs.handles) {
+        struct rlimit rl = {0};
+        getrlimit(RLIMIT_NOFILE, &rl);
+        log_msg(LOG_WARNING,
+                "file handles unavailable on %s (%s): keeping one O_PATH fd per inode, so "
+                "the number of inodes in use is limited by the fd limit (%llu)",
+                g_fs.backing_abs,
+                g_fs.fs.has_handles ? "no CAP_DAC_READ_SEARCH" : "filesystem has none",
+                (unsigned long long)rl.rlim_cur);
+    }
+}
+
+static struct fuse_session *make_session(const durfs_options *o, char *argv0)
+{
+    char opts[4096 + 2048 + 128];
+    /* default_permissions: the kernel checks permissions like a local fs */
+    snprintf(opts, sizeof(opts), "default_permissions,fsname=%s,subtype=durfs%s%s%s%s",
+             g_fs.backing_abs, o->allow_other ? ",allow_other" : "",
+             o->read_only ? ",ro" : "", o->fuse_opts[0] ? "," : "", o->fuse_opts);
+    char *args_v[] = {argv0, "-o", opts, o->debug ? "-d" : NULL, NULL};
+    struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, args_v);
+    return fuse_session_new(&args, &durfs_ops, sizeof(durfs_ops), NULL);
+}
+
+static int serve(struct fuse_session *se, const durfs_options *o)
+{
+    if (o->single_thread)
+        return fuse_session_loop(se);
+    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+    if (!cfg)
+        return -ENOMEM;
+    fuse_loop_cfg_set_clone_fd(cfg, 0);
+    fuse_loop_cfg_set_max_threads(cfg, 16);
+    int r = fuse_session_loop_mt(se, cfg);
+    fuse_loop_cfg_destroy(cfg);
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    durfs_options *o = &g_fs.opt;
+    char msg[512];
+    if (options_parse(argc, argv, o, msg, sizeof(msg)) != 0) {
+        fprintf(stderr, "%s\n", msg);
+        return 2;
+    }
+    if (o->show_help) {
+        options_usage(argv[0]);
+        return 0;
+    }
+    if (o->show_version) {
+        printf("durfs %s\nlibfuse %s\n", DURFS_VERSION, fuse_pkgversion());
+        return 0;
+    }
+    log_init(o->foreground, o->debug);
+    g_fs.backing_fd = -1;
+    g_fs.timeout = 1.0;
+    clock_gettime(CLOCK_MONOTONIC, &g_fs.started);
+
+    int rc = check_dirs(o);
+    if (rc)
+        return rc;
+    if (!o->foreground)
+        fork_daemon();
+    raise_fd_limit();
+    creds_init();
+    rc = open_journal(o);
+    if (rc)
+        return rc;
+    log_mount_info(o);
+    int e = inode_table_init(FD_CACHE_SLOTS);
+    if (e)
+        return fail(1, "cannot set up the inode table: %s", strerror(e));
+
+    struct fuse_session *se = make_session(o, argv[0]);
+    if (!se)
+        return fail(2, "bad FUSE options: -o %s", o->fuse_opts);
+    if (fuse_set_signal_handlers(se) != 0)
+        return fail(1, "cannot install signal handlers");
+    if (fuse_session_mount(se, g_fs.mount_abs) != 0) {
+        dur_error err;
+        dur_ns_close(g_fs.ns, &err);
+        return fail(1, "cannot mount at MOUNTPOINT %s (see the message above)", g_fs.mount_abs);
+    }
+    log_msg(LOG_INFO, "mounted %s at %s", g_fs.backing_abs, g_fs.mount_abs);
+    if (!o->foreground) {
+        log_to_syslog();
+        log_msg(LOG_INFO, "mounted %s at %s, durability=%s, backing fs %s", g_fs.backing_abs,
+                g_fs.mount_abs, dur_ns_mode_name(o->mode), g_fs.fs.name);
+        tell_parent(0);
+        detach_stdio();
+    }
+
+    int lr = serve(se, o);
+    fuse_session_unmount(se);
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    if (lr < 0)
+        log_msg(LOG_ERR, "request loop ended with error: %s", strerror(-lr));
+
+    dur_error err;
+    rc = 0;
+    if (dur_ns_close(g_fs.ns, &err) != DUR_OK) {
+        log_dur_error("final checkpoint at unmount", &err);
+        rc = 1;
+    } else {
+        log_msg(LOG_INFO, "unmounted %s: final checkpoint written", g_fs.mount_abs);
+    }
+    inode_table_destroy();
+    close(g_fs.backing_fd);
+    return rc;
+}

@@ -1,0 +1,229 @@
+/* durfs daemon: names and attributes -- lookup, forget, getattr, setattr,
+ * readlink, access, statfs.  setattr is the one journaled operation here. */
+#include "ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <syslog.h>
+#include <unistd.h>
+
+void h_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    dnode *p = inode_get(parent);
+    if (is_reserved(p, name)) { /* the journal's directory is invisible */
+        reply_err(req, ENOENT);
+        return;
+    }
+    fdref r;
+    int e = fdref_get(p, &r);
+    if (e) {
+        reply_err(req, e);
+        return;
+    }
+    struct fuse_entry_param ent;
+    e = entry_lookup(p, r.fd, name, &ent);
+    fdref_put(&r);
+    if (e == ENOENT) { /* negative entry: every create goes through us */
+        memset(&ent, 0, sizeof(ent));
+        ent.entry_timeout = g_fs.timeout;
+        fuse_reply_entry(req, &ent);
+    } else if (e) {
+        reply_err(req, e);
+    } else {
+        fuse_reply_entry(req, &ent);
+    }
+}
+
+void h_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    inode_forget(inode_get(ino), nlookup);
+    fuse_reply_none(req);
+}
+
+void h_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    for (size_t i = 0; i < count; i++)
+        inode_forget(inode_get(forgets[i].ino), forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+static int stat_node(dnode *n, struct fuse_file_info *fi, struct stat *st)
+{
+    if (fi)
+        return fstat((int)fi->fh, st) < 0 ? errno : 0;
+    fdref r;
+    int e = fdref_get(n, &r);
+    if (e)
+        return e;
+    e = fstatat(r.fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
+    fdref_put(&r);
+    return e;
+}
+
+void h_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct stat st;
+    int e = stat_node(inode_get(ino), fi, &st);
+    if (e)
+        reply_err(req, e);
+    else
+        fuse_reply_attr(req, &st, g_fs.timeout);
+}
+
+static struct timespec time_arg(int valid, int set_bit, int now_bit, const struct timespec *t)
+{
+    if (valid & now_bit)
+        return (struct timespec){.tv_nsec = UTIME_NOW};
+    if (valid & set_bit)
+        return *t;
+    return (struct timespec){.tv_nsec = UTIME_OMIT};
+}
+
+/* Apply the requested changes in order; stop at the first failure.  Returns the
+ * errno and sets *done to the fields that were changed (those get journaled). */
+static int apply_setattr(int path_fd, int file_fd, const struct stat *a, int valid,
+                         unsigned *done)
+{
+    char proc[64];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
+    if (valid & FUSE_SET_ATTR_MODE) {
+        int r = file_fd >= 0 ? fchmod(file_fd, a->st_mode) : chmod(proc, a->st_mode);
+        if (r < 0)
+            return errno;
+        *done |= DUR_NS_ATTR_MODE;
+    }
+    if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+        uid_t uid = valid & FUSE_SET_ATTR_UID ? a->st_uid : (uid_t)-1;
+        gid_t gid = valid & FUSE_SET_ATTR_GID ? a->st_gid : (gid_t)-1;
+        if (fchownat(path_fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+            return errno;
+        *done |= (valid & FUSE_SET_ATTR_UID ? DUR_NS_ATTR_UID : 0) |
+                 (valid & FUSE_SET_ATTR_GID ? DUR_NS_ATTR_GID : 0);
+    }
+    if (valid & FUSE_SET_ATTR_SIZE) {
+        if (ftruncate(file_fd, a->st_size) < 0)
+            return errno;
+        *done |= DUR_NS_ATTR_SIZE;
+    }
+    if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+                 FUSE_SET_ATTR_MTIME_NOW)) {
+        struct timespec tv[2] = {
+            time_arg(valid, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, &a->st_atim),
+            time_arg(valid, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, &a->st_mtim),
+        };
+        int r = file_fd >= 0 ? futimens(file_fd, tv)
+                             : utimensat(path_fd, "", tv, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+        if (r < 0)
+            return errno;
+        *done |= (tv[0].tv_nsec != UTIME_OMIT ? DUR_NS_ATTR_ATIME : 0) |
+                 (tv[1].tv_nsec != UTIME_OMIT ? DUR_NS_ATTR_MTIME : 0);
+    }
+    /* FUSE_SET_ATTR_CTIME: ctime cannot be set; the backing fs updates it */
+    return 0;
+}
+
+void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
+               struct fuse_file_info *fi)
+{
+    dnode *n = inode_get(ino);
+    fdref r;
+    int e = fdref_get(n, &r);
+    if (e) {
+        reply_err(req, e);
+        return;
+    }
+    int file_fd = fi ? (int)fi->fh : -1, own_fd = -1;
+    if (!fi && (valid & FUSE_SET_ATTR_SIZE)) { /* truncate(2): needs a writable fd */
+        own_fd = inode_open(n, O_WRONLY);
+        if (own_fd < 0) {
+            fdref_put(&r);
+            reply_err(req, -own_fd);
+            return;
+        }
+        file_fd = own_fd;
+    }
+    dur_ns_op op;
+    dur_ns_begin(g_fs.ns, &op);
+    unsigned done = 0;
+    e = apply_setattr(r.fd, file_fd, attr, valid, &done);
+    struct stat st;
+    int se = fstatat(r.fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
+    if (done && !se) { /* journal what changed, with resolved values */
+        dur_ns_attr a = {.valid = done, .mode = st.st_mode, .uid = st.st_uid,
+                         .gid = st.st_gid, .size = (uint64_t)st.st_size,
+                         .atime = st.st_atim, .mtime = st.st_mtim};
+        dur_fh fh;
+        inode_fh(n, &fh);
+        dur_ns_log_setattr(&op, &fh, (done & DUR_NS_ATTR_SIZE) ? file_fd : -1, &a);
+    } else if (done) {
+        log_msg(LOG_ERR, "setattr: cannot stat inode %llu after changing it: %s",
+                (unsigned long long)n->ino, strerror(se));
+        e = EIO;
+    }
+    e = end_op(&op, e);
+    if (own_fd >= 0)
+        close(own_fd);
+    fdref_put(&r);
+    if (!e && se)
+        e = se;
+    if (e)
+        reply_err(req, e);
+    else
+        fuse_reply_attr(req, &st, g_fs.timeout);
+}
+
+void h_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    fdref r;
+    int e = fdref_get(inode_get(ino), &r);
+    if (e) {
+        reply_err(req, e);
+        return;
+    }
+    char buf[PATH_MAX + 1];
+    ssize_t len = readlinkat(r.fd, "", buf, sizeof(buf));
+    e = errno;
+    fdref_put(&r);
+    if (len < 0)
+        reply_err(req, e);
+    else if ((size_t)len >= sizeof(buf))
+        reply_err(req, ENAMETOOLONG);
+    else {
+        buf[len] = '\0';
+        fuse_reply_readlink(req, buf);
+    }
+}
+
+/* Only sent without default_permissions (never, in durfs); answered as the
+ * caller anyway. */
+void h_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+    fdref r;
+    int e = fdref_get(inode_get(ino), &r);
+    if (e) {
+        reply_err(req, e);
+        return;
+    }
+    creds_saved cs;
+    e = creds_enter(req, &cs);
+    if (!e) {
+        e = faccessat(r.fd, "", mask, AT_EMPTY_PATH | AT_EACCESS) < 0 ? errno : 0;
+        creds_leave(&cs);
+    }
+    fdref_put(&r);
+    reply_err(req, e);
+}
+
+void h_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    (void)ino;
+    struct statvfs sv;
+    if (fstatvfs(g_fs.backing_fd, &sv) < 0)
+        reply_err(req, errno);
+    else
+        fuse_reply_statfs(req, &sv);
+}

@@ -1,0 +1,264 @@
+/* durfs daemon: open files -- open, create, read, write, flush, release, fsync,
+ * fallocate, lseek, copy_file_range.
+ *
+ * Each open handle owns a real backing fd (fi->fh).  All handles of an inode
+ * share one dur_file_state (dnode_file), so a failed fdatasync seen through one
+ * handle fails every later close/fsync of the file (R6).  When to sync is the
+ * namespace journal's decision (dur_ns_file_*), never this file's. */
+#include "ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+/* Flags for the backing open.  With the writeback cache the kernel reads pages
+ * of files opened write-only and does O_APPEND positioning itself. */
+static int backing_flags(int flags)
+{
+    flags &= ~(O_CREAT | O_EXCL | O_NOCTTY);
+    if (g_fs.writeback) {
+        if ((flags & O_ACCMODE) == O_WRONLY)
+            flags = (flags & ~O_ACCMODE) | O_RDWR;
+        flags &= ~O_APPEND;
+    }
+    return flags;
+}
+
+static int file_errno(const char *what, const dur_error *err)
+{
+    log_dur_error(what, err);
+    return EIO;
+}
+
+static void set_open_flags(struct fuse_file_info *fi)
+{
+    if (fi->flags & O_DIRECT)
+        fi->direct_io = 1;
+}
+
+/* O_TRUNC changes the size: journal it like a truncate (a size change). */
+static void log_truncate(dur_ns_op *op, dnode *n, int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return;
+    dur_ns_attr a = {.valid = DUR_NS_ATTR_SIZE, .size = (uint64_t)st.st_size,
+                     .mode = st.st_mode, .uid = st.st_uid, .gid = st.st_gid,
+                     .atime = st.st_atim, .mtime = st.st_mtim};
+    dur_fh fh;
+    inode_fh(n, &fh);
+    dur_ns_log_setattr(op, &fh, fd, &a);
+}
+
+void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    dnode *n = inode_get(ino);
+    dnode_file *f = inode_file(n);
+    if (!f) {
+        reply_err(req, ENOMEM);
+        return;
+    }
+    int flags = backing_flags(fi->flags), fd, e = 0;
+    if (flags & O_TRUNC) {
+        dur_ns_op op;
+        dur_ns_begin(g_fs.ns, &op);
+        fd = inode_open(n, flags);
+        if (fd >= 0)
+            log_truncate(&op, n, fd);
+        e = end_op(&op, fd < 0 ? -fd : 0);
+        if (e && fd >= 0)
+            close(fd);
+    } else {
+        fd = inode_open(n, flags);
+        e = fd < 0 ? -fd : 0;
+    }
+    if (e) {
+        reply_err(req, e);
+        return;
+    }
+    atomic_fetch_add(&f->opens, 1);
+    fi->fh = (uint64_t)fd;
+    set_open_flags(fi);
+    if (fuse_reply_open(req, fi) != 0) { /* interrupted: the kernel never saw it */
+        close(fd);
+        atomic_fetch_sub(&f->opens, 1);
+    }
+}
+
+void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+              struct fuse_file_info *fi)
+{
+    dnode *p = inode_get(parent);
+    if (is_reserved(p, name)) {
+        reply_err(req, EPERM);
+        return;
+    }
+    fdref r;
+    int e = fdref_get(p, &r);
+    if (e) {
+        reply_err(req, e);
+        return;
+    }
+    int flags = backing_flags(fi->flags), fd = -1;
+    bool created = false, have_entry = false;
+    struct fuse_entry_param ent;
+    dur_ns_op op;
+    dur_ns_begin(g_fs.ns, &op);
+    creds_saved cs;
+    e = creds_enter(req, &cs);
+    if (!e) {
+        fd = openat(r.fd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+        created = fd >= 0;
+        if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) /* lost a race: open it */
+            fd = openat(r.fd, name, flags, mode);
+        e = fd < 0 ? errno : 0;
+        creds_leave(&cs);
+    }
+    if (!e) {
+        int pfd = openat(r.fd, name, O_PATH | O_NOFOLLOW);
+        dur_fh fh;
+        e = pfd < 0 ? errno : entry_from_fd(pfd, &ent, &fh);
+        have_entry = !e;
+        if (!e && created) {
+            dur_fh pfh;
+            inode_fh(p, &pfh);
+            dur_ns_log_create(&op, &pfh, name, &fh, ent.attr.st_mode, ent.attr.st_uid,
+                              ent.attr.st_gid, 0, NULL);
+        } else if (!e && (flags & O_TRUNC)) {
+            log_truncate(&op, inode_get(ent.ino), fd);
+        }
+    }
+    e = end_op(&op, e);
+    fdref_put(&r);
+    dnode_file *f = have_entry ? inode_file(inode_get(ent.ino)) : NULL;
+    if (!e && !f)
+        e = ENOMEM;
+    if (e) {
+        if (fd >= 0)
+            close(fd);
+        if (have_entry)
+            inode_forget(inode_get(ent.ino), 1);
+        reply_err(req, e);
+        return;
+    }
+    atomic_fetch_add(&f->opens, 1);
+    fi->fh = (uint64_t)fd;
+    set_open_flags(fi);
+    if (fuse_reply_create(req, &ent, fi) != 0) {
+        close(fd);
+        atomic_fetch_sub(&f->opens, 1);
+        inode_forget(inode_get(ent.ino), 1);
+    }
+}
+
+void h_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+    buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+    buf.buf[0].fd = (int)fi->fh;
+    buf.buf[0].pos = off;
+    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static int note_written(dnode *n, int fd)
+{
+    dnode_file *f = inode_file(n);
+    if (!f)
+        return ENOMEM;
+    dur_error err;
+    if (dur_ns_file_written(g_fs.ns, &f->st, fd, &err) != DUR_OK)
+        return file_errno("write", &err);
+    return 0;
+}
+
+void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
+                 struct fuse_file_info *fi)
+{
+    struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
+    out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+    out.buf[0].fd = (int)fi->fh;
+    out.buf[0].pos = off;
+    ssize_t res = fuse_buf_copy(&out, bufv, 0);
+    if (res < 0) {
+        reply_err(req, (int)-res);
+        return;
+    }
+    int e = note_written(inode_get(ino), (int)fi->fh);
+    if (e)
+        reply_err(req, e);
+    else
+        fuse_reply_write(req, (size_t)res);
+}
+
+void h_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    dnode_file *f = inode_file(inode_get(ino));
+    dur_error err;
+    if (!f)
+        reply_err(req, ENOMEM);
+    else if (dur_ns_file_close(g_fs.ns, &f->st, (int)fi->fh, &err) != DUR_OK)
+        reply_err(req, file_errno("close", &err));
+    else
+        reply_err(req, 0);
+}
+
+void h_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    dnode_file *f = atomic_load(&inode_get(ino)->file);
+    close((int)fi->fh);
+    if (f)
+        atomic_fetch_sub(&f->opens, 1);
+    reply_err(req, 0);
+}
+
+void h_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    dnode_file *f = inode_file(inode_get(ino));
+    dur_error err;
+    if (!f)
+        reply_err(req, ENOMEM);
+    else if (dur_ns_file_fsync(g_fs.ns, &f->st, (int)fi->fh, datasync != 0, &err) != DUR_OK)
+        reply_err(req, file_errno("fsync", &err));
+    else
+        reply_err(req, 0);
+}
+
+void h_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                 struct fuse_file_info *fi)
+{
+    int e = fallocate((int)fi->fh, mode, offset, length) < 0 ? errno : 0;
+    if (!e)
+        e = note_written(inode_get(ino), (int)fi->fh);
+    reply_err(req, e);
+}
+
+void h_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+    (void)ino;
+    off_t res = lseek((int)fi->fh, off, whence);
+    if (res < 0)
+        reply_err(req, errno);
+    else
+        fuse_reply_lseek(req, res);
+}
+
+void h_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+                       struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+                       struct fuse_file_info *fi_out, size_t len, int flags)
+{
+    (void)ino_in;
+    ssize_t res = copy_file_range((int)fi_in->fh, &off_in, (int)fi_out->fh, &off_out, len,
+                                  (unsigned)flags);
+    if (res < 0) {
+        reply_err(req, errno);
+        return;
+    }
+    int e = note_written(inode_get(ino_out), (int)fi_out->fh);
+    if (e)
+        reply_err(req, e);
+    else
+        fuse_reply_write(req, (size_t)res);
+}

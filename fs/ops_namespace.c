@@ -1,0 +1,275 @@
+/* durfs daemon: namespace changes -- mknod, mkdir, symlink, link, unlink, rmdir,
+ * rename.  Each one is
+ *     dur_ns_begin / [caller's creds] backing call [our creds] / dur_ns_log_* / dur_ns_end
+ * so the journal's order is the order the calls were applied (R8), and a reply of
+ * success means the record is as durable as the mode promises (R1).  Handles of
+ * the objects involved are taken inside the bracket, where no other journaled
+ * operation can move them. */
+#include "ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+/* mknod / mkdir / symlink */
+static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      dev_t rdev, const char *link)
+{
+    dnode *p = inode_get(parent);
+    if (is_reserved(p, name)) {
+        reply_err(req, EPERM);
+        return;
+    }
+    fdref r;
+    int e = fdref_get(p, &r);
+    if (e) {
+        reply_err(req, e);
+        return;
+    }
+    struct fuse_entry_param ent;
+    bool have_entry = false;
+    dur_ns_op op;
+    dur_ns_begin(g_fs.ns, &op);
+    creds_saved cs;
+    e = creds_enter(req, &cs);
+    if (!e) {
+        int rc = S_ISDIR(mode)   ? mkdirat(r.fd, name, mode & ~S_IFMT)
+                 : S_ISLNK(mode) ? symlinkat(link, r.fd, name)
+                                 : mknodat(r.fd, name, mode, rdev);
+        e = rc < 0 ? errno : 0;
+        creds_leave(&cs);
+    }
+    if (!e) {
+        int fd = openat(r.fd, name, O_PATH | O_NOFOLLOW);
+        dur_fh fh;
+        e = fd < 0 ? errno : entry_from_fd(fd, &ent, &fh);
+        if (!e) {
+            have_entry = true;
+            dur_fh pfh;
+            inode_fh(p, &pfh);
+            dur_ns_log_create(&op, &pfh, name, &fh, ent.attr.st_mode, ent.attr.st_uid,
+                              ent.attr.st_gid, ent.attr.st_rdev, link);
+        } else {
+            log_msg(LOG_ERR, "%s created but unreadable: %s", name, strerror(e));
+            e = EIO;
+        }
+    }
+    e = end_op(&op, e);
+    fdref_put(&r);
+    if (e) {
+        if (have_entry)
+            inode_forget(inode_get(ent.ino), 1);
+        reply_err(req, e);
+    } else {
+        fuse_reply_entry(req, &ent);
+    }
+}
+
+void h_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    if (S_ISDIR(mode) || S_ISLNK(mode)) {
+        reply_err(req, EINVAL);
+        return;
+    }
+    make_node(req, parent, name, mode, rdev, NULL);
+}
+
+void h_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    make_node(req, parent, name, S_IFDIR | (mode & 07777), 0, NULL);
+}
+
+void h_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    make_node(req, parent, name, S_IFLNK | 0777, 0, link);
+}
+
+void h_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    dnode *n = inode_get(ino), *np = inode_get(newparent);
+    if (is_reserved(np, newname)) {
+        reply_err(req, EPERM);
+        return;
+    }
+    fdref src, dst;
+    int e = fdref_get(n, &src);
+    if (e) {
+        reply_err(req, e);
+        return;
+    }
+    e = fdref_get(np, &dst);
+    if (e) {
+        fdref_put(&src);
+        reply_err(req, e);
+        return;
+    }
+    dur_ns_op op;
+    dur_ns_begin(g_fs.ns, &op);
+    /* a link makes no new inode: no owner to set, so no creds switch */
+    e = linkat(src.fd, "", dst.fd, newname, AT_EMPTY_PATH) < 0 ? errno : 0;
+    struct fuse_entry_param ent;
+    memset(&ent, 0, sizeof(ent));
+    if (!e) {
+        dur_fh fh, pfh;
+        inode_fh(n, &fh);
+        inode_fh(np, &pfh);
+        dur_ns_log_link(&op, &fh, &pfh, newname);
+        if (fstatat(src.fd, "", &ent.attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+            e = errno;
+    }
+    e = end_op(&op, e);
+    if (!e) {
+        dur_fh fh;
+        inode_fh(n, &fh);
+        int er = 0;
+        dnode *got = inode_add(&ent.attr, &fh, -1, &er); /* one more lookup ref */
+        if (!got)
+            e = er;
+        else {
+            ent.ino = inode_id(got);
+            ent.attr_timeout = ent.entry_timeout = g_fs.timeout;
+        }
+    }
+    fdref_put(&src);
+    fdref_put(&dst);
+    if (e)
+        reply_err(req, e);
+    else
+        fuse_reply_entry(req, &ent);
+}
+
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bool is_dir)
+{
+    dnode *p = inode_get(parent);
+    if (is_reserved(p, name)) {
+        reply_err(req, EPERM);
+        return;
+    }
+    fdref r;
+    int e = fdref_get(p, &r);
+    if (e) {
+        reply_err(req, e);
+        return;
+    }
+    dur_ns_op op;
+    dur_ns_begin(g_fs.ns, &op);
+    struct stat st;
+    dur_fh fh = {0};
+    dur_error err;
+    e = fstatat(r.fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
+    if (!e && g_fs.handles && dur_fh_get(r.fd, name, &fh, &err) != DUR_OK)
+        fh.len = 0;
+    if (!e)
+        e = unlinkat(r.fd, name, is_dir ? AT_REMOVEDIR : 0) < 0 ? errno : 0;
+    if (!e) {
+        dur_fh pfh;
+        inode_fh(p, &pfh);
+        dur_ns_log_remove(&op, &pfh, name, &fh, is_dir);
+        if (is_dir || st.st_nlink <= 1)
+            inode_mark_maybe_gone(st.st_dev, st.st_ino);
+    }
+    e = end_op(&op, e);
+    fdref_put(&r);
+    reply_err(req, e);
+}
+
+void h_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    remove_entry(req, parent, name, false);
+}
+
+void h_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    remove_entry(req, parent, name, true);
+}
+
+/* Atomic replace (R2): the data of a regular file being renamed must be durable
+ * before the rename is.  Only files written through durfs can have data not yet
+ * durable, and their state is in the node (kept even after forget, inode.c). */
+static int prepare_rename(int dirfd, const char *name, const struct stat *st)
+{
+    if (!S_ISREG(st->st_mode))
+        return 0;
+    dnode *n = inode_find(st->st_dev, st->st_ino);
+    dnode_file *f = n ? atomic_load(&n->file) : NULL;
+    if (!f || (!dur_file_state_dirty(&f->st) && atomic_load(&f->st.failed_errno) == 0))
+        return 0;
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return errno;
+    dur_error err;
+    dur_code c = dur_ns_prepare_rename(g_fs.ns, &f->st, fd, &err);
+    close(fd);
+    if (c != DUR_OK) {
+        log_dur_error("rename: making the source's data durable", &err);
+        return EIO;
+    }
+    return 0;
+}
+
+void h_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+              const char *newname, unsigned int flags)
+{
+    dnode *p = inode_get(parent), *np = inode_get(newparent);
+    if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+        reply_err(req, EINVAL);
+        return;
+    }
+    if (is_reserved(p, name) || is_reserved(np, newname)) {
+        reply_err(req, EPERM);
+        return;
+    }
+    fdref from, to;
+    int e = fdref_get(p, &from);
+    if (e) {
+        reply_err(req, e);
+        return;
+    }
+    e = fdref_get(np, &to);
+    if (e) {
+        fdref_put(&from);
+        reply_err(req, e);
+        return;
+    }
+    struct stat sst, dst;
+    e = fstatat(from.fd, name, &sst, AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
+    if (!e)
+        e = prepare_rename(from.fd, name, &sst);
+    if (!e && (flags & RENAME_EXCHANGE) && fstatat(to.fd, newname, &dst, AT_SYMLINK_NOFOLLOW) == 0)
+        e = prepare_rename(to.fd, newname, &dst);
+    if (e) {
+        fdref_put(&from);
+        fdref_put(&to);
+        reply_err(req, e);
+        return;
+    }
+    dur_ns_op op;
+    dur_ns_begin(g_fs.ns, &op);
+    dur_fh sfh = {0}, dfh = {0};
+    dur_error err;
+    bool replaced = fstatat(to.fd, newname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
+    if (g_fs.handles) {
+        if (dur_fh_get(from.fd, name, &sfh, &err) != DUR_OK)
+            sfh.len = 0;
+        if (replaced && dur_fh_get(to.fd, newname, &dfh, &err) != DUR_OK)
+            dfh.len = 0;
+    }
+    e = renameat2(from.fd, name, to.fd, newname, flags) < 0 ? errno : 0;
+    if (!e) {
+        dur_fh pfh, npfh;
+        inode_fh(p, &pfh);
+        inode_fh(np, &npfh);
+        dur_ns_log_rename(&op, &pfh, name, &npfh, newname, flags, &sfh, replaced ? &dfh : NULL);
+        bool same = replaced && dst.st_dev == sst.st_dev && dst.st_ino == sst.st_ino;
+        if (replaced && !same && !(flags & RENAME_EXCHANGE) &&
+            (S_ISDIR(dst.st_mode) || dst.st_nlink <= 1))
+            inode_mark_maybe_gone(dst.st_dev, dst.st_ino);
+    }
+    e = end_op(&op, e);
+    fdref_put(&from);
+    fdref_put(&to);
+    reply_err(req, e);
+}

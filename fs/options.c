@@ -1,0 +1,227 @@
+/* durfs daemon: command-line parsing.
+ *
+ *   durfs [-f] [-d] [-s] [-o opt[,opt...]] BACKING MOUNTPOINT
+ *
+ * durfs's own -o options are consumed here; a fixed list of standard FUSE/mount
+ * options is passed to libfuse; anything else is a usage error, so a typo such as
+ * "durabilty=sync" never silently mounts with the default mode. */
+#include "options.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Standard options libfuse (3.14) accepts; "name=" entries take a value. */
+static const char *const g_passthrough[] = {
+    "fsname=", "subtype=", "max_read=", "blksize=", "allow_root", "auto_unmount",
+    "suid", "nosuid", "dev", "nodev", "exec", "noexec", "async", "sync", "atime",
+    "noatime", "nodiratime", "relatime", "norelatime", "strictatime", "dirsync",
+    "context=", "fscontext=", "defcontext=", "rootcontext=", NULL,
+};
+
+static bool parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    if (*s < '0' || *s > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int add_fuse_opt(durfs_options *o, const char *opt, char *msg, size_t msg_size)
+{
+    size_t len = strlen(o->fuse_opts), add = strlen(opt);
+    if (len + add + 2 > sizeof(o->fuse_opts)) {
+        snprintf(msg, msg_size, "durfs: too many -o options (at \"%s\")", opt);
+        return 2;
+    }
+    if (len)
+        o->fuse_opts[len++] = ',';
+    memcpy(o->fuse_opts + len, opt, add + 1);
+    return 0;
+}
+
+static bool is_passthrough(const char *opt)
+{
+    for (int i = 0; g_passthrough[i]; i++) {
+        const char *p = g_passthrough[i];
+        size_t n = strlen(p);
+        if (p[n - 1] == '=' ? strncmp(opt, p, n) == 0 && opt[n] : strcmp(opt, p) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int parse_one(durfs_options *o, char *opt, char *msg, size_t msg_size)
+{
+    char *eq = strchr(opt, '=');
+    const char *val = eq ? eq + 1 : NULL;
+    unsigned long long v;
+    if (eq)
+        *eq = '\0';
+    int rc = 0;
+    if (strcmp(opt, "durability") == 0 && val) {
+        dur_error err;
+        if (dur_ns_mode_parse(val, &o->mode, &err) != DUR_OK) {
+            snprintf(msg, msg_size,
+                     "durfs: bad value in -o durability=%s (expected close, sync or ordered)",
+                     val);
+            rc = 2;
+        }
+    } else if (strcmp(opt, "commit") == 0 && val) {
+        if (!parse_uint(val, 86400, &v) || v == 0) {
+            snprintf(msg, msg_size, "durfs: bad value in -o commit=%s (seconds, 1..86400)", val);
+            rc = 2;
+        } else {
+            o->commit_seconds = (unsigned)v;
+        }
+    } else if (strcmp(opt, "journal") == 0 && val) {
+        if (val[0] != '/') {
+            snprintf(msg, msg_size, "durfs: bad value in -o journal=%s (absolute path expected)",
+                     val);
+            rc = 2;
+        } else {
+            o->journal_dir = val;
+        }
+    } else if (strcmp(opt, "checkpoint_mb") == 0 && val) {
+        if (!parse_uint(val, 1u << 20, &v) || v == 0) {
+            snprintf(msg, msg_size, "durfs: bad value in -o checkpoint_mb=%s (1..1048576)", val);
+            rc = 2;
+        } else {
+            o->checkpoint_mb = v;
+        }
+    } else if (strcmp(opt, "checkpoint_secs") == 0 && val) {
+        if (!parse_uint(val, 7 * 86400, &v) || v == 0) {
+            snprintf(msg, msg_size, "durfs: bad value in -o checkpoint_secs=%s (1..604800)", val);
+            rc = 2;
+        } else {
+            o->checkpoint_secs = (unsigned)v;
+        }
+    } else if (!val && strcmp(opt, "allow_other") == 0) {
+        o->allow_other = true;
+    } else if (!val && strcmp(opt, "default_permissions") == 0) {
+        /* always on */
+    } else if (!val && strcmp(opt, "ro") == 0) {
+        o->read_only = true;
+    } else if (!val && strcmp(opt, "rw") == 0) {
+        o->read_only = false;
+    } else if (!val && strcmp(opt, "nonempty") == 0) {
+        o->nonempty = true;
+    } else {
+        if (eq)
+            *eq = '=';
+        if (is_passthrough(opt))
+            return add_fuse_opt(o, opt, msg, msg_size);
+        snprintf(msg, msg_size, "durfs: unknown option -o %s (see durfs --help)", opt);
+        return 2;
+    }
+    if (eq)
+        *eq = '=';
+    return rc;
+}
+
+static int parse_o(durfs_options *o, char *list, char *msg, size_t msg_size)
+{
+    char *save = NULL;
+    for (char *opt = strtok_r(list, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+        int rc = parse_one(o, opt, msg, msg_size);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int options_parse(int argc, char **argv, durfs_options *o, char *msg, size_t msg_size)
+{
+    memset(o, 0, sizeof(*o));
+    o->mode = DUR_NS_CLOSE;
+    o->commit_seconds = 5;
+    msg[0] = '\0';
+    int npos = 0;
+    bool no_more_opts = false;
+    for (int i = 1; i < argc; i++) {
+        char *a = argv[i];
+        if (!no_more_opts && a[0] == '-' && a[1]) {
+            if (strcmp(a, "--") == 0) {
+                no_more_opts = true;
+            } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+                o->show_help = true;
+            } else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+                o->show_version = true;
+            } else if (strcmp(a, "-f") == 0) {
+                o->foreground = true;
+            } else if (strcmp(a, "-d") == 0) {
+                o->debug = true;
+                o->foreground = true;
+            } else if (strcmp(a, "-s") == 0) {
+                o->single_thread = true;
+            } else if (strncmp(a, "-o", 2) == 0) {
+                char *list = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+                if (!list) {
+                    snprintf(msg, msg_size, "durfs: -o needs an argument");
+                    return 2;
+                }
+                int rc = parse_o(o, list, msg, msg_size);
+                if (rc)
+                    return rc;
+            } else {
+                snprintf(msg, msg_size, "durfs: unknown option %s (see durfs --help)", a);
+                return 2;
+            }
+        } else if (npos == 0) {
+            o->backing = a;
+            npos++;
+        } else if (npos == 1) {
+            o->mountpoint = a;
+            npos++;
+        } else {
+            snprintf(msg, msg_size, "durfs: unexpected argument \"%s\" (after MOUNTPOINT)", a);
+            return 2;
+        }
+    }
+    if (o->show_help || o->show_version)
+        return 0;
+    if (!o->backing) {
+        snprintf(msg, msg_size, "durfs: missing BACKING directory (usage: durfs [options] BACKING MOUNTPOINT)");
+        return 2;
+    }
+    if (!o->mountpoint) {
+        snprintf(msg, msg_size, "durfs: missing MOUNTPOINT (usage: durfs [options] BACKING MOUNTPOINT)");
+        return 2;
+    }
+    return 0;
+}
+
+void options_usage(const char *prog)
+{
+    printf("usage: %s [-f] [-d] [-s] [-o opt[,opt...]] BACKING MOUNTPOINT\n"
+           "\n"
+           "Mount BACKING at MOUNTPOINT (they may be the same directory); every\n"
+           "operation passes through to BACKING and is made crash-consistent by the\n"
+           "namespace journal in BACKING/.durfs (hidden).\n"
+           "\n"
+           "  -f                     stay in the foreground, log to stderr\n"
+           "  -d                     debug logging (implies -f)\n"
+           "  -s                     single-threaded\n"
+           "  --help, --version\n"
+           "\n"
+           "durfs options:\n"
+           "  -o durability=MODE     close (default): metadata durable on return, data at\n"
+           "                         close/fsync; sync: every write durable on return;\n"
+           "                         ordered: a crash keeps a prefix of operations\n"
+           "  -o commit=SECONDS      ordered mode: max age of unsynced metadata (default 5)\n"
+           "  -o journal=DIR         journal directory (default BACKING/.durfs/journal)\n"
+           "  -o checkpoint_mb=N     checkpoint when the journal exceeds N MiB\n"
+           "  -o checkpoint_secs=N   and at least every N seconds\n"
+           "  -o nonempty            allow a non-empty MOUNTPOINT other than BACKING\n"
+           "  -o allow_other, ro, rw, default_permissions (always on)\n"
+           "  -o fsname=, subtype=, max_read=, blksize=, allow_root, auto_unmount,\n"
+           "     nosuid, nodev, noexec, noatime, ... (passed to FUSE)\n",
+           prog);
+}
