@@ -132,7 +132,7 @@ int cmd_verify(int argc, char **argv)
         printf("{\"journal\":");
         json_write_string(stdout, journal);
         printf(",\"result\":\"%s\",\"exit\":%d,\"checkpoint_found\":%s,\"checkpoint_lsn\":%llu,"
-               "\"records_after_checkpoint\":%llu,\"last_lsn\":%llu,\"torn_tail_bytes\":%llu,"
+               "\"wal_records_after_checkpoint\":%llu,\"last_lsn\":%llu,\"torn_tail_bytes\":%llu,"
                "\"segments\":%u",
                result == DUR_NS_NEEDS_RECOVERY ? "needs_recovery" : verdict[code], code,
                rep.checkpoint_found ? "true" : "false", (unsigned long long)rep.checkpoint_lsn,
@@ -151,7 +151,8 @@ int cmd_verify(int argc, char **argv)
                (unsigned long long)rep.checkpoint_lsn);
     else
         printf("  checkpoint:  none\n");
-    printf("  records:     %llu after the checkpoint, last LSN %llu, %u segment(s)\n",
+    printf("  WAL:         %llu record(s) after the checkpoint (markers included), last LSN "
+           "%llu, %u segment(s)\n",
            (unsigned long long)rep.records_replayed, (unsigned long long)rep.last_lsn,
            rep.segments);
     if (rep.bytes_cut)
