@@ -30,7 +30,7 @@ case $HELPERS in /*) ;; *) HELPERS=$P/$HELPERS ;; esac
 
 check "durfsctl in sbindir" "[ -x '$D$P/$SBIN/durfsctl' ]"
 if [ -x "$BUILD/fs/durfs" ]; then
-    check "durfs daemon in bindir" "[ -x '$D$P/$BIN/durfs' ]"
+    check "durfs daemon in sbindir or bindir" "[ -x '$D$P/$SBIN/durfs' ] || [ -x '$D$P/$BIN/durfs' ]"
 fi
 check "mount.durfs in $HELPERS" "[ -x '$D$HELPERS/mount.durfs' ]"
 check "mount.fuse.durfs -> mount.durfs" "[ \"\$(readlink '$D$HELPERS/mount.fuse.durfs')\" = mount.durfs ]"

@@ -21,6 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifndef DURFS_SBINDIR
+#define DURFS_SBINDIR "/usr/local/sbin"
+#endif
 #ifndef DURFS_BINDIR
 #define DURFS_BINDIR "/usr/local/bin"
 #endif
@@ -53,8 +56,8 @@ static bool is_exec(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
-/* Where the daemon is: $DURFS_BIN, beside us (installed: ../bin; build tree:
- * ../fs), the configured bindir, then PATH. */
+/* Where the daemon is: $DURFS_BIN, beside us (build tree: ../fs), the
+ * configured sbindir and bindir, then PATH. */
 static bool find_daemon(char *out, size_t size)
 {
     const char *env = getenv("DURFS_BIN");
@@ -69,7 +72,7 @@ static bool find_daemon(char *out, size_t size)
         char *slash = strrchr(self, '/');
         if (slash) {
             *slash = '\0';
-            const char *rel[] = {"durfs", "../bin/durfs", "../fs/durfs"};
+            const char *rel[] = {"durfs", "../sbin/durfs", "../bin/durfs", "../fs/durfs"};
             for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
                 snprintf(out, size, "%s/%s", self, rel[i]);
                 if (is_exec(out))
@@ -77,9 +80,12 @@ static bool find_daemon(char *out, size_t size)
             }
         }
     }
-    snprintf(out, size, "%s/durfs", DURFS_BINDIR);
-    if (is_exec(out))
-        return true;
+    const char *installed[] = {DURFS_SBINDIR "/durfs", DURFS_BINDIR "/durfs"};
+    for (size_t i = 0; i < sizeof installed / sizeof installed[0]; i++) {
+        snprintf(out, size, "%s", installed[i]);
+        if (is_exec(out))
+            return true;
+    }
     const char *path = getenv("PATH");
     char buf[4096];
     snprintf(buf, sizeof buf, "%s:/usr/local/bin:/usr/bin:/usr/local/sbin:/usr/sbin",
