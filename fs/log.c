@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <syslog.h>
 
 bool g_debug;
@@ -48,6 +49,8 @@ void log_msg(int level, const char *fmt, ...)
 void log_ns_callback(void *ctx, int level, const char *msg)
 {
     (void)ctx;
+    if (strncmp(msg, "durfs: ", 7) == 0) /* we add our own prefix */
+        msg += 7;
     log_msg(level, "%s", msg);
 }
 

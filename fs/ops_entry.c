@@ -152,7 +152,9 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
     e = apply_setattr(r.fd, file_fd, attr, valid, &done);
     struct stat st;
     int se = fstatat(r.fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
-    if (done && !se) { /* journal what changed, with resolved values */
+    if (done && !se && st.st_nlink == 0 && !S_ISDIR(st.st_mode)) {
+        /* unlinked (e.g. writeback of a replaced file): nothing left to recover */
+    } else if (done && !se) { /* journal what changed, with resolved values */
         dur_ns_attr a = {.valid = done, .mode = st.st_mode, .uid = st.st_uid,
                          .gid = st.st_gid, .size = (uint64_t)st.st_size,
                          .atime = st.st_atim, .mtime = st.st_mtim};

@@ -83,6 +83,12 @@ static uint64_t percentile(const uint64_t *h, uint64_t total, double p)
     return (uint64_t)1 << (BUCKETS - 1);
 }
 
+/* a bucket's upper bound may exceed the largest value seen */
+static uint64_t clamp(uint64_t v, uint64_t max)
+{
+    return v > max ? max : v;
+}
+
 int stats_json(char *buf, size_t size, double uptime)
 {
     size_t len = 0;
@@ -106,9 +112,9 @@ int stats_json(char *buf, size_t size, double uptime)
                      "\"p99_us\":%llu,\"max_us\":%llu}",
                      first ? "" : ",", g_names[op], (unsigned long long)count,
                      (unsigned long long)errors,
-                     (unsigned long long)(total ? percentile(h, total, 0.50) : 0),
-                     (unsigned long long)(total ? percentile(h, total, 0.90) : 0),
-                     (unsigned long long)(total ? percentile(h, total, 0.99) : 0),
+                     (unsigned long long)clamp(total ? percentile(h, total, 0.50) : 0, max_us),
+                     (unsigned long long)clamp(total ? percentile(h, total, 0.90) : 0, max_us),
+                     (unsigned long long)clamp(total ? percentile(h, total, 0.99) : 0, max_us),
                      (unsigned long long)max_us);
         if (n < 0 || (size_t)n >= size - len)
             return -1;
