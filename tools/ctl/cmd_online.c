@@ -138,9 +138,14 @@ static void print_stats(const json *st, const json *prev, double secs)
         order[i] = i;
     sort_ops = ops;
     qsort(order, ops->count, sizeof *order, by_count);
+    size_t idle = 0;
     for (size_t k = 0; k < ops->count; k++) {
         const json *op = ops->items[order[k]];
         const char *name = ops->keys[order[k]];
+        if (json_number(op, "count", 0) == 0) {
+            idle++; /* sorted last: the table shows only operations that ran */
+            continue;
+        }
         printf("%-16.16s %12.0f %8.0f %10.0f %10.0f %10.0f %10.0f", name,
                json_number(op, "count", 0), json_number(op, "errors", 0),
                json_number(op, "p50_us", 0), json_number(op, "p90_us", 0),
@@ -153,6 +158,8 @@ static void print_stats(const json *st, const json *prev, double secs)
         }
         printf("\n");
     }
+    if (idle)
+        printf("(%zu operation type(s) not called yet; --json lists all)\n", idle);
     free(order);
 }
 
