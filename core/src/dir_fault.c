@@ -22,8 +22,8 @@
 #include <string.h>
 
 typedef struct fault_slot {
-    uint64_t count;    /* calls seen */
-    uint64_t fail_at;  /* count value whose call fails; 0 = not armed */
+    uint64_t count;   /* calls seen */
+    uint64_t fail_at; /* count value whose call fails; 0 = not armed */
     bool sticky;
     int err;
 } fault_slot;
@@ -48,7 +48,7 @@ static const struct dur_file_ops fault_file_ops;
 static const char *op_name(dur_fault_op op)
 {
     static const char *const names[DUR_FAULT_OP_COUNT] = {
-        "open", "read", "write", "sync", "truncate", "allocate",
+        "open",   "read",   "write", "sync", "truncate", "allocate",
         "rename", "remove", "mkdir", "list", "lock",
     };
     return (unsigned)op < DUR_FAULT_OP_COUNT ? names[op] : "?";
@@ -94,8 +94,7 @@ static dur_code ft_pread(dur_file *df, void *buf, size_t len, uint64_t off, size
     return f->inner->ops->pread(f->inner, buf, len, off, got, err);
 }
 
-static dur_code ft_pwrite(dur_file *df, const void *buf, size_t len, uint64_t off,
-                          dur_error *err)
+static dur_code ft_pwrite(dur_file *df, const void *buf, size_t len, uint64_t off, dur_error *err)
 {
     fault_file *f = (fault_file *)df;
     FAULT_CHECK(f->d, DUR_FAULT_WRITE, df->path);
@@ -248,8 +247,7 @@ static dur_code fa_lock(dur_dir *dd, const char *path, dur_lock **out, dur_error
     return d->inner->ops->lock(d->inner, path, out, err);
 }
 
-static dur_code fa_real_path(dur_dir *dd, const char *path, char *buf, size_t size,
-                             dur_error *err)
+static dur_code fa_real_path(dur_dir *dd, const char *path, char *buf, size_t size, dur_error *err)
 {
     fault_dir *d = fdir(dd);
     return d->inner->ops->real_path(d->inner, path, buf, size, err);

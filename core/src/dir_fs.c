@@ -62,8 +62,7 @@ static dur_code fs_err(dur_error *err, int e, const char *path, const char *call
 {
     switch (e) {
     case ENOENT:
-        return dur_error_set(err, DUR_E_NOTFOUND, e, path, "%s: no such file or directory",
-                             call);
+        return dur_error_set(err, DUR_E_NOTFOUND, e, path, "%s: no such file or directory", call);
     case EEXIST:
         return dur_error_set(err, DUR_E_EXISTS, e, path, "%s: already exists", call);
     case EXDEV:
@@ -193,8 +192,7 @@ static dur_code ff_pread(dur_file *df, void *buf, size_t len, uint64_t off, size
     return DUR_OK;
 }
 
-static dur_code ff_pwrite(dur_file *df, const void *buf, size_t len, uint64_t off,
-                          dur_error *err)
+static dur_code ff_pwrite(dur_file *df, const void *buf, size_t len, uint64_t off, dur_error *err)
 {
     fs_file *f = (fs_file *)df;
     size_t total = 0;
@@ -203,8 +201,7 @@ static dur_code ff_pwrite(dur_file *df, const void *buf, size_t len, uint64_t of
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return dur_error_set_at(err, DUR_E_IO, errno, df->path, off + total,
-                                    "pwrite failed");
+            return dur_error_set_at(err, DUR_E_IO, errno, df->path, off + total, "pwrite failed");
         }
         if (n == 0)
             return dur_error_set_at(err, DUR_E_IO, ENOSPC, df->path, off + total,
@@ -545,8 +542,7 @@ static dur_code fd_lock(dur_dir *dd, const char *path, dur_lock **out, dur_error
     return DUR_OK;
 }
 
-static dur_code fd_real_path(dur_dir *dd, const char *path, char *buf, size_t size,
-                             dur_error *err)
+static dur_code fd_real_path(dur_dir *dd, const char *path, char *buf, size_t size, dur_error *err)
 {
     fs_dir *d = fsd(dd);
     dur_code rc = dur_path_check(path, err);
@@ -662,8 +658,7 @@ dur_code dur_dir_open_fs_fd(int root_fd, dur_dir **out, dur_error *err)
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
         close(fd);
-        return dur_error_set(err, DUR_E_INVAL, ENOTDIR, NULL, "fd %d is not a directory",
-                             root_fd);
+        return dur_error_set(err, DUR_E_INVAL, ENOTDIR, NULL, "fd %d is not a directory", root_fd);
     }
     return wrap_fd(fd, out, err);
 }

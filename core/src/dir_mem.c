@@ -287,8 +287,7 @@ static dur_code file_grow(mt_inode *ino, uint64_t end)
     return DUR_OK;
 }
 
-static dur_code set_size(mt_tree *t, mt_inode *ino, uint64_t size, const char *path,
-                         dur_error *err)
+static dur_code set_size(mt_tree *t, mt_inode *ino, uint64_t size, const char *path, dur_error *err)
 {
     if (size < ino->len) {
         if (t->crash && dir_crash_before_change(ino, size, ino->len) != DUR_OK)
@@ -319,13 +318,11 @@ static dur_code mf_pread(dur_file *df, void *buf, size_t len, uint64_t off, size
     return rc;
 }
 
-static dur_code mf_pwrite(dur_file *df, const void *buf, size_t len, uint64_t off,
-                          dur_error *err)
+static dur_code mf_pwrite(dur_file *df, const void *buf, size_t len, uint64_t off, dur_error *err)
 {
     mt_file *f = (mt_file *)df;
     if (!f->writable)
-        return dur_error_set_at(err, DUR_E_IO, EBADF, df->path, off,
-                                "file not opened for writing");
+        return dur_error_set_at(err, DUR_E_IO, EBADF, df->path, off, "file not opened for writing");
     if (off + len < off)
         return dur_error_set_at(err, DUR_E_INVAL, EFBIG, df->path, off, "write past 2^64");
     pthread_mutex_lock(&f->t->mu);
@@ -576,8 +573,8 @@ static dur_code do_rename(mt_tree *t, const char *from, const char *to, dur_erro
         return rc;
     size_t flen = strlen(from);
     if (src->is_dir && strncmp(to, from, flen) == 0 && to[flen] == '/')
-        return dur_error_set(err, DUR_E_INVAL, EINVAL, to,
-                             "cannot move directory %s inside itself", from);
+        return dur_error_set(err, DUR_E_INVAL, EINVAL, to, "cannot move directory %s inside itself",
+                             from);
     bool found;
     size_t tidx = entries_find(&tp->live, tname, strlen(tname), &found);
     if (found) {
@@ -739,8 +736,7 @@ static dur_code md_lock(dur_dir *d, const char *path, dur_lock **out, dur_error 
     return rc;
 }
 
-static dur_code md_real_path(dur_dir *d, const char *path, char *buf, size_t size,
-                             dur_error *err)
+static dur_code md_real_path(dur_dir *d, const char *path, char *buf, size_t size, dur_error *err)
 {
     (void)d;
     if (size)

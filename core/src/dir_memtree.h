@@ -48,15 +48,15 @@ typedef struct mt_saved_page {
 
 struct mt_inode {
     bool is_dir;
-    bool locked;   /* held by a dur_lock of this tree */
-    bool marked;   /* power-cut mark-and-sweep */
+    bool locked; /* held by a dur_lock of this tree */
+    bool marked; /* power-cut mark-and-sweep */
     uint64_t refs;
     mt_inode *prev, *next; /* every inode of the tree, for sweeping */
     /* file */
     unsigned char *data;
     uint64_t len, cap;
-    uint64_t dur_len;          /* crash mode: durable size */
-    mt_saved_page *saved;      /* crash mode: sorted by page */
+    uint64_t dur_len;     /* crash mode: durable size */
+    mt_saved_page *saved; /* crash mode: sorted by page */
     size_t nsaved, capsaved;
     /* directory */
     mt_entries live;
@@ -66,10 +66,10 @@ struct mt_inode {
 typedef struct mt_tree {
     struct dur_dir base;
     pthread_mutex_t mu;
-    bool crash;      /* track durability (crash backend) */
-    uint64_t epoch;  /* bumped by each power cut; stale files/locks are dead */
+    bool crash;     /* track durability (crash backend) */
+    uint64_t epoch; /* bumped by each power cut; stale files/locks are dead */
     mt_inode *root;
-    mt_inode *all;   /* list head of every inode */
+    mt_inode *all; /* list head of every inode */
     /* crash mode */
     uint64_t sync_count;
     dur_crash_sync_cb hook;

@@ -50,8 +50,7 @@ dur_code dur_fh_get(int dirfd, const char *name, dur_fh *out, dur_error *err)
             if (got > DUR_FH_MAX_BYTES) {
                 free(h);
                 return dur_error_set(err, DUR_E_NOTSUP, EOVERFLOW, n,
-                                     "file handle of %u bytes exceeds %d", got,
-                                     DUR_FH_MAX_BYTES);
+                                     "file handle of %u bytes exceeds %d", got, DUR_FH_MAX_BYTES);
             }
             out->len = h->handle_bytes;
             out->type = h->handle_type;
@@ -145,8 +144,7 @@ static bool ext4_journaled(int fd)
     if (fstat(fd, &st) != 0)
         return false;
     char path[128];
-    snprintf(path, sizeof path, "/sys/dev/block/%u:%u/uevent", major(st.st_dev),
-             minor(st.st_dev));
+    snprintf(path, sizeof path, "/sys/dev/block/%u:%u/uevent", major(st.st_dev), minor(st.st_dev));
     FILE *f = fopen(path, "re");
     if (!f)
         return false;
@@ -181,10 +179,10 @@ dur_code dur_fs_probe(int fd, dur_fs_policy *out, dur_error *err)
         dur_fs_kind kind;
         const char *name;
     } known[] = {
-        {FS_MAGIC_EXT4, DUR_FS_EXT4, "ext4"},       {FS_MAGIC_XFS, DUR_FS_XFS, "xfs"},
-        {FS_MAGIC_BTRFS, DUR_FS_BTRFS, "btrfs"},    {FS_MAGIC_TMPFS, DUR_FS_TMPFS, "tmpfs"},
-        {FS_MAGIC_RAMFS, DUR_FS_RAMFS, "ramfs"},    {FS_MAGIC_OVERLAY, DUR_FS_OVERLAY, "overlayfs"},
-        {FS_MAGIC_NFS, DUR_FS_NFS, "nfs"},          {FS_MAGIC_FUSE, DUR_FS_FUSE, "fuse"},
+        {FS_MAGIC_EXT4, DUR_FS_EXT4, "ext4"},    {FS_MAGIC_XFS, DUR_FS_XFS, "xfs"},
+        {FS_MAGIC_BTRFS, DUR_FS_BTRFS, "btrfs"}, {FS_MAGIC_TMPFS, DUR_FS_TMPFS, "tmpfs"},
+        {FS_MAGIC_RAMFS, DUR_FS_RAMFS, "ramfs"}, {FS_MAGIC_OVERLAY, DUR_FS_OVERLAY, "overlayfs"},
+        {FS_MAGIC_NFS, DUR_FS_NFS, "nfs"},       {FS_MAGIC_FUSE, DUR_FS_FUSE, "fuse"},
     };
     out->kind = DUR_FS_UNKNOWN;
     snprintf(out->name, sizeof out->name, "unknown (magic 0x%lx)", magic);

@@ -25,8 +25,8 @@ dur_code dur_path_check(const char *path, dur_error *err)
         return dur_error_set(err, DUR_E_INVAL, 0, NULL, "path is NULL");
     size_t len = strnlen(path, DUR_PATH_MAX_BYTES + 1);
     if (len > DUR_PATH_MAX_BYTES)
-        return dur_error_set(err, DUR_E_INVAL, ENAMETOOLONG, path,
-                             "path longer than %d bytes", DUR_PATH_MAX_BYTES);
+        return dur_error_set(err, DUR_E_INVAL, ENAMETOOLONG, path, "path longer than %d bytes",
+                             DUR_PATH_MAX_BYTES);
     if (len == 0)
         return DUR_OK; /* the root */
     if (path[0] == '/')
@@ -121,8 +121,8 @@ dur_code dur_file_append(dur_file *f, const void *buf, size_t len, dur_error *er
     return f->ops->pwrite(f, buf, len, size, err);
 }
 
-dur_code dur_file_read_all(dur_dir *d, const char *path, size_t max_size, void **data,
-                           size_t *len, dur_error *err)
+dur_code dur_file_read_all(dur_dir *d, const char *path, size_t max_size, void **data, size_t *len,
+                           dur_error *err)
 {
     *data = NULL;
     *len = 0;

@@ -46,10 +46,22 @@ static int setup_kind(void **state, enum kind k)
     *state = fx;
     return 0;
 }
-static int setup_fs(void **s) { return setup_kind(s, K_FS); }
-static int setup_mem(void **s) { return setup_kind(s, K_MEM); }
-static int setup_crash(void **s) { return setup_kind(s, K_CRASH); }
-static int setup_fault(void **s) { return setup_kind(s, K_FAULT); }
+static int setup_fs(void **s)
+{
+    return setup_kind(s, K_FS);
+}
+static int setup_mem(void **s)
+{
+    return setup_kind(s, K_MEM);
+}
+static int setup_crash(void **s)
+{
+    return setup_kind(s, K_CRASH);
+}
+static int setup_fault(void **s)
+{
+    return setup_kind(s, K_FAULT);
+}
 
 static int teardown(void **state)
 {
@@ -301,8 +313,8 @@ static void test_hostile_paths_refused(void **state)
     fixture *fx = *state;
     dur_dir *d = fx->d;
     dur_error err;
-    static const char *const bad[] = {"/etc/passwd", "../x", "a/../../x", "..", "a//b",
-                                      "a/", "./a"};
+    static const char *const bad[] = {"/etc/passwd", "../x", "a/../../x", "..",
+                                      "a//b",        "a/",   "./a"};
     OK(dur_dir_mkdir_p(d, "a", &err));
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *p = bad[i];
@@ -416,18 +428,18 @@ static void test_real_path_and_root_fd(void **state)
 }
 
 #define CASES(setup)                                                                               \
-    cmocka_unit_test_setup_teardown(test_write_read_size_truncate, setup, teardown),              \
-        cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),                       \
-        cmocka_unit_test_setup_teardown(test_exists, setup, teardown),                            \
-        cmocka_unit_test_setup_teardown(test_remove, setup, teardown),                            \
-        cmocka_unit_test_setup_teardown(test_removed_file_stays_readable_while_open, setup,       \
+    cmocka_unit_test_setup_teardown(test_write_read_size_truncate, setup, teardown),               \
+        cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),                        \
+        cmocka_unit_test_setup_teardown(test_exists, setup, teardown),                             \
+        cmocka_unit_test_setup_teardown(test_remove, setup, teardown),                             \
+        cmocka_unit_test_setup_teardown(test_removed_file_stays_readable_while_open, setup,        \
                                         teardown),                                                 \
-        cmocka_unit_test_setup_teardown(test_rename, setup, teardown),                            \
-        cmocka_unit_test_setup_teardown(test_mkdir_p_and_list, setup, teardown),                  \
-        cmocka_unit_test_setup_teardown(test_hostile_paths_refused, setup, teardown),             \
-        cmocka_unit_test_setup_teardown(test_lock_in_process, setup, teardown),                   \
-        cmocka_unit_test_setup_teardown(test_sync_ops, setup, teardown),                          \
-        cmocka_unit_test_setup_teardown(test_atomic_write, setup, teardown),                      \
+        cmocka_unit_test_setup_teardown(test_rename, setup, teardown),                             \
+        cmocka_unit_test_setup_teardown(test_mkdir_p_and_list, setup, teardown),                   \
+        cmocka_unit_test_setup_teardown(test_hostile_paths_refused, setup, teardown),              \
+        cmocka_unit_test_setup_teardown(test_lock_in_process, setup, teardown),                    \
+        cmocka_unit_test_setup_teardown(test_sync_ops, setup, teardown),                           \
+        cmocka_unit_test_setup_teardown(test_atomic_write, setup, teardown),                       \
         cmocka_unit_test_setup_teardown(test_real_path_and_root_fd, setup, teardown)
 
 int main(void)

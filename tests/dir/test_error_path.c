@@ -84,12 +84,12 @@ static void test_path_check(void **state)
 {
     (void)state;
     dur_error err;
-    static const char *const good[] = {"", "a", "a/b/c", "wal/wal-0001.log", ".hidden",
-                                       "a..b", "...", "a/.b/c.."};
+    static const char *const good[] = {"",        "a",    "a/b/c", "wal/wal-0001.log",
+                                       ".hidden", "a..b", "...",   "a/.b/c.."};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         assert_int_equal(dur_path_check(good[i], &err), DUR_OK);
-    static const char *const bad[] = {"/etc/passwd", "/", "..", "../x", "a/..", "a/../b",
-                                      ".", "./a", "a/./b", "a//b", "a/", "//"};
+    static const char *const bad[] = {"/etc/passwd", "/",   "..",    "../x", "a/..", "a/../b",
+                                      ".",           "./a", "a/./b", "a//b", "a/",   "//"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(dur_path_check(bad[i], &err), DUR_E_INVAL);
         assert_string_equal(err.path, bad[i]); /* the error names the path */

@@ -31,7 +31,7 @@ static void test_nth_write_fails_once_and_does_nothing(void **state)
     assert_int_equal(dur_fault_count(d, DUR_FAULT_WRITE), 4);
     dur_file_close(f);
     assert_true(tu_content_is(d, "f", "124")); /* the failed write wrote nothing */
-    dur_dir_close(d);                           /* owns mem */
+    dur_dir_close(d);                          /* owns mem */
 }
 
 static void test_each_op_kind_can_fail(void **state)

@@ -61,7 +61,8 @@ static void test_handle_identifies_inode_not_name(void **state)
     assert_false(dur_fh_equal(&self, &h1));
     char buf[2 * DUR_FH_MAX_BYTES + 16];
     dur_fh_format(&h1, buf, sizeof buf);
-    assert_int_equal(strlen(buf), strlen(strchr(buf, ':') + 1) + (size_t)(strchr(buf, ':') - buf) + 1);
+    assert_int_equal(strlen(buf),
+                     strlen(strchr(buf, ':') + 1) + (size_t)(strchr(buf, ':') - buf) + 1);
     assert_int_equal(strlen(strchr(buf, ':') + 1), 2 * h1.len);
     char tiny[4];
     dur_fh_format(&h1, tiny, sizeof tiny);
@@ -128,8 +129,7 @@ static void test_probe_reports_fs_of_tmp(void **state)
     assert_int_equal(fstatfs(rootfd, &sf), 0);
     print_message("probe of %s: %s, volatile=%d, fsync_hardens_all_metadata=%d, "
                   "handles=%d\n",
-                  root, pol.name, pol.is_volatile, pol.fsync_hardens_all_metadata,
-                  pol.has_handles);
+                  root, pol.name, pol.is_volatile, pol.fsync_hardens_all_metadata, pol.has_handles);
     switch ((unsigned long)sf.f_type & 0xFFFFFFFFul) {
     case 0xEF53:
         assert_int_equal(pol.kind, DUR_FS_EXT4);
