@@ -1,0 +1,111 @@
+/* Unit tests of the daemon's command line (options.c) and stats JSON (stats.c). */
+#include "options.h"
+#include "stats.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+static int parse(durfs_options *o, char *msg, int argc, ...)
+{
+    char *argv[32], store[32][256];
+    va_list ap;
+    va_start(ap, argc);
+    argv[0] = "durfs";
+    for (int i = 1; i < argc; i++) {
+        snprintf(store[i], sizeof(store[i]), "%s", va_arg(ap, const char *));
+        argv[i] = store[i];
+    }
+    va_end(ap);
+    return options_parse(argc, argv, o, msg, 512);
+}
+
+static void defaults_and_positionals(void **state)
+{
+    (void)state;
+    durfs_options o;
+    char msg[512];
+    assert_int_equal(parse(&o, msg, 3, "/b", "/m"), 0);
+    assert_string_equal(o.backing, "/b");
+    assert_string_equal(o.mountpoint, "/m");
+    assert_int_equal(o.mode, DUR_NS_CLOSE);
+    assert_int_equal(o.commit_seconds, 5);
+    assert_false(o.foreground);
+    assert_string_equal(o.fuse_opts, "");
+}
+
+static void durfs_options_consumed(void **state)
+{
+    (void)state;
+    durfs_options o;
+    char msg[512];
+    assert_int_equal(parse(&o, msg, 8, "-f", "-s", "-o",
+                           "durability=ordered,commit=7,journal=/j,checkpoint_mb=3",
+                           "-ocheckpoint_secs=9,allow_other,ro,nonempty,fsname=x,noatime",
+                           "/b", "/m"),
+                     0);
+    assert_true(o.foreground);
+    assert_true(o.single_thread);
+    assert_int_equal(o.mode, DUR_NS_ORDERED);
+    assert_int_equal(o.commit_seconds, 7);
+    assert_string_equal(o.journal_dir, "/j");
+    assert_int_equal(o.checkpoint_mb, 3);
+    assert_int_equal(o.checkpoint_secs, 9);
+    assert_true(o.allow_other && o.read_only && o.nonempty);
+    assert_string_equal(o.fuse_opts, "fsname=x,noatime"); /* only FUSE's own pass on */
+}
+
+static void usage_errors_name_the_argument(void **state)
+{
+    (void)state;
+    durfs_options o;
+    char msg[512];
+    assert_int_equal(parse(&o, msg, 4, "-o", "durabilty=sync", "/b", "/m"), 2);
+    assert_non_null(strstr(msg, "durabilty"));
+    assert_int_equal(parse(&o, msg, 5, "-o", "durability=fast", "/b", "/m"), 2);
+    assert_non_null(strstr(msg, "durability=fast"));
+    assert_int_equal(parse(&o, msg, 5, "-o", "commit=0", "/b", "/m"), 2);
+    assert_int_equal(parse(&o, msg, 5, "-o", "commit=5x", "/b", "/m"), 2);
+    assert_int_equal(parse(&o, msg, 5, "-o", "journal=rel/dir", "/b", "/m"), 2);
+    assert_non_null(strstr(msg, "absolute"));
+    assert_int_equal(parse(&o, msg, 2, "/b"), 2);
+    assert_non_null(strstr(msg, "MOUNTPOINT"));
+    assert_int_equal(parse(&o, msg, 1), 2);
+    assert_non_null(strstr(msg, "BACKING"));
+    assert_int_equal(parse(&o, msg, 4, "/b", "/m", "/extra"), 2);
+    assert_int_equal(parse(&o, msg, 4, "-x", "/b", "/m"), 2);
+    assert_int_equal(parse(&o, msg, 2, "-o"), 2);
+    assert_int_equal(parse(&o, msg, 2, "--version"), 0);
+    assert_true(o.show_version);
+}
+
+static void stats_json_has_every_op(void **state)
+{
+    (void)state;
+    uint64_t t = stats_begin(OP_rename);
+    stats_error();
+    stats_end(OP_rename, t);
+    static char buf[16384];
+    int len = stats_json(buf, sizeof(buf), 1.5);
+    assert_true(len > 0 && (size_t)len == strlen(buf));
+    assert_non_null(strstr(buf, "\"uptime_seconds\":1.500"));
+    assert_non_null(strstr(buf, "\"rename\":{\"count\":1,\"errors\":1,"));
+    assert_non_null(strstr(buf, "\"copy_file_range\":{\"count\":0,"));
+    assert_int_equal(buf[len - 1], '}');
+    assert_int_equal(stats_json(buf, 64, 0), -1); /* too small: refused, not cut */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults_and_positionals),
+        cmocka_unit_test(durfs_options_consumed),
+        cmocka_unit_test(usage_errors_name_the_argument),
+        cmocka_unit_test(stats_json_has_every_op),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
