@@ -16,6 +16,8 @@
 #define NS_IDENTITY_NAME "identity"  /* inside the journal */
 #define NS_REPLAY_MAP_FILE "replay-map" /* inside the journal, only during recovery */
 
+#define NS_ORPHANS_NAME "replay-orphans" /* inside BACKING/.durfs, only during recovery */
+
 #define NS_CKPT_PAYLOAD_VERSION 1
 #define NS_CKPT_PAYLOAD_LEN 24 /* u32 version, u32 mode, u64 lsn, u64 unix time */
 
@@ -52,6 +54,10 @@ struct dur_ns {
     atomic_uint_fast64_t file_syncs, syncfs_calls, errors;
     dur_ns_recovery last_recovery;
 };
+
+/* TEST ONLY: make dur_ns_open fail after replay, before the post-recovery checkpoint
+ * (a crash at the worst moment: everything replayed, nothing covered). */
+extern bool ns_test_fail_before_checkpoint;
 
 /* printf-style log through opts.log (no-op when NULL). */
 void ns_log(dur_ns *ns, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

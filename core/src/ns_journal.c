@@ -40,6 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
+bool ns_test_fail_before_checkpoint = false;
+
 void ns_log(dur_ns *ns, int level, const char *fmt, ...)
 {
     if (!ns->opts.log)
@@ -324,7 +326,7 @@ static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
 {
     uint64_t t0 = mono_ns();
     ns_replay *rp = NULL;
-    dur_code c = ns_replay_new(ns->backing_fd, ns->opts.read_only ? NULL : ns->jdir,
+    dur_code c = ns_replay_new(ns->backing_fd, ns->jdir, !ns->opts.read_only,
                                !ns->hook_syncfs, ns->opts.log, ns->opts.log_ctx, &rp, err);
     if (c != DUR_OK)
         return c;
@@ -405,6 +407,10 @@ dur_code dur_ns_open(int backing_fd, const dur_ns_options *opts, dur_ns **out,
         }
         if ((c = dur_wal_open(ns->jdir, NS_WAL_DIR, &wo, &ns->wal, NULL, err)) != DUR_OK)
             goto fail;
+        if (ns_test_fail_before_checkpoint) {
+            c = dur_error_set(err, DUR_E_IO, EINTR, NULL, "test switch: stopped before the checkpoint");
+            goto fail;
+        }
         /* Replayed records (and a fresh journal) are covered by a checkpoint now, so
          * a crash during the next session never replays them again. */
         if (rep.wal.records_replayed > 0 || dur_wal_last_lsn(ns->wal) > ns->checkpoint_lsn) {

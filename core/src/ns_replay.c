@@ -40,6 +40,7 @@
 #include "durability/sync.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -54,21 +55,26 @@
 #include <xxhash.h>
 
 bool ns_replay_test_rename_by_name = false;
+uint64_t ns_replay_test_fail_after = 0;
 
-typedef struct fh_pair {
-    dur_fh from, to;
-    bool used;
-} fh_pair;
+/* Per logged handle: where replay re-created it (mapped), and, from the pre-pass,
+ * whether the log created it and how many names the log leaves it with. */
+typedef struct fh_slot {
+    dur_fh key, to;
+    int32_t links;  /* names after the whole log, for objects the log created */
+    bool used, mapped, created;
+} fh_slot;
 
 struct ns_replay {
     int backing_fd;
     dur_dir *jdir;
-    bool hardens;
+    bool persist, hardens;
     dur_ns_log_fn log;
     void *log_ctx;
-    fh_pair *map; /* open addressing, power-of-two capacity */
-    size_t map_cap, map_count;
+    fh_slot *tab; /* open addressing, power-of-two capacity */
+    size_t cap, count, mapped;
     int map_fd;   /* append-only persisted map, -1 until first use */
+    int orphan_fd; /* BACKING/.durfs/replay-orphans, -1 until first use */
     uint64_t redone, already, skipped;
 };
 
@@ -85,51 +91,82 @@ static void rlog(ns_replay *r, int level, const char *fmt, ...)
     r->log(r->log_ctx, level, msg);
 }
 
-/* ---- handle map ---- */
+/* ---- handle table ---- */
 static uint64_t fh_hash(const dur_fh *fh)
 {
     return XXH3_64bits_withSeed(fh->data, fh->len, (uint64_t)(uint32_t)fh->type);
 }
 
+static fh_slot *slot_find(const ns_replay *r, const dur_fh *key)
+{
+    if (r->cap == 0)
+        return NULL;
+    for (size_t i = fh_hash(key) & (r->cap - 1);; i = (i + 1) & (r->cap - 1)) {
+        if (!r->tab[i].used)
+            return NULL;
+        if (dur_fh_equal(&r->tab[i].key, key))
+            return &r->tab[i];
+    }
+}
+
+static fh_slot *slot_get(ns_replay *r, const dur_fh *key, dur_error *err)
+{
+    fh_slot *s = slot_find(r, key);
+    if (s)
+        return s;
+    if ((r->count + 1) * 2 > r->cap) {
+        size_t ncap = r->cap ? r->cap * 2 : 64;
+        fh_slot *n = calloc(ncap, sizeof *n);
+        if (!n) {
+            dur_error_set(err, DUR_E_NOMEM, ENOMEM, NULL, "replay: out of memory (handle table)");
+            return NULL;
+        }
+        for (size_t i = 0; i < r->cap; i++) {
+            if (!r->tab[i].used)
+                continue;
+            size_t j = fh_hash(&r->tab[i].key) & (ncap - 1);
+            while (n[j].used)
+                j = (j + 1) & (ncap - 1);
+            n[j] = r->tab[i];
+        }
+        free(r->tab);
+        r->tab = n;
+        r->cap = ncap;
+    }
+    size_t i = fh_hash(key) & (r->cap - 1);
+    while (r->tab[i].used)
+        i = (i + 1) & (r->cap - 1);
+    memset(&r->tab[i], 0, sizeof r->tab[i]);
+    r->tab[i].used = true;
+    r->tab[i].key = *key;
+    r->count++;
+    return &r->tab[i];
+}
+
 static const dur_fh *map_get(const ns_replay *r, const dur_fh *from)
 {
-    if (r->map_cap == 0)
-        return NULL;
-    for (size_t i = fh_hash(from) & (r->map_cap - 1);; i = (i + 1) & (r->map_cap - 1)) {
-        if (!r->map[i].used)
-            return NULL;
-        if (dur_fh_equal(&r->map[i].from, from))
-            return &r->map[i].to;
-    }
+    const fh_slot *s = slot_find(r, from);
+    return s && s->mapped ? &s->to : NULL;
 }
 
 static dur_code map_put_mem(ns_replay *r, const dur_fh *from, const dur_fh *to, dur_error *err)
 {
-    if ((r->map_count + 1) * 2 > r->map_cap) {
-        size_t ncap = r->map_cap ? r->map_cap * 2 : 64;
-        fh_pair *n = calloc(ncap, sizeof *n);
-        if (!n)
-            return dur_error_set(err, DUR_E_NOMEM, ENOMEM, NULL, "replay: out of memory (handle map)");
-        fh_pair *old = r->map;
-        size_t ocap = r->map_cap;
-        r->map = n;
-        r->map_cap = ncap;
-        r->map_count = 0;
-        for (size_t i = 0; i < ocap; i++)
-            if (old[i].used)
-                map_put_mem(r, &old[i].from, &old[i].to, err);
-        free(old);
-    }
-    for (size_t i = fh_hash(from) & (r->map_cap - 1);; i = (i + 1) & (r->map_cap - 1)) {
-        if (!r->map[i].used || dur_fh_equal(&r->map[i].from, from)) {
-            if (!r->map[i].used)
-                r->map_count++;
-            r->map[i].used = true;
-            r->map[i].from = *from;
-            r->map[i].to = *to;
-            return DUR_OK;
-        }
-    }
+    fh_slot *s = slot_get(r, from, err);
+    if (!s)
+        return DUR_E_NOMEM;
+    if (!s->mapped)
+        r->mapped++;
+    s->mapped = true;
+    s->to = *to;
+    return DUR_OK;
+}
+
+/* An object the log created and whose every name the log removes again: the final
+ * tree does not contain it, so replay never re-creates it (see rules above). */
+static bool dead_at_end(const ns_replay *r, const dur_fh *logged)
+{
+    const fh_slot *s = slot_find(r, logged);
+    return s && s->created && s->links <= 0;
 }
 
 /* Persisted entry: u8 len_a, i32 type_a, a, u8 len_b, i32 type_b, b, u64 XXH3 of the
@@ -200,16 +237,16 @@ static dur_code map_load(ns_replay *r, dur_error *err)
         off = o + 8;
     }
     free(data);
-    if (r->map_count)
+    if (r->mapped)
         rlog(r, LOG_INFO, "durfs replay: resuming an interrupted recovery (%zu re-created objects known)",
-             r->map_count);
+             r->mapped);
     return c;
 }
 
 static dur_code map_put(ns_replay *r, const dur_fh *from, const dur_fh *to, dur_error *err)
 {
     dur_code c = map_put_mem(r, from, to, err);
-    if (c != DUR_OK || !r->jdir)
+    if (c != DUR_OK || !r->persist)
         return c;
     if (!r->hardens && (c = dur_fd_syncfs(r->backing_fd, "backing filesystem", err)) != DUR_OK)
         return c;
@@ -241,19 +278,87 @@ dur_code ns_replay_discard_map(dur_dir *jdir, dur_error *err)
     return dur_dir_sync_dir(jdir, "", err);
 }
 
-dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, dur_ns_log_fn log,
-                       void *log_ctx, ns_replay **out, dur_error *err)
+/* Pre-pass over the records to replay: which objects does the log create, and how
+ * many names does it leave each with?  (Deterministic, so an interrupted recovery
+ * computes the same answer.) */
+static dur_code prepass(ns_replay *r, dur_error *err)
+{
+    dur_checkpoint cp;
+    bool found = false;
+    memset(&cp, 0, sizeof cp);
+    dur_code c = dur_checkpoint_load_latest(r->jdir, NS_CKPT_DIR, DUR_READ_BEST_EFFORT, &cp, &found, err);
+    if (c != DUR_OK && c != DUR_E_NOTFOUND)
+        return c;
+    uint64_t from = found ? cp.lsn + 1 : 1;
+    if (found)
+        dur_checkpoint_free(&cp);
+    bool wal_exists = false;
+    if ((c = dur_dir_exists(r->jdir, NS_WAL_DIR, &wal_exists, err)) != DUR_OK || !wal_exists)
+        return c;
+    dur_wal_reader *rd = NULL;
+    if ((c = dur_wal_reader_open(r->jdir, NS_WAL_DIR, DUR_READ_BEST_EFFORT, from, &rd, err)) != DUR_OK)
+        return c;
+    for (;;) {
+        dur_wal_record rec;
+        bool eof = false;
+        if ((c = dur_wal_reader_next(rd, &rec, &eof, err)) != DUR_OK || eof)
+            break;
+        if (rec.type > DUR_WAL_TYPE_USER_MAX || rec.lsn < from)
+            continue;
+        ns_record x;
+        if ((c = ns_record_decode(rec.type, rec.payload, rec.len, rec.lsn, &x, err)) != DUR_OK)
+            break;
+        fh_slot *sl = NULL;
+        switch (x.type) {
+        case NS_REC_CREATE:
+            if ((sl = slot_get(r, &x.obj, err))) {
+                sl->created = true;
+                sl->links = 1;
+            }
+            break;
+        case NS_REC_LINK:
+            if ((sl = slot_get(r, &x.obj, err)))
+                sl->links++;
+            break;
+        case NS_REC_REMOVE:
+            if ((sl = slot_get(r, &x.obj, err)))
+                sl->links--;
+            break;
+        case NS_REC_RENAME:
+            if (x.other.len && !(x.flags & RENAME_EXCHANGE) && (sl = slot_get(r, &x.other, err)))
+                sl->links--;
+            else
+                sl = (fh_slot *)1; /* nothing to count */
+            break;
+        default:
+            sl = (fh_slot *)1;
+        }
+        if (!sl) {
+            c = DUR_E_NOMEM;
+            break;
+        }
+    }
+    dur_wal_reader_close(rd);
+    return c;
+}
+
+dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens,
+                       dur_ns_log_fn log, void *log_ctx, ns_replay **out, dur_error *err)
 {
     ns_replay *r = calloc(1, sizeof *r);
     if (!r)
         return dur_error_set(err, DUR_E_NOMEM, ENOMEM, NULL, "replay: out of memory");
     r->backing_fd = backing_fd;
     r->jdir = jdir;
+    r->persist = persist;
     r->hardens = hardens;
     r->log = log;
     r->log_ctx = log_ctx;
     r->map_fd = -1;
-    dur_code c = jdir ? map_load(r, err) : DUR_OK;
+    r->orphan_fd = -1;
+    dur_code c = prepass(r, err);
+    if (c == DUR_OK && persist)
+        c = map_load(r, err);
     if (c != DUR_OK) {
         ns_replay_free(r);
         return c;
@@ -268,7 +373,29 @@ void ns_replay_free(ns_replay *r)
         return;
     if (r->map_fd >= 0)
         close(r->map_fd);
-    free(r->map);
+    if (r->orphan_fd >= 0) {
+        /* Normally empty: every object parked there was moved out or removed by a
+         * later record.  Anything left is reported, never deleted. */
+        DIR *d = fdopendir(r->orphan_fd);
+        unsigned left = 0;
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d)))
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                    left++;
+            closedir(d);
+        } else {
+            close(r->orphan_fd);
+        }
+        if (left)
+            rlog(r, LOG_WARNING,
+                 "durfs replay: %u object(s) whose directory no longer exists were left in "
+                 "BACKING/%s/%s",
+                 left, DUR_NS_RESERVED_NAME, NS_ORPHANS_NAME);
+        else
+            unlinkat(r->backing_fd, DUR_NS_RESERVED_NAME "/" NS_ORPHANS_NAME, AT_REMOVEDIR);
+    }
+    free(r->tab);
     free(r);
 }
 
@@ -294,6 +421,7 @@ static dur_code resolve(ns_replay *r, const dur_fh *logged, int *fd, dur_error *
     *fd = -1;
     dur_error e;
     int f = -1;
+    dur_error_clear(&e);
     dur_code c = dur_fh_open(r->backing_fd, current(r, logged), O_PATH | O_CLOEXEC, &f, &e);
     if (c == DUR_E_NOTFOUND)
         return DUR_OK;
@@ -313,6 +441,41 @@ static dur_code resolve(ns_replay *r, const dur_fh *logged, int *fd, dur_error *
     }
     *fd = f;
     return DUR_OK;
+}
+
+/* The orphanage: objects whose logged directory replay cannot resolve (it was a
+ * directory the log creates and removes again) wait here under a name derived from
+ * their logged handle until a later record moves them out or removes them. */
+static dur_code orphanage(ns_replay *r, int *fd, dur_error *err)
+{
+    if (r->orphan_fd < 0) {
+        int res = openat(r->backing_fd, DUR_NS_RESERVED_NAME, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (res < 0)
+            return dur_error_set(err, DUR_E_IO, errno, DUR_NS_RESERVED_NAME, "replay: cannot open %s",
+                                 DUR_NS_RESERVED_NAME);
+        if (mkdirat(res, NS_ORPHANS_NAME, 0700) != 0 && errno != EEXIST) {
+            int e = errno;
+            close(res);
+            return dur_error_set(err, DUR_E_IO, e, NS_ORPHANS_NAME, "replay: cannot create %s",
+                                 NS_ORPHANS_NAME);
+        }
+        r->orphan_fd = openat(res, NS_ORPHANS_NAME, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int e = errno;
+        close(res);
+        if (r->orphan_fd < 0)
+            return dur_error_set(err, DUR_E_IO, e, NS_ORPHANS_NAME, "replay: cannot open %s",
+                                 NS_ORPHANS_NAME);
+    }
+    *fd = r->orphan_fd;
+    return DUR_OK;
+}
+
+static void orphan_name(const dur_fh *logged, char *buf, size_t size)
+{
+    dur_fh_format(logged, buf, size);
+    for (char *p = buf; *p; p++)
+        if (*p == '/')
+            *p = '_';
 }
 
 /* What parent/name holds now: *present false if absent; *holds true if it is `want`
@@ -338,10 +501,74 @@ static dur_code name_state(ns_replay *r, int pfd, const char *name, const dur_fh
     return DUR_OK;
 }
 
+/* Where a record's (parent, name) is today: the parent itself if it resolves,
+ * else obj's orphanage slot.  *dfd = -1 (and nothing to close) when neither. */
+typedef struct place {
+    int dfd;
+    bool owned; /* dfd must be closed */
+    char name[NS_NAME_MAX + 1];
+    bool orphan;
+} place;
+
+static dur_code locate(ns_replay *r, const dur_fh *parent, const char *name, const dur_fh *obj,
+                       place *pl, dur_error *err)
+{
+    memset(pl, 0, sizeof *pl);
+    pl->dfd = -1;
+    int fd;
+    dur_code c = resolve(r, parent, &fd, err);
+    if (c != DUR_OK)
+        return c;
+    if (fd >= 0) {
+        pl->dfd = fd;
+        pl->owned = true;
+        snprintf(pl->name, sizeof pl->name, "%s", name);
+        return DUR_OK;
+    }
+    if (!obj)
+        return DUR_OK;
+    if ((c = orphanage(r, &fd, err)) != DUR_OK)
+        return c;
+    pl->dfd = fd;
+    pl->orphan = true;
+    orphan_name(obj, pl->name, sizeof pl->name);
+    return DUR_OK;
+}
+
+static void place_close(place *pl)
+{
+    if (pl->owned && pl->dfd >= 0)
+        close(pl->dfd);
+    pl->dfd = -1;
+}
+
 static void close_fd(int fd)
 {
     if (fd >= 0)
         close(fd);
+}
+
+static void decided(ns_replay *r, uint64_t lsn, const ns_record *rec, const char *what)
+{
+    if (!r->log)
+        return;
+    char line[1200];
+    ns_record_format(rec, lsn, line, sizeof line);
+    rlog(r, LOG_DEBUG, "durfs replay: %s: %s", what, line);
+}
+
+static dur_code already(ns_replay *r, uint64_t lsn, const ns_record *rec, const char *why)
+{
+    r->already++;
+    decided(r, lsn, rec, why);
+    return DUR_OK;
+}
+
+static dur_code redone(ns_replay *r, uint64_t lsn, const ns_record *rec)
+{
+    r->redone++;
+    decided(r, lsn, rec, "redone");
+    return DUR_OK;
 }
 
 /* A record that cannot apply: counted and logged, never fatal. */
@@ -363,34 +590,34 @@ static void proc_path(int fd, char *buf, size_t size)
 /* ---- the rules ---- */
 static dur_code redo_create(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_error *err)
 {
-    int ofd = -1, pfd = -1;
+    int ofd = -1;
     dur_code c = resolve(r, &rec->obj, &ofd, err);
     if (c != DUR_OK)
         return c;
     if (ofd >= 0) {
         close(ofd);
-        r->already++;
-        return DUR_OK;
+        return already(r, lsn, rec, "object exists");
     }
-    if ((c = resolve(r, &rec->parent, &pfd, err)) != DUR_OK)
+    if (dead_at_end(r, &rec->obj))
+        return already(r, lsn, rec, "object is removed again later in the log");
+    place pl;
+    if ((c = locate(r, &rec->parent, rec->name, &rec->obj, &pl, err)) != DUR_OK)
         return c;
-    if (pfd < 0)
-        return skip(r, lsn, rec, "parent is gone", 0);
     bool present, holds;
-    if ((c = name_state(r, pfd, rec->name, NULL, &present, &holds, err)) != DUR_OK)
+    if ((c = name_state(r, pl.dfd, pl.name, NULL, &present, &holds, err)) != DUR_OK)
         goto out;
     if (present) { /* a later operation put another object here */
-        r->already++;
+        c = already(r, lsn, rec, "name taken by a later operation");
         goto out;
     }
     mode_t perm = rec->mode & 07777;
     int rc = 0;
     switch (rec->mode & S_IFMT) {
     case S_IFDIR:
-        rc = mkdirat(pfd, rec->name, perm);
+        rc = mkdirat(pl.dfd, pl.name, perm);
         break;
     case S_IFREG: {
-        int f = openat(pfd, rec->name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, perm);
+        int f = openat(pl.dfd, pl.name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, perm);
         rc = f < 0 ? -1 : close(f);
         break;
     }
@@ -398,29 +625,29 @@ static dur_code redo_create(ns_replay *r, const ns_record *rec, uint64_t lsn, du
         char target[NS_TARGET_MAX + 1];
         memcpy(target, rec->target, rec->target_len);
         target[rec->target_len] = '\0';
-        rc = symlinkat(target, pfd, rec->name);
+        rc = symlinkat(target, pl.dfd, pl.name);
         break;
     }
     default:
-        rc = mknodat(pfd, rec->name, rec->mode, (dev_t)rec->rdev);
+        rc = mknodat(pl.dfd, pl.name, rec->mode, (dev_t)rec->rdev);
     }
     if (rc != 0) {
         c = skip(r, lsn, rec, "re-create failed", errno);
         goto out;
     }
-    if (fchownat(pfd, rec->name, rec->uid, rec->gid, AT_SYMLINK_NOFOLLOW) != 0 ||
-        ((rec->mode & S_IFMT) != S_IFLNK && fchmodat(pfd, rec->name, perm, 0) != 0)) {
+    if (fchownat(pl.dfd, pl.name, rec->uid, rec->gid, AT_SYMLINK_NOFOLLOW) != 0 ||
+        ((rec->mode & S_IFMT) != S_IFLNK && fchmodat(pl.dfd, pl.name, perm, 0) != 0)) {
         c = skip(r, lsn, rec, "owner/mode of the re-created object", errno);
         goto out;
     }
     dur_fh now;
-    if ((c = dur_fh_get(pfd, rec->name, &now, err)) != DUR_OK)
+    if ((c = dur_fh_get(pl.dfd, pl.name, &now, err)) != DUR_OK)
         goto out;
     if ((c = map_put(r, &rec->obj, &now, err)) != DUR_OK)
         goto out;
-    r->redone++;
+    c = redone(r, lsn, rec);
 out:
-    close_fd(pfd);
+    place_close(&pl);
     return c;
 }
 
@@ -431,25 +658,25 @@ static dur_code redo_link(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_
     if (c != DUR_OK)
         return c;
     if (ofd < 0)
-        return skip(r, lsn, rec, "object is gone", 0);
+        return already(r, lsn, rec, "object is gone");
     if ((c = resolve(r, &rec->parent2, &pfd, err)) != DUR_OK)
         goto out;
-    if (pfd < 0) {
-        c = skip(r, lsn, rec, "new parent is gone", 0);
+    if (pfd < 0) { /* its names went with it */
+        c = already(r, lsn, rec, "new parent is gone");
         goto out;
     }
     bool present, holds;
     if ((c = name_state(r, pfd, rec->name2, NULL, &present, &holds, err)) != DUR_OK)
         goto out;
     if (present) {
-        r->already++;
+        c = already(r, lsn, rec, "name exists");
         goto out;
     }
     if (linkat(ofd, "", pfd, rec->name2, AT_EMPTY_PATH) != 0) {
         c = skip(r, lsn, rec, "link failed", errno);
         goto out;
     }
-    r->redone++;
+    c = redone(r, lsn, rec);
 out:
     close_fd(ofd);
     close_fd(pfd);
@@ -458,71 +685,68 @@ out:
 
 static dur_code redo_remove(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_error *err)
 {
-    int pfd = -1;
-    dur_code c = resolve(r, &rec->parent, &pfd, err);
+    place pl;
+    dur_code c = locate(r, &rec->parent, rec->name, &rec->obj, &pl, err);
     if (c != DUR_OK)
         return c;
-    if (pfd < 0) { /* parent gone: so is every name in it */
-        r->already++;
-        return DUR_OK;
-    }
     bool present, holds;
-    if ((c = name_state(r, pfd, rec->name, &rec->obj, &present, &holds, err)) != DUR_OK)
+    if ((c = name_state(r, pl.dfd, pl.name, &rec->obj, &present, &holds, err)) != DUR_OK)
         goto out;
     if (!holds) {
-        r->already++;
+        c = already(r, lsn, rec, "name does not hold the object");
         goto out;
     }
-    if (unlinkat(pfd, rec->name, rec->is_dir ? AT_REMOVEDIR : 0) != 0) {
+    if (unlinkat(pl.dfd, pl.name, rec->is_dir ? AT_REMOVEDIR : 0) != 0) {
         c = skip(r, lsn, rec, "remove failed", errno);
         goto out;
     }
-    r->redone++;
+    c = redone(r, lsn, rec);
 out:
-    close_fd(pfd);
+    place_close(&pl);
     return c;
 }
 
 static dur_code redo_rename(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_error *err)
 {
-    int pfd = -1, qfd = -1;
-    dur_code c = resolve(r, &rec->parent, &pfd, err);
+    place src, dst;
+    memset(&dst, 0, sizeof dst);
+    dst.dfd = -1;
+    dur_code c = locate(r, &rec->parent, rec->name, &rec->obj, &src, err);
     if (c != DUR_OK)
         return c;
-    if ((c = resolve(r, &rec->parent2, &qfd, err)) != DUR_OK)
-        goto out;
     bool opresent = false, oholds = false, npresent = false, nholds = false;
-    if (pfd >= 0 && (c = name_state(r, pfd, rec->name, &rec->obj, &opresent, &oholds, err)) != DUR_OK)
+    if ((c = name_state(r, src.dfd, src.name, &rec->obj, &opresent, &oholds, err)) != DUR_OK)
         goto out;
     if (ns_replay_test_rename_by_name)
         oholds = opresent; /* deliberately wrong: judged by name alone */
     if (!oholds) { /* obj is not at the old name: the rename (or a later op) happened */
-        r->already++;
+        c = already(r, lsn, rec, "object not at the old name");
         goto out;
     }
-    if (qfd < 0) {
-        c = skip(r, lsn, rec, "new parent is gone", 0);
+    if ((c = locate(r, &rec->parent2, rec->name2, &rec->obj, &dst, err)) != DUR_OK)
         goto out;
-    }
-    if ((c = name_state(r, qfd, rec->name2, &rec->other, &npresent, &nholds, err)) != DUR_OK)
+    if ((c = name_state(r, dst.dfd, dst.name, &rec->other, &npresent, &nholds, err)) != DUR_OK)
         goto out;
     bool exchange = rec->flags & RENAME_EXCHANGE;
-    bool pre_state = exchange ? nholds : (!npresent || nholds);
+    /* The partner of an exchange may be an object the log removes later and replay
+     * therefore never re-created: then the exchange degrades to a move. */
+    bool partner_gone = exchange && !npresent && dead_at_end(r, &rec->other);
+    bool pre_state = exchange ? (nholds || partner_gone) : (!npresent || nholds);
     if (ns_replay_test_rename_by_name)
         pre_state = true;
     if (!pre_state) { /* the target was changed by a later op: do not clobber it */
-        r->already++;
+        c = already(r, lsn, rec, "target changed by a later operation");
         goto out;
     }
-    unsigned flags = rec->flags & RENAME_EXCHANGE;
-    if (renameat2(pfd, rec->name, qfd, rec->name2, flags) != 0) {
+    unsigned flags = (exchange && !partner_gone) ? RENAME_EXCHANGE : 0;
+    if (renameat2(src.dfd, src.name, dst.dfd, dst.name, flags) != 0) {
         c = skip(r, lsn, rec, "rename failed", errno);
         goto out;
     }
-    r->redone++;
+    c = redone(r, lsn, rec);
 out:
-    close_fd(pfd);
-    close_fd(qfd);
+    place_close(&src);
+    place_close(&dst);
     return c;
 }
 
@@ -538,7 +762,7 @@ static dur_code redo_setattr(ns_replay *r, const ns_record *rec, uint64_t lsn, d
     if (c != DUR_OK)
         return c;
     if (ofd < 0)
-        return skip(r, lsn, rec, "object is gone", 0);
+        return already(r, lsn, rec, "object is gone");
     struct stat st;
     char pp[64];
     proc_path(ofd, pp, sizeof pp);
@@ -557,7 +781,10 @@ static dur_code redo_setattr(ns_replay *r, const ns_record *rec, uint64_t lsn, d
                 goto out;
             }
             changed = true;
-            fstat(ofd, &st);
+            if (fstat(ofd, &st) != 0) {
+                c = skip(r, lsn, rec, "stat failed", errno);
+                goto out;
+            }
         }
     }
     if ((rec->valid & DUR_NS_ATTR_MODE) && !is_lnk && (st.st_mode & 07777) != (rec->mode & 07777)) {
@@ -588,10 +815,7 @@ static dur_code redo_setattr(ns_replay *r, const ns_record *rec, uint64_t lsn, d
             changed = true;
         }
     }
-    if (changed)
-        r->redone++;
-    else
-        r->already++;
+    c = changed ? redone(r, lsn, rec) : already(r, lsn, rec, "attributes already set");
 out:
     close_fd(ofd);
     return c;
@@ -604,7 +828,7 @@ static dur_code redo_xattr(ns_replay *r, const ns_record *rec, uint64_t lsn, dur
     if (c != DUR_OK)
         return c;
     if (ofd < 0)
-        return skip(r, lsn, rec, "object is gone", 0);
+        return already(r, lsn, rec, "object is gone");
     char pp[64];
     proc_path(ofd, pp, sizeof pp);
     struct stat st;
@@ -616,7 +840,7 @@ static dur_code redo_xattr(ns_replay *r, const ns_record *rec, uint64_t lsn, dur
         static _Thread_local unsigned char cur[NS_XATTR_VALUE_MAX];
         ssize_t n = getxattr(pp, rec->xname, cur, sizeof cur);
         if (n == (ssize_t)rec->value_len && memcmp(cur, rec->value, rec->value_len) == 0) {
-            r->already++;
+            c = already(r, lsn, rec, "xattr already set");
             goto out;
         }
         /* Absolute value: CREATE/REPLACE flags described the original state only. */
@@ -624,16 +848,16 @@ static dur_code redo_xattr(ns_replay *r, const ns_record *rec, uint64_t lsn, dur
             c = skip(r, lsn, rec, "setxattr failed", errno);
             goto out;
         }
-        r->redone++;
+        c = redone(r, lsn, rec);
     } else {
         if (removexattr(pp, rec->xname) != 0) {
             if (errno == ENODATA)
-                r->already++;
+                c = already(r, lsn, rec, "xattr absent");
             else
                 c = skip(r, lsn, rec, "removexattr failed", errno);
             goto out;
         }
-        r->redone++;
+        c = redone(r, lsn, rec);
     }
 out:
     close_fd(ofd);
@@ -645,6 +869,8 @@ dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_
 {
     if (type > DUR_WAL_TYPE_USER_MAX)
         return DUR_OK; /* checkpoint markers and other library records */
+    if (ns_replay_test_fail_after && r->redone >= ns_replay_test_fail_after)
+        return dur_error_set(err, DUR_E_IO, EINTR, NULL, "replay stopped by test switch at LSN %" PRIu64, lsn);
     ns_record rec;
     dur_code c = ns_record_decode(type, payload, len, lsn, &rec, err);
     if (c != DUR_OK)

@@ -7,12 +7,12 @@
 
 typedef struct ns_replay ns_replay;
 
-/* backing_fd: BACKING's root (not owned).  jdir: the journal directory, where the
- * map of re-created objects is persisted while recovery runs (NULL: not persisted,
- * for read-only dry runs).  hardens: an fdatasync in jdir hardens BACKING's
- * metadata (same ext4/XFS); otherwise each re-creation syncfs()es BACKING first. */
-dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, dur_ns_log_fn log,
-                       void *log_ctx, ns_replay **out, dur_error *err);
+/* backing_fd: BACKING's root (not owned).  jdir: the journal directory (read for the
+ * pre-pass).  persist: keep the map of re-created objects in jdir/replay-map while
+ * recovery runs (false for read-only).  hardens: an fdatasync in jdir hardens
+ * BACKING's metadata (same ext4/XFS); otherwise each re-creation syncfs()es first. */
+dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens,
+                       dur_ns_log_fn log, void *log_ctx, ns_replay **out, dur_error *err);
 /* Replay one WAL record (checkpoint markers and other library records are ignored). */
 dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_t len,
                           uint64_t lsn, dur_error *err);
@@ -25,5 +25,8 @@ void ns_replay_free(ns_replay *r);
 /* TEST ONLY: a deliberately broken RENAME rule (redo whenever the old name exists,
  * judged by name alone -- the SplitFS#67 bug) so tests can show they catch it. */
 extern bool ns_replay_test_rename_by_name;
+/* TEST ONLY: fail recovery (as a crash would stop it) once this many records were
+ * redone; 0 = off. */
+extern uint64_t ns_replay_test_fail_after;
 
 #endif
