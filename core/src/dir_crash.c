@@ -129,6 +129,9 @@ dur_code dur_dir_new_crash(uint64_t seed, dur_dir **out, dur_error *err)
 
 static mt_tree *crash_tree(dur_dir *d)
 {
+    /* Accept a fault injector wrapped around the crash dir: tests stack them. */
+    for (dur_dir *in; !dir_mt_is_tree(d) && (in = dir_fault_inner(d)) != NULL;)
+        d = in;
     assert(dir_mt_is_tree(d));
     mt_tree *t = (mt_tree *)d;
     assert(t->crash);

@@ -282,6 +282,11 @@ static const struct dur_dir_ops fault_dir_ops = {
     .destroy = fa_destroy,
 };
 
+dur_dir *dir_fault_inner(dur_dir *d)
+{
+    return d && d->ops == &fault_dir_ops ? ((fault_dir *)d)->inner : NULL;
+}
+
 dur_code dur_dir_new_fault(dur_dir *inner, bool take_ownership, dur_dir **out, dur_error *err)
 {
     *out = NULL;

@@ -52,8 +52,13 @@ typedef struct fs_lock {
 static const struct dur_dir_ops fs_dir_ops;
 static const struct dur_file_ops fs_file_ops;
 
-/* Set once when the kernel says openat2 does not exist. */
+/* Set once when the kernel says openat2 does not exist (or a test forces it). */
 static int no_openat2;
+
+void dir_fs_force_walk(bool on)
+{
+    __atomic_store_n(&no_openat2, on ? 1 : 0, __ATOMIC_RELAXED);
+}
 
 /* ---- errors ---- */
 
@@ -104,6 +109,11 @@ static int open_walk(int rootfd, const char *path, int flags, mode_t mode)
         comp[n] = '\0';
         int next = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         int e = errno;
+        struct stat st;
+        /* O_PATH|O_NOFOLLOW on a symlink gives ENOTDIR: report the symlink. */
+        if (next < 0 && e == ENOTDIR && fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISLNK(st.st_mode))
+            e = ELOOP;
         if (cur != rootfd)
             close(cur);
         if (next < 0)

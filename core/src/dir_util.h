@@ -23,6 +23,12 @@ dur_code dir_names_push(dur_names *names, const char *name, dur_error *err);
 /* Error for a failed allocation, naming path. */
 dur_code dir_nomem(dur_error *err, const char *path);
 
+/* Test-only: make the fs backend use its O_NOFOLLOW component walk as if the
+ * kernel had no openat2 (process-wide). */
+void dir_fs_force_walk(bool on);
+/* The dir a fault injector wraps, or NULL if d is not a fault injector. */
+dur_dir *dir_fault_inner(dur_dir *d);
+
 /* Every backend's lock starts with this header; dur_lock_release() dispatches. */
 struct dur_lock {
     void (*release)(dur_lock *lock);

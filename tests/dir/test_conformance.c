@@ -2,6 +2,7 @@
  * directory, mem, crash simulator, and the fault injector wrapping mem with nothing
  * armed).  Keeps the in-memory backends faithful to the real filesystem. */
 #include "dir_test_util.h"
+#include "dir_util.h"
 #include "durability/sync.h"
 #include "durability/testing.h"
 
@@ -450,6 +451,10 @@ int main(void)
     const struct CMUnitTest fault[] = {CASES(setup_fault)};
     int failed = 0;
     failed += cmocka_run_group_tests_name("fs backend", fs, NULL, NULL);
+    /* The same cases through the O_NOFOLLOW walk used on kernels without openat2. */
+    dir_fs_force_walk(true);
+    failed += cmocka_run_group_tests_name("fs backend, no openat2", fs, NULL, NULL);
+    dir_fs_force_walk(false);
     failed += cmocka_run_group_tests_name("mem backend", mem, NULL, NULL);
     failed += cmocka_run_group_tests_name("crash backend", crash, NULL, NULL);
     failed += cmocka_run_group_tests_name("fault backend over mem", fault, NULL, NULL);

@@ -280,6 +280,20 @@ static void log_hook(void *ctx, uint64_t idx)
     h->last = idx;
 }
 
+static void test_control_calls_see_through_a_fault_wrapper(void **state)
+{
+    (void)state;
+    dur_error err;
+    dur_dir *crash = new_crash(10), *d;
+    OK(dur_dir_new_fault(crash, true, &d, &err));
+    tu_write_str(d, "f", "x"); /* never synced */
+    OK(dur_dir_sync_dir(d, "", &err));
+    assert_int_equal(dur_crash_sync_count(d), 1);
+    dur_crash_power_cut(d, NULL); /* the wrapper is unwrapped */
+    assert_true(tu_content_is(d, "f", ""));
+    dur_dir_close(d);
+}
+
 static void test_sync_count_and_hook(void **state)
 {
     (void)state;
@@ -427,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_torn_tail_with_garbage_keeps_durable_bytes),
         cmocka_unit_test(test_open_files_and_locks_die_with_power),
         cmocka_unit_test(test_sync_count_and_hook),
+        cmocka_unit_test(test_control_calls_see_through_a_fault_wrapper),
         cmocka_unit_test(test_atomic_write_crash_safe_at_every_sync_point),
         cmocka_unit_test(test_atomic_write_loop_catches_missing_file_sync),
         cmocka_unit_test(test_atomic_write_loop_catches_missing_dir_sync),

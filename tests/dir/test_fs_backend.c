@@ -1,6 +1,7 @@
 /* tests/dir: what only the filesystem backend does -- confinement against symlink
  * escapes, the cross-process lock, root creation, fd constructors. */
 #include "dir_test_util.h"
+#include "dir_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +66,30 @@ static void test_symlink_escape_refused(void **state)
     assert_true(ex);
     OK(dur_dir_remove(d, "evilfile", &err));
     assert_int_equal(access("/etc/passwd", F_OK), 0);
+}
+
+/* Without openat2 the backend walks components with O_NOFOLLOW: every symlink is
+ * refused, escaping or not. */
+static void test_walk_fallback_refuses_symlinks(void **state)
+{
+    (void)state;
+    dur_error err;
+    char p[1024];
+    in_root(p, sizeof p, "evil");
+    assert_int_equal(symlink("/etc", p), 0);
+    OK(dur_dir_mkdir_p(d, "sub", &err));
+    tu_write_str(d, "sub/f", "inside");
+    in_root(p, sizeof p, "in");
+    assert_int_equal(symlink("sub", p), 0);
+    dir_fs_force_walk(true);
+    dur_file *f;
+    FAILS(dur_dir_open(d, "evil/passwd", DUR_O_READ, &f, &err), DUR_E_INVAL);
+    assert_non_null(strstr(err.msg, "symlink"));
+    FAILS(dur_dir_open(d, "in/f", DUR_O_READ, &f, &err), DUR_E_INVAL);
+    FAILS(dur_dir_open(d, "in", DUR_O_READ, &f, &err), DUR_E_INVAL);
+    assert_true(tu_content_is(d, "sub/f", "inside"));
+    dir_fs_force_walk(false);
+    assert_true(tu_content_is(d, "in/f", "inside"));
 }
 
 static void test_symlink_inside_root_followed(void **state)
@@ -189,6 +214,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_symlink_escape_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlink_inside_root_followed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_walk_fallback_refuses_symlinks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_across_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_root_create_and_fd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_are_cloexec_and_modes, setup, teardown),
