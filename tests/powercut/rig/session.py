@@ -94,9 +94,12 @@ class Session:
     # --------------------------------------------------------------- check
     def check(self, snap, logroot):
         recut = self.cfg["mode"] != "raw" and self.cfg.get("recut") and snap["n"] % 2 == 1
+        # recovery writes to the image: keep an untouched clone for the replay copy
+        pristine = self.store.clone(snap["image"], snap["image"] + ".pristine")
         found = self.check_image(snap, logroot, snap["image"], recut)
-        if found and not recut and self.cfg["mode"] != "raw":
-            self.keep_failure(snap, logroot)
+        if found and self.cfg["mode"] != "raw":
+            self.keep_failure(snap, logroot, pristine)
+        self.store.remove(pristine)
         self.store.remove(snap["image"])
 
     def check_image(self, snap, logroot, image, recut):
@@ -196,7 +199,7 @@ class Session:
             bad += len(found)
         return bad
 
-    def keep_failure(self, snap, logroot):
+    def keep_failure(self, snap, logroot, image):
         """Keep the failing snapshot and logs so the check can be replayed."""
         if self.results.kept >= 3:
             return
@@ -204,7 +207,7 @@ class Session:
         dest = os.path.join(FAIL_DIR, f"{self.sid}-snap{snap['n']}")
         shutil.rmtree(dest, ignore_errors=True)
         os.makedirs(dest)
-        sysutil.run(["cp", "--sparse=always", snap["image"], os.path.join(dest, "device.img")])
+        sysutil.run(["cp", "--sparse=always", image, os.path.join(dest, "device.img")])
         shutil.copytree(logroot, os.path.join(dest, "logs"))
         with open(os.path.join(dest, "snapshot.json"), "w") as f:
             json.dump({"cfg": {k: v for k, v in self.cfg.items() if k != "durfs"},
