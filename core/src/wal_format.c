@@ -62,8 +62,7 @@ void wal_header_encode(uint8_t out[WAL_HEADER_SIZE], const wal_header *h)
     wal_put_u64(out + 32, wal_checksum(out, 32));
 }
 
-bool wal_header_decode(const uint8_t in[WAL_HEADER_SIZE], wal_header *h, char *why,
-                       size_t why_size)
+bool wal_header_decode(const uint8_t in[WAL_HEADER_SIZE], wal_header *h, char *why, size_t why_size)
 {
     if (memcmp(in, WAL_MAGIC, WAL_MAGIC_LEN) != 0) {
         snprintf(why, why_size, "bad segment magic (expected \"DURFSWAL\")");
@@ -91,8 +90,10 @@ bool wal_header_decode(const uint8_t in[WAL_HEADER_SIZE], wal_header *h, char *w
     h->segment_id = wal_get_u64(in + 16);
     h->first_lsn = wal_get_u64(in + 24);
     if (h->segment_id == 0 || h->first_lsn == 0) {
-        snprintf(why, why_size, "segment id and first LSN must be >= 1 (found id %" PRIu64
-                 ", first LSN %" PRIu64 ")", h->segment_id, h->first_lsn);
+        snprintf(why, why_size,
+                 "segment id and first LSN must be >= 1 (found id %" PRIu64 ", first LSN %" PRIu64
+                 ")",
+                 h->segment_id, h->first_lsn);
         return false;
     }
     return true;
@@ -142,8 +143,7 @@ void wal_frame_encode(uint8_t *out, uint8_t type, uint64_t lsn, const void *payl
     wal_put_u64(out + WAL_FRAME_HEAD + len, wal_checksum(out, WAL_FRAME_HEAD + (size_t)len));
 }
 
-bool wal_frame_checksum_ok(const uint8_t *frame, uint32_t len, uint64_t *stored,
-                           uint64_t *computed)
+bool wal_frame_checksum_ok(const uint8_t *frame, uint32_t len, uint64_t *stored, uint64_t *computed)
 {
     *stored = wal_get_u64(frame + WAL_FRAME_HEAD + len);
     *computed = wal_checksum(frame, WAL_FRAME_HEAD + (size_t)len);

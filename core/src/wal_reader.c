@@ -98,14 +98,13 @@ static dur_code ensure(dur_wal_reader *r, uint64_t off, size_t n, const uint8_t 
     r->buf_len = 0;
     while (have < want) {
         size_t got = 0;
-        dur_code rc = r->f->ops->pread(r->f, r->buf + have, want - have, off + have, &got,
-                                       &r->fail_err);
+        dur_code rc =
+            r->f->ops->pread(r->f, r->buf + have, want - have, off + have, &got, &r->fail_err);
         if (rc != DUR_OK)
             return rc;
         if (got == 0)
             return dur_error_set_at(&r->fail_err, DUR_E_IO, 0, r->path, off + have,
-                                    "segment shrank while being read (expected %" PRIu64
-                                    " bytes)",
+                                    "segment shrank while being read (expected %" PRIu64 " bytes)",
                                     r->file_len);
         have += got;
     }
@@ -202,7 +201,8 @@ static dur_code bad_frame(dur_wal_reader *r, const char *why)
     if (found) {
         char msg[DUR_ERROR_MSG_MAX];
         snprintf(msg, sizeof msg,
-                 "%s; not a torn tail: an intact record (LSN %" PRIu64 ") follows at offset %" PRIu64,
+                 "%s; not a torn tail: an intact record (LSN %" PRIu64
+                 ") follows at offset %" PRIu64,
                  why, lsn, at);
         return corrupt(r, x, msg);
     }
@@ -233,7 +233,8 @@ static dur_code open_segment(dur_wal_reader *r)
             end_torn(r, 0);
             return DUR_OK;
         }
-        snprintf(why, sizeof why, "segment shorter than its header (%" PRIu64 " bytes, expected at least %u)",
+        snprintf(why, sizeof why,
+                 "segment shorter than its header (%" PRIu64 " bytes, expected at least %u)",
                  r->file_len, WAL_HEADER_SIZE);
         return corrupt(r, 0, why);
     }
@@ -261,7 +262,8 @@ static dur_code open_segment(dur_wal_reader *r)
     }
     if (r->next_lsn != 0 && h.first_lsn != r->next_lsn) {
         snprintf(why, sizeof why,
-                 "first LSN %" PRIu64 " does not follow the previous segment (expected %" PRIu64 ")",
+                 "first LSN %" PRIu64 " does not follow the previous segment (expected %" PRIu64
+                 ")",
                  h.first_lsn, r->next_lsn);
         return corrupt(r, 24, why);
     }
@@ -319,8 +321,8 @@ static dur_code read_frame(dur_wal_reader *r, dur_wal_record *rec, bool *have)
         return bad_frame(r, why);
     }
     if (h.lsn != r->next_lsn) {
-        snprintf(why, sizeof why, "LSN gap: expected LSN %" PRIu64 ", found %" PRIu64,
-                 r->next_lsn, h.lsn);
+        snprintf(why, sizeof why, "LSN gap: expected LSN %" PRIu64 ", found %" PRIu64, r->next_lsn,
+                 h.lsn);
         return corrupt(r, r->off + 8, why);
     }
     r->off += size;
@@ -409,8 +411,7 @@ unsigned dur_wal_reader_segments(dur_wal_reader *r)
     return (unsigned)r->nseg;
 }
 
-void wal_reader_last_segment(dur_wal_reader *r, uint64_t *id, uint64_t *first_lsn,
-                             bool *header_ok)
+void wal_reader_last_segment(dur_wal_reader *r, uint64_t *id, uint64_t *first_lsn, bool *header_ok)
 {
     *id = r->nseg ? r->ids[r->nseg - 1] : 0;
     *first_lsn = r->last_first_lsn;

@@ -62,9 +62,9 @@ struct dur_wal {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    bool io_busy;    /* the I/O role is taken */
-    wal_buf active;  /* appends go here */
-    wal_buf spare;   /* empty; swapped in when the I/O holder takes `active` */
+    bool io_busy;   /* the I/O role is taken */
+    wal_buf active; /* appends go here */
+    wal_buf spare;  /* empty; swapped in when the I/O holder takes `active` */
     uint64_t next_lsn;
     uint64_t written_lsn; /* handed to the OS */
     uint64_t durable_lsn; /* fdatasync'd (and hooked) */
@@ -79,7 +79,7 @@ struct dur_wal {
     size_t segs_cap;
 
     /* Owned by the I/O role holder. */
-    dur_file *seg;       /* the active segment */
+    dur_file *seg; /* the active segment */
     uint64_t seg_id;
     uint64_t seg_write_off;
 };
@@ -186,8 +186,7 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
         }
     }
     if (rc == DUR_OK && kind == IO_ROTATE)
-        rc = wal_segment_create(w->d, w->dir, new_id, new_first, w->o.prealloc_bytes, &new_seg,
-                                &e);
+        rc = wal_segment_create(w->d, w->dir, new_id, new_first, w->o.prealloc_bytes, &new_seg, &e);
     uint64_t old_size = w->seg_write_off;
     if (rc == DUR_OK && kind == IO_ROTATE) {
         dur_file_close(w->seg);
@@ -307,8 +306,10 @@ dur_code dur_wal_append(dur_wal *w, uint8_t type, const void *payload, size_t le
         /* Only when the buffer is empty: a frame bigger than buffer_size. */
         uint8_t *n = realloc(w->active.data, w->active.len + frame);
         if (!n) {
-            rc = dur_error_set(err, DUR_E_NOMEM, 0, w->dir, "out of memory buffering a %zu-byte "
-                               "WAL record", frame);
+            rc = dur_error_set(err, DUR_E_NOMEM, 0, w->dir,
+                               "out of memory buffering a %zu-byte "
+                               "WAL record",
+                               frame);
             goto out;
         }
         w->active.data = n;
@@ -490,14 +491,16 @@ static dur_code check_options(const dur_wal_options *o, const char *path, dur_er
                              o->segment_size, WAL_HEADER_SIZE + WAL_FRAME_OVERHEAD);
     if (o->buffer_size == 0 || o->buffer_size > (size_t)1 << 30)
         return dur_error_set(err, DUR_E_INVAL, 0, path,
-                             "WAL buffer_size %zu must be between 1 byte and 1 GiB", o->buffer_size);
+                             "WAL buffer_size %zu must be between 1 byte and 1 GiB",
+                             o->buffer_size);
     switch (o->flush_policy) {
     case DUR_FLUSH_PER_APPEND:
     case DUR_FLUSH_MANUAL:
         break;
     case DUR_FLUSH_EVERY_N:
         if (o->every_n == 0)
-            return dur_error_set(err, DUR_E_INVAL, 0, path, "WAL flush policy EVERY_N needs every_n >= 1");
+            return dur_error_set(err, DUR_E_INVAL, 0, path,
+                                 "WAL flush policy EVERY_N needs every_n >= 1");
         break;
     case DUR_FLUSH_INTERVAL:
         if (o->interval_ms == 0)

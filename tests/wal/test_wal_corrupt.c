@@ -148,12 +148,17 @@ static void test_overwrite_fields(void **state)
     struct {
         uint64_t off, len;
     } fields[] = {
-        {0, 8},  {8, 4},  {12, 4}, {16, 8}, {24, 8}, {32, 8}, /* header */
-        {40 + FR, 4},     /* length of record 2 */
-        {40 + FR + 4, 1}, /* type */
-        {40 + FR + 5, 3}, /* reserved */
-        {40 + FR + 8, 8}, /* LSN */
-        {40 + FR + 16, PL}, /* payload */
+        {0, 8},
+        {8, 4},
+        {12, 4},
+        {16, 8},
+        {24, 8},
+        {32, 8},                /* header */
+        {40 + FR, 4},           /* length of record 2 */
+        {40 + FR + 4, 1},       /* type */
+        {40 + FR + 5, 3},       /* reserved */
+        {40 + FR + 8, 8},       /* LSN */
+        {40 + FR + 16, PL},     /* payload */
         {40 + FR + 16 + PL, 8}, /* checksum */
     };
     for (unsigned seg = 1; seg <= 2; seg++) {
@@ -204,9 +209,8 @@ static void expect_corrupt(dur_dir *d, uint64_t seg, uint64_t off, const char *n
     tu_seg_path(path, sizeof path, WD, seg);
     for (int mode = 0; mode < 2; mode++) {
         tu_log log;
-        assert_int_equal(
-            tu_read_log(d, WD, mode ? DUR_READ_BEST_EFFORT : DUR_READ_STRICT, 0, &log),
-            DUR_E_CORRUPT);
+        assert_int_equal(tu_read_log(d, WD, mode ? DUR_READ_BEST_EFFORT : DUR_READ_STRICT, 0, &log),
+                         DUR_E_CORRUPT);
         assert_string_equal(log.err.path, path);
         if (off != UINT64_MAX) {
             assert_true(log.err.has_offset);

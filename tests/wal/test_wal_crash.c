@@ -197,7 +197,8 @@ static const char *verify(run *r, char *msg, size_t msz)
     /* The resumed writer continues the LSN sequence. */
     if (!bad) {
         uint64_t lsn = 0;
-        if (dur_wal_append_durable(w, 7, "again", 5, &lsn, &e) != DUR_OK || lsn != rep.last_lsn + 1) {
+        if (dur_wal_append_durable(w, 7, "again", 5, &lsn, &e) != DUR_OK ||
+            lsn != rep.last_lsn + 1) {
             snprintf(msg, msz, "append after resume failed or got LSN %llu",
                      (unsigned long long)lsn);
             bad = msg;
@@ -209,8 +210,8 @@ static const char *verify(run *r, char *msg, size_t msz)
 }
 
 /* One run: returns NULL or a violation message. */
-static const char *one_run(uint64_t seed, int ops, uint64_t cut_sync, uint64_t cut_op,
-                           bool torn, uint64_t *syncs, char *msg, size_t msz)
+static const char *one_run(uint64_t seed, int ops, uint64_t cut_sync, uint64_t cut_op, bool torn,
+                           uint64_t *syncs, char *msg, size_t msz)
 {
     dur_error e;
     run r = {.seed = seed, .cut_at_sync = cut_sync, .cut_at_op = cut_op, .ops = ops};

@@ -126,10 +126,8 @@ static void test_segment_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_header_round_trip),
-        cmocka_unit_test(test_header_rejects_each_damage),
-        cmocka_unit_test(test_frame_round_trip),
-        cmocka_unit_test(test_frame_head_plausibility),
+        cmocka_unit_test(test_header_round_trip), cmocka_unit_test(test_header_rejects_each_damage),
+        cmocka_unit_test(test_frame_round_trip),  cmocka_unit_test(test_frame_head_plausibility),
         cmocka_unit_test(test_segment_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -184,7 +184,9 @@ static void test_failing_resume(void **state)
         tu_write_file(crash, seg, b, len - 2);
         free(b);
         TU_OK(dur_dir_new_fault(crash, false, &fd, &e));
-        dur_fault_op op = kind == 0 ? DUR_FAULT_READ : kind == 1 ? DUR_FAULT_TRUNCATE : DUR_FAULT_SYNC;
+        dur_fault_op op = kind == 0   ? DUR_FAULT_READ
+                          : kind == 1 ? DUR_FAULT_TRUNCATE
+                                      : DUR_FAULT_SYNC;
         dur_fault_arm(fd, op, 1, EIO);
         assert_int_equal(dur_wal_open(fd, WD, NULL, &w, NULL, &e), DUR_E_IO);
         assert_string_equal(e.path, seg);

@@ -137,9 +137,9 @@ static void test_torn_non_last_segment_is_corrupt(void **state)
         free(b);
         for (int mode = 0; mode < 2; mode++) {
             tu_log log;
-            assert_int_equal(tu_read_log(d, WD, mode ? DUR_READ_BEST_EFFORT : DUR_READ_STRICT, 0,
-                                         &log),
-                             DUR_E_CORRUPT);
+            assert_int_equal(
+                tu_read_log(d, WD, mode ? DUR_READ_BEST_EFFORT : DUR_READ_STRICT, 0, &log),
+                DUR_E_CORRUPT);
             assert_true(log.err.has_offset);
             tu_log_free(&log);
         }

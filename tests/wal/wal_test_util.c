@@ -37,10 +37,10 @@ static dur_code dead(dur_error *err)
     return dur_error_set(err, DUR_E_IO, 5, NULL, "fenced: the power is off");
 }
 
-#define FWD(call)                                                                                 \
-    fence *f = (fence *)d;                                                                        \
-    if (atomic_load(&f->dead))                                                                    \
-        return dead(err);                                                                         \
+#define FWD(call)                                                                                  \
+    fence *f = (fence *)d;                                                                         \
+    if (atomic_load(&f->dead))                                                                     \
+        return dead(err);                                                                          \
     return f->inner->ops->call
 
 static dur_code f_open(dur_dir *d, const char *p, unsigned fl, dur_file **o, dur_error *err)

@@ -44,13 +44,13 @@ void tu_write_file(dur_dir *d, const char *path, const void *data, size_t len);
 void tu_seg_path(char *out, size_t size, const char *dir, uint64_t id);
 
 /* cmocka: assert expr returns DUR_OK, printing the dur_error `e` in scope otherwise. */
-#define TU_OK(expr)                                                                               \
-    do {                                                                                          \
-        dur_code tu_rc_ = (expr);                                                                 \
-        if (tu_rc_ != DUR_OK) {                                                                   \
-            char tu_b_[1024];                                                                     \
-            fail_msg("%s: %s", #expr, dur_error_format(&e, tu_b_, sizeof tu_b_));                 \
-        }                                                                                         \
+#define TU_OK(expr)                                                                                \
+    do {                                                                                           \
+        dur_code tu_rc_ = (expr);                                                                  \
+        if (tu_rc_ != DUR_OK) {                                                                    \
+            char tu_b_[1024];                                                                      \
+            fail_msg("%s: %s", #expr, dur_error_format(&e, tu_b_, sizeof tu_b_));                  \
+        }                                                                                          \
     } while (0)
 
 #endif
