@@ -296,6 +296,23 @@ static const struct dur_file_ops fs_file_ops = {
 
 /* ---- directory operations ---- */
 
+/* Refuse non-regular files (directories: DUR_E_INVAL/EISDIR) and drop O_NONBLOCK. */
+static dur_code check_regular(int fd, const char *path, dur_error *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return fs_err(err, errno, path, "fstat");
+    if (S_ISDIR(st.st_mode))
+        return dur_error_set(err, DUR_E_INVAL, EISDIR, path, "open: is a directory");
+    if (!S_ISREG(st.st_mode))
+        return dur_error_set(err, DUR_E_INVAL, EINVAL, path, "open: not a regular file (mode 0%o)",
+                             (unsigned)st.st_mode);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
+        return fs_err(err, errno, path, "fcntl");
+    return DUR_OK;
+}
+
 static dur_code fd_open(dur_dir *dd, const char *path, unsigned flags, dur_file **out,
                         dur_error *err)
 {
@@ -313,15 +330,15 @@ static dur_code fd_open(dur_dir *dd, const char *path, unsigned flags, dur_file 
         oflags |= O_EXCL;
     if (flags & DUR_O_TRUNC)
         oflags |= O_TRUNC;
-    int fd = open_beneath(d->rootfd, path, oflags, 0644);
+    /* O_NONBLOCK so a hostile FIFO or device in the tree cannot block the open;
+     * anything but a regular file is then refused and the flag cleared. */
+    int fd = open_beneath(d->rootfd, path, oflags | O_NONBLOCK, 0644);
     if (fd < 0)
         return fs_err(err, -fd, path, "open");
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int e = S_ISDIR(st.st_mode) ? EISDIR : errno ? errno : EINVAL;
+    dur_code bad = check_regular(fd, path, err);
+    if (bad != DUR_OK) {
         close(fd);
-        return dur_error_set(err, e == EISDIR ? DUR_E_INVAL : DUR_E_IO, e, path,
-                             "open: not a regular file");
+        return bad;
     }
     fs_file *f = calloc(1, sizeof *f);
     char *pcopy = strdup(path);
@@ -514,9 +531,14 @@ static dur_code fd_lock(dur_dir *dd, const char *path, dur_lock **out, dur_error
     dur_code rc = check_nonroot(path, "lock", err);
     if (rc != DUR_OK)
         return rc;
-    int fd = open_beneath(fsd(dd)->rootfd, path, O_RDWR | O_CREAT, 0644);
+    int fd = open_beneath(fsd(dd)->rootfd, path, O_RDWR | O_CREAT | O_NONBLOCK, 0644);
     if (fd < 0)
         return fs_err(err, -fd, path, "open lock file");
+    rc = check_regular(fd, path, err);
+    if (rc != DUR_OK) {
+        close(fd);
+        return rc;
+    }
     while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         if (e == EINTR)

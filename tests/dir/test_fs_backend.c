@@ -197,6 +197,23 @@ static void test_open_root_create_and_fd(void **state)
     FAILS(dur_dir_open_fs_fd(-1, &d2, &err), DUR_E_IO);
 }
 
+static void test_fifo_and_special_files_refused_without_blocking(void **state)
+{
+    (void)state;
+    dur_error err;
+    char p[1024];
+    in_root(p, sizeof p, "fifo");
+    assert_int_equal(mkfifo(p, 0644), 0);
+    dur_file *f;
+    FAILS(dur_dir_open(d, "fifo", DUR_O_READ, &f, &err), DUR_E_INVAL);
+    assert_non_null(strstr(err.msg, "not a regular file"));
+    dur_lock *lk;
+    FAILS(dur_dir_lock(d, "fifo", &lk, &err), DUR_E_INVAL);
+    void *data;
+    size_t len;
+    FAILS(dur_file_read_all(d, "fifo", 100, &data, &len, &err), DUR_E_INVAL);
+}
+
 static void test_files_are_cloexec_and_modes(void **state)
 {
     (void)state;
@@ -205,6 +222,7 @@ static void test_files_are_cloexec_and_modes(void **state)
     OK(dur_dir_create(d, "f", &f, &err));
     int flags = fcntl(f->ops->fd(f), F_GETFD);
     assert_true(flags & FD_CLOEXEC);
+    assert_false(fcntl(f->ops->fd(f), F_GETFL) & O_NONBLOCK);
     dur_file_close(f);
     assert_true(fcntl(d->ops->root_fd(d), F_GETFD) & FD_CLOEXEC);
 }
@@ -218,6 +236,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock_across_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_root_create_and_fd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_are_cloexec_and_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fifo_and_special_files_refused_without_blocking, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
