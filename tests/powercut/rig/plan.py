@@ -35,8 +35,11 @@ def round_sessions(a, rng, seconds, snapshots):
             variants = {"close": [(False, True), (True, False)], "ordered": [(True, False)],
                         "sync": [(False, False)]}[mode]
             for ckpt, recut in variants:
+                # ckpt: checkpoints forced in a loop AND a 1 MiB WAL, so cuts land
+                # inside checkpoints and segment rotations
                 out.append(dict(base, label=mode + ("ckpt" if ckpt else ""), mode=mode,
                                 fsync=False, ckpt=ckpt, recut=recut,
+                                durfs_opts=("checkpoint_mb=1",) if ckpt else (),
                                 seed=rng.randrange(1, 1 << 30)))
     return out
 
