@@ -1,0 +1,336 @@
+/* Durability modes and the data-sync policy of the namespace journal.
+ *  - CLOSE: dur_ns_end returns with the record durable; ORDERED: it does not, the
+ *    committer makes it durable within commit_seconds, dir fsync at once;
+ *  - file close syncs dirty data in CLOSE/SYNC only; SYNC syncs every write;
+ *  - prepare_rename syncs a dirty source in every mode; the skip switches
+ *    (DUR_SKIP_CLOSE_SYNC, DUR_SKIP_RENAME_SOURCE_SYNC) make those assertions fail,
+ *    which is what shows the tests depend on the syncs;
+ *  - a size change is fsynced before the ack; checkpoints; read-only journals.
+ * Waiting on the background thread is bounded (30 s) and never asserts speed. */
+#include "ns_test_util.h"
+
+#include "durability/testing.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct fixture {
+    char *root;
+    int bfd;
+    nt t;
+} fixture;
+
+static void open_mode(fixture *f, dur_ns_mode mode, unsigned commit_seconds, uint64_t ckpt_bytes)
+{
+    dur_ns_options o;
+    dur_ns_options_default(&o);
+    o.mode = mode;
+    o.commit_seconds = commit_seconds;
+    o.checkpoint_bytes = ckpt_bytes;
+    o.checkpoint_seconds = 1u << 30;
+    dur_error err;
+    if (dur_ns_open(f->bfd, &o, &f->t.ns, NULL, &err) != DUR_OK)
+        fail_msg("dur_ns_open: %s", err.msg);
+    f->t.backing = f->bfd;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    f->root = nt_tempdir("modes");
+    f->bfd = open(f->root, O_RDONLY | O_DIRECTORY);
+    assert_true(f->bfd >= 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    dur_test_set_skip(DUR_SKIP_NONE);
+    if (f->t.ns)
+        dur_ns_close(f->t.ns, NULL);
+    close(f->bfd);
+    nt_rm_rf(f->root);
+    free(f->root);
+    free(f);
+    return 0;
+}
+
+static dur_ns_status status(fixture *f)
+{
+    dur_ns_status s;
+    dur_ns_get_status(f->t.ns, &s);
+    return s;
+}
+
+/* Wait (bounded) until pred holds; returns whether it did. */
+static bool wait_for(fixture *f, bool (*pred)(const dur_ns_status *, uint64_t), uint64_t arg)
+{
+    for (int i = 0; i < 300; i++) {
+        dur_ns_status s = status(f);
+        if (pred(&s, arg))
+            return true;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+static bool durable_at_least(const dur_ns_status *s, uint64_t lsn)
+{
+    return s->durable_lsn >= lsn;
+}
+static bool checkpoints_at_least(const dur_ns_status *s, uint64_t n)
+{
+    return s->checkpoints >= n;
+}
+
+static void test_mode_names(void **state)
+{
+    (void)state;
+    dur_ns_mode m;
+    dur_error err;
+    for (int i = DUR_NS_CLOSE; i <= DUR_NS_ORDERED; i++) {
+        assert_int_equal(dur_ns_mode_parse(dur_ns_mode_name((dur_ns_mode)i), &m, &err), DUR_OK);
+        assert_int_equal(m, i);
+    }
+    assert_int_equal(dur_ns_mode_parse("fast", &m, &err), DUR_E_INVAL);
+    assert_non_null(strstr(err.msg, "fast"));
+}
+
+static void test_close_mode_waits(void **state)
+{
+    fixture *f = *state;
+    open_mode(f, DUR_NS_CLOSE, 5, UINT64_MAX);
+    for (int i = 0; i < 5; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "f%d", i);
+        assert_int_equal(nt_create(&f->t, name, 0644, NULL), DUR_OK);
+        dur_ns_status s = status(f);
+        assert_true(s.last_lsn > 0);
+        assert_int_equal(s.durable_lsn, s.last_lsn); /* durable before the ack */
+        assert_true(s.all_durable);
+    }
+}
+
+static void test_ordered_mode_does_not_wait(void **state)
+{
+    fixture *f = *state;
+    open_mode(f, DUR_NS_ORDERED, 3600, UINT64_MAX); /* the committer never fires here */
+    assert_int_equal(nt_mkdir(&f->t, "d", 0755), DUR_OK);
+    dur_ns_status s = status(f);
+    assert_true(s.durable_lsn < s.last_lsn);
+    assert_false(s.all_durable);
+    dur_error err;
+    assert_int_equal(dur_ns_dir_fsync(f->t.ns, &err), DUR_OK); /* fsync(dir): everything */
+    s = status(f);
+    assert_int_equal(s.durable_lsn, s.last_lsn);
+}
+
+static void test_ordered_committer_flushes(void **state)
+{
+    fixture *f = *state;
+    open_mode(f, DUR_NS_ORDERED, 1, UINT64_MAX);
+    assert_int_equal(nt_mkdir(&f->t, "d", 0755), DUR_OK);
+    uint64_t lsn = status(f).last_lsn;
+    assert_true(wait_for(f, durable_at_least, lsn));
+}
+
+/* write + close: which modes fdatasync at close. */
+static bool close_leaves_clean(fixture *f, dur_ns_mode mode, unsigned skip)
+{
+    open_mode(f, mode, 3600, UINT64_MAX);
+    assert_int_equal(nt_create(&f->t, "data", 0644, NULL), DUR_OK);
+    int fd = openat(f->bfd, "data", O_WRONLY);
+    assert_true(fd >= 0);
+    dur_file_state st;
+    dur_file_state_init(&st);
+    assert_int_equal(write(fd, "hello", 5), 5);
+    dur_error err;
+    assert_int_equal(dur_ns_file_written(f->t.ns, &st, fd, &err), DUR_OK);
+    bool dirty_after_write = dur_file_state_dirty(&st);
+    assert_int_equal(dirty_after_write, mode != DUR_NS_SYNC); /* SYNC: synced at write */
+    dur_test_set_skip(skip);
+    assert_int_equal(dur_ns_file_close(f->t.ns, &st, fd, &err), DUR_OK);
+    dur_test_set_skip(DUR_SKIP_NONE);
+    close(fd);
+    bool clean = !dur_file_state_dirty(&st);
+    dur_ns_close(f->t.ns, NULL);
+    f->t.ns = NULL;
+    unlinkat(f->bfd, "data", 0);
+    return clean;
+}
+
+static void test_close_sync_per_mode(void **state)
+{
+    fixture *f = *state;
+    assert_true(close_leaves_clean(f, DUR_NS_CLOSE, DUR_SKIP_NONE));
+    assert_true(close_leaves_clean(f, DUR_NS_SYNC, DUR_SKIP_NONE));
+    assert_false(close_leaves_clean(f, DUR_NS_ORDERED, DUR_SKIP_NONE));
+    /* the switch that removes the sync is caught by the same assertion */
+    assert_false(close_leaves_clean(f, DUR_NS_CLOSE, DUR_SKIP_CLOSE_SYNC));
+}
+
+static bool rename_source_synced(fixture *f, unsigned skip)
+{
+    open_mode(f, DUR_NS_ORDERED, 3600, UINT64_MAX);
+    assert_int_equal(nt_create(&f->t, "tmp", 0644, NULL), DUR_OK);
+    int fd = openat(f->bfd, "tmp", O_WRONLY);
+    dur_file_state st;
+    dur_file_state_init(&st);
+    assert_int_equal(write(fd, "new content", 11), 11);
+    dur_error err;
+    assert_int_equal(dur_ns_file_written(f->t.ns, &st, fd, &err), DUR_OK);
+    uint64_t syncs = status(f).file_syncs;
+    dur_test_set_skip(skip);
+    assert_int_equal(dur_ns_prepare_rename(f->t.ns, &st, fd, &err), DUR_OK);
+    dur_test_set_skip(DUR_SKIP_NONE);
+    bool synced = !dur_file_state_dirty(&st) && status(f).file_syncs == syncs + 1;
+    assert_int_equal(nt_rename(&f->t, "tmp", "final", 0), DUR_OK);
+    close(fd);
+    dur_ns_close(f->t.ns, NULL);
+    f->t.ns = NULL;
+    unlinkat(f->bfd, "final", 0);
+    return synced;
+}
+
+static void test_prepare_rename_syncs_source_in_every_mode(void **state)
+{
+    fixture *f = *state;
+    assert_true(rename_source_synced(f, DUR_SKIP_NONE)); /* even ORDERED */
+    assert_false(rename_source_synced(f, DUR_SKIP_RENAME_SOURCE_SYNC));
+}
+
+static void test_fsync_makes_everything_durable(void **state)
+{
+    fixture *f = *state;
+    open_mode(f, DUR_NS_ORDERED, 3600, UINT64_MAX);
+    assert_int_equal(nt_create(&f->t, "x", 0644, NULL), DUR_OK);
+    int fd = openat(f->bfd, "x", O_WRONLY);
+    dur_file_state st;
+    dur_file_state_init(&st);
+    dur_error err;
+    assert_int_equal(write(fd, "abc", 3), 3);
+    dur_ns_file_written(f->t.ns, &st, fd, &err);
+    assert_true(status(f).durable_lsn < status(f).last_lsn);
+    assert_int_equal(dur_ns_file_fsync(f->t.ns, &st, fd, true, &err), DUR_OK);
+    dur_ns_status s = status(f);
+    assert_int_equal(s.durable_lsn, s.last_lsn);
+    assert_false(dur_file_state_dirty(&st));
+    close(fd);
+}
+
+static void test_truncate_is_hardened_before_ack(void **state)
+{
+    fixture *f = *state;
+    open_mode(f, DUR_NS_ORDERED, 3600, UINT64_MAX);
+    assert_int_equal(nt_create(&f->t, "t", 0644, "0123456789"), DUR_OK);
+    uint64_t syncs = status(f).file_syncs;
+    assert_int_equal(nt_truncate(&f->t, "t", 3), DUR_OK);
+    assert_int_equal(status(f).file_syncs, syncs + 1);
+    /* SIZE without an fd is refused */
+    dur_ns_op op;
+    dur_fh fh;
+    dur_error err;
+    assert_int_equal(dur_fh_get(f->bfd, "t", &fh, &err), DUR_OK);
+    dur_ns_attr a = {.valid = DUR_NS_ATTR_SIZE, .size = 1};
+    dur_ns_begin(f->t.ns, &op);
+    assert_int_equal(dur_ns_log_setattr(&op, &fh, -1, &a), DUR_E_INVAL);
+    assert_int_equal(dur_ns_end(&op, &err), DUR_E_INVAL);
+}
+
+static void test_checkpoints(void **state)
+{
+    fixture *f = *state;
+    open_mode(f, DUR_NS_CLOSE, 5, UINT64_MAX);
+    assert_int_equal(nt_mkdir(&f->t, "a", 0755), DUR_OK);
+    dur_error err;
+    uint64_t before = status(f).checkpoints;
+    assert_int_equal(dur_ns_checkpoint(f->t.ns, &err), DUR_OK);
+    dur_ns_status s = status(f);
+    assert_int_equal(s.checkpoints, before + 1);
+    assert_true(s.checkpoint_lsn >= 1);
+    dur_ns_verify_result vr;
+    assert_int_equal(dur_ns_verify(f->root, &vr, NULL, &err), DUR_OK);
+    assert_int_equal(vr, DUR_NS_CLEAN);
+    assert_int_equal(nt_mkdir(&f->t, "b", 0755), DUR_OK);
+    assert_int_equal(dur_ns_verify(f->root, &vr, NULL, &err), DUR_OK);
+    assert_int_equal(vr, DUR_NS_NEEDS_RECOVERY);
+    dur_ns_close(f->t.ns, NULL);
+    f->t.ns = NULL;
+    assert_int_equal(dur_ns_verify(f->root, &vr, NULL, &err), DUR_OK);
+    assert_int_equal(vr, DUR_NS_CLEAN); /* clean close leaves nothing to replay */
+
+    /* background checkpoint when the WAL outgrows checkpoint_bytes */
+    open_mode(f, DUR_NS_CLOSE, 5, 1);
+    before = status(f).checkpoints;
+    assert_int_equal(nt_mkdir(&f->t, "c", 0755), DUR_OK);
+    assert_true(wait_for(f, checkpoints_at_least, before + 1));
+}
+
+static void test_read_only_refuses_logging(void **state)
+{
+    fixture *f = *state;
+    open_mode(f, DUR_NS_CLOSE, 5, UINT64_MAX);
+    dur_ns_close(f->t.ns, NULL);
+    f->t.ns = NULL;
+    dur_ns_options o;
+    dur_ns_options_default(&o);
+    o.read_only = true;
+    dur_error err;
+    dur_ns *ns = NULL;
+    assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_OK);
+    dur_ns_op op;
+    dur_fh fh;
+    assert_int_equal(dur_fh_get(f->bfd, "", &fh, &err), DUR_OK);
+    dur_ns_begin(ns, &op);
+    assert_int_equal(dur_ns_log_remove(&op, &fh, "x", &fh, false), DUR_E_CLOSED);
+    assert_int_equal(dur_ns_end(&op, &err), DUR_E_CLOSED);
+    assert_non_null(strstr(err.msg, "read-only"));
+    assert_int_equal(dur_ns_close(ns, &err), DUR_OK);
+}
+
+static void test_bad_options(void **state)
+{
+    fixture *f = *state;
+    dur_ns_options o;
+    dur_ns_options_default(&o);
+    o.journal_dir = "relative/path";
+    dur_error err;
+    dur_ns *ns = NULL;
+    assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_E_INVAL);
+    assert_non_null(strstr(err.msg, "absolute"));
+    dur_ns_options_default(&o);
+    o.mode = (dur_ns_mode)7;
+    assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_E_INVAL);
+    assert_int_equal(dur_ns_open(-1, NULL, &ns, NULL, &err), DUR_E_INVAL);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mode_names),
+        T(test_close_mode_waits),
+        T(test_ordered_mode_does_not_wait),
+        T(test_ordered_committer_flushes),
+        T(test_close_sync_per_mode),
+        T(test_prepare_rename_syncs_source_in_every_mode),
+        T(test_fsync_makes_everything_durable),
+        T(test_truncate_is_hardened_before_ack),
+        T(test_checkpoints),
+        T(test_read_only_refuses_logging),
+        T(test_bad_options),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
