@@ -70,8 +70,8 @@ static uint64_t get_u64(const uint8_t *p)
 }
 
 /* XXH3-64 over the first 32 header bytes followed by the payload. */
-static dur_code checkpoint_sum(const uint8_t *hdr, const void *payload, size_t len,
-                               uint64_t *out, dur_error *err)
+static dur_code checkpoint_sum(const uint8_t *hdr, const void *payload, size_t len, uint64_t *out,
+                               dur_error *err)
 {
     XXH3_state_t *st = XXH3_createState();
     if (!st)
@@ -134,8 +134,8 @@ static dur_code parse_header(const uint8_t *hdr, uint64_t file_size, const char 
     uint32_t version = get_u32(hdr + 8);
     if (version != CKPT_VERSION)
         return dur_error_set_at(err, DUR_E_CORRUPT, 0, where, 8,
-                                "unsupported checkpoint version %" PRIu32 " (expected %u)",
-                                version, CKPT_VERSION);
+                                "unsupported checkpoint version %" PRIu32 " (expected %u)", version,
+                                CKPT_VERSION);
     uint32_t hsize = get_u32(hdr + 12);
     if (hsize != CKPT_HEADER_SIZE)
         return dur_error_set_at(err, DUR_E_CORRUPT, 0, where, 12,
@@ -144,12 +144,12 @@ static dur_code parse_header(const uint8_t *hdr, uint64_t file_size, const char 
     uint64_t plen = get_u64(hdr + 24);
     if (plen > DUR_CHECKPOINT_MAX_PAYLOAD)
         return dur_error_set_at(err, DUR_E_CORRUPT, 0, where, 24,
-                                "checkpoint payload length %" PRIu64 " exceeds the limit %u",
-                                plen, DUR_CHECKPOINT_MAX_PAYLOAD);
+                                "checkpoint payload length %" PRIu64 " exceeds the limit %u", plen,
+                                DUR_CHECKPOINT_MAX_PAYLOAD);
     if (plen != file_size - CKPT_HEADER_SIZE)
         return dur_error_set_at(err, DUR_E_CORRUPT, 0, where, 24,
-                                "checkpoint payload length %" PRIu64
-                                " does not match the %" PRIu64 " bytes after the header",
+                                "checkpoint payload length %" PRIu64 " does not match the %" PRIu64
+                                " bytes after the header",
                                 plen, file_size - CKPT_HEADER_SIZE);
     *lsn = get_u64(hdr + 16);
     *payload_len = plen;
@@ -208,11 +208,10 @@ dur_code dur_checkpoint_decode(const void *data, size_t len, const char *name, d
     return DUR_OK;
 }
 
-static dur_code join_path(char *buf, size_t size, const char *dir, const char *name,
-                          dur_error *err)
+static dur_code join_path(char *buf, size_t size, const char *dir, const char *name, dur_error *err)
 {
-    int n = (dir && dir[0]) ? snprintf(buf, size, "%s/%s", dir, name)
-                            : snprintf(buf, size, "%s", name);
+    int n =
+        (dir && dir[0]) ? snprintf(buf, size, "%s/%s", dir, name) : snprintf(buf, size, "%s", name);
     if (n < 0 || (size_t)n >= size)
         return dur_error_set(err, DUR_E_INVAL, ENAMETOOLONG, dir, "checkpoint path too long");
     return DUR_OK;
@@ -310,9 +309,9 @@ static dur_code load_one(dur_dir *d, const char *full, uint64_t name_lsn, dur_ch
     if (rc == DUR_OK)
         rc = parse_header(hdr, size, full, &lsn, &plen, err);
     if (rc == DUR_OK && lsn != name_lsn)
-        rc = dur_error_set_at(err, DUR_E_CORRUPT, 0, full, 16,
-                              "checkpoint header LSN %" PRIu64 " does not match its file name",
-                              lsn);
+        rc =
+            dur_error_set_at(err, DUR_E_CORRUPT, 0, full, 16,
+                             "checkpoint header LSN %" PRIu64 " does not match its file name", lsn);
     if (rc == DUR_OK) {
         /* plen was bounded by the file size and the limit above. */
         payload = malloc(plen ? (size_t)plen : 1);
@@ -452,8 +451,7 @@ dur_code dur_checkpoint_load_latest(dur_dir *d, const char *path, dur_read_mode 
 }
 
 /* Step 4: remove checkpoint files older than lsn and leftover temp files, then sync. */
-static dur_code delete_old_checkpoints(dur_dir *d, const char *path, uint64_t lsn,
-                                       dur_error *err)
+static dur_code delete_old_checkpoints(dur_dir *d, const char *path, uint64_t lsn, dur_error *err)
 {
     dur_names names;
     dur_error lerr;
@@ -492,8 +490,8 @@ dur_code dur_checkpoint_publish(dur_wal *w, dur_dir *d, const char *path, uint64
     uint64_t last = dur_wal_last_lsn(w);
     if (lsn > last)
         return dur_error_set(err, DUR_E_INVAL, 0, path,
-                             "checkpoint LSN %" PRIu64 " is beyond the last WAL LSN %" PRIu64,
-                             lsn, last);
+                             "checkpoint LSN %" PRIu64 " is beyond the last WAL LSN %" PRIu64, lsn,
+                             last);
     /* Step 0: the WAL holds every covered record durably (see the top comment). */
     dur_code rc = DUR_OK;
     if (lsn > 0)

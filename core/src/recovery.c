@@ -37,8 +37,7 @@ static uint64_t now_ns(void)
 }
 
 /* Cut a torn tail by resuming the writer and closing it again. */
-static dur_code cut_torn_tail(dur_dir *d, const char *wal_path, uint64_t *bytes_cut,
-                              dur_error *err)
+static dur_code cut_torn_tail(dur_dir *d, const char *wal_path, uint64_t *bytes_cut, dur_error *err)
 {
     dur_wal_options o;
     dur_wal_options_default(&o);
@@ -54,8 +53,8 @@ static dur_code cut_torn_tail(dur_dir *d, const char *wal_path, uint64_t *bytes_
 
 /* The last LSN present in the WAL (0 if none); only needed when nothing follows the
  * checkpoint, to tell "WAL ends exactly at the checkpoint" from "WAL too short". */
-static dur_code wal_last_lsn(dur_dir *d, const char *wal_path, dur_read_mode mode,
-                             uint64_t *last, dur_error *err)
+static dur_code wal_last_lsn(dur_dir *d, const char *wal_path, dur_read_mode mode, uint64_t *last,
+                             dur_error *err)
 {
     dur_wal_reader *r = NULL;
     dur_code rc = dur_wal_reader_open(d, wal_path, mode, 0, &r, err);
@@ -101,10 +100,9 @@ static dur_code stream(dur_dir *d, const dur_recovery_options *opts,
             else if (expect == from)
                 rc = dur_error_set(err, DUR_E_CORRUPT, 0, opts->wal_path,
                                    "WAL resumes at LSN %" PRIu64 " but checkpoint %s covers"
-                                   " only up to LSN %" PRIu64 " (LSN %" PRIu64
-                                   "..%" PRIu64 " missing)",
-                                   rec.lsn, cp ? cp->name : "(none)", from - 1, from,
-                                   rec.lsn - 1);
+                                   " only up to LSN %" PRIu64 " (LSN %" PRIu64 "..%" PRIu64
+                                   " missing)",
+                                   rec.lsn, cp ? cp->name : "(none)", from - 1, from, rec.lsn - 1);
             else
                 rc = dur_error_set(err, DUR_E_CORRUPT, 0, opts->wal_path,
                                    "WAL record LSN %" PRIu64 " where %" PRIu64 " was expected",
@@ -140,9 +138,8 @@ static dur_code stream(dur_dir *d, const dur_recovery_options *opts,
     return DUR_OK;
 }
 
-dur_code dur_recover(dur_dir *d, const dur_recovery_options *opts,
-                     const dur_recovery_callbacks *cb, dur_recovery_report *report,
-                     dur_error *err)
+dur_code dur_recover(dur_dir *d, const dur_recovery_options *opts, const dur_recovery_callbacks *cb,
+                     dur_recovery_report *report, dur_error *err)
 {
     uint64_t start = now_ns();
     dur_recovery_report local;
@@ -154,8 +151,8 @@ dur_code dur_recover(dur_dir *d, const dur_recovery_options *opts,
 
     dur_checkpoint cp;
     bool found = false;
-    dur_code rc = dur_checkpoint_load_latest(d, opts->checkpoint_path, opts->mode, &cp, &found,
-                                             err);
+    dur_code rc =
+        dur_checkpoint_load_latest(d, opts->checkpoint_path, opts->mode, &cp, &found, err);
     if (rc != DUR_OK)
         return rc;
     rep->checkpoint_found = found;

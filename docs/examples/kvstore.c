@@ -282,12 +282,12 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "selftest: %s failed (line %d)\n", #cond, __LINE__);               \
-            return 1;                                                                          \
-        }                                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "selftest: %s failed (line %d)\n", #cond, __LINE__);                   \
+            return 1;                                                                              \
+        }                                                                                          \
     } while (0)
 
 static bool same(const char *a, const char *b)

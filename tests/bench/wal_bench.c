@@ -85,8 +85,8 @@ static void bench_durable(unsigned threads, size_t len, unsigned total)
     unsigned n = k.count * threads;
     printf("durable append  %2u threads %5zu B: %9.0f appends/s  %6.2f records/fdatasync"
            "  (%u appends, %" PRIu64 " fdatasyncs, %.2f s)\n",
-           threads, len, n / dt, st.syncs ? (double)st.synced_records / (double)st.syncs : 0.0,
-           n, st.syncs, dt);
+           threads, len, n / dt, st.syncs ? (double)st.synced_records / (double)st.syncs : 0.0, n,
+           st.syncs, dt);
 }
 
 static void bench_plain(size_t len, uint64_t bytes)

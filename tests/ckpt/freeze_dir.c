@@ -27,10 +27,10 @@ static dur_code cut(dur_error *err, const char *path)
 }
 
 #define INNER_F(f) (((fz_file *)(f))->inner)
-#define GUARD_F(f)                                                                             \
-    do {                                                                                       \
-        if (frozen((f)->dir))                                                                  \
-            return cut(err, (f)->path);                                                        \
+#define GUARD_F(f)                                                                                 \
+    do {                                                                                           \
+        if (frozen((f)->dir))                                                                      \
+            return cut(err, (f)->path);                                                            \
     } while (0)
 
 static dur_code f_pread(dur_file *f, void *buf, size_t len, uint64_t off, size_t *got,
@@ -85,14 +85,13 @@ static const struct dur_file_ops fz_file_ops = {
 };
 
 #define INNER(d) (((fz_dir *)(d))->inner)
-#define GUARD(d, p)                                                                            \
-    do {                                                                                       \
-        if (frozen(d))                                                                         \
-            return cut(err, p);                                                                \
+#define GUARD(d, p)                                                                                \
+    do {                                                                                           \
+        if (frozen(d))                                                                             \
+            return cut(err, p);                                                                    \
     } while (0)
 
-static dur_code d_open(dur_dir *d, const char *path, unsigned flags, dur_file **out,
-                       dur_error *err)
+static dur_code d_open(dur_dir *d, const char *path, unsigned flags, dur_file **out, dur_error *err)
 {
     GUARD(d, path);
     fz_file *f = calloc(1, sizeof(*f));
@@ -149,8 +148,7 @@ static dur_code d_lock(dur_dir *d, const char *path, dur_lock **out, dur_error *
     /* Locks are process state, not disk state: pass through even when frozen. */
     return INNER(d)->ops->lock(INNER(d), path, out, err);
 }
-static dur_code d_real_path(dur_dir *d, const char *path, char *buf, size_t size,
-                            dur_error *err)
+static dur_code d_real_path(dur_dir *d, const char *path, char *buf, size_t size, dur_error *err)
 {
     return INNER(d)->ops->real_path(INNER(d), path, buf, size, err);
 }
@@ -164,8 +162,8 @@ static void d_destroy(dur_dir *d)
 }
 
 static const struct dur_dir_ops fz_dir_ops = {
-    d_open, d_exists, d_remove, d_rename, d_mkdir_p, d_list,
-    d_sync_dir, d_lock, d_real_path, d_root_fd, d_destroy,
+    d_open,     d_exists, d_remove,    d_rename,  d_mkdir_p, d_list,
+    d_sync_dir, d_lock,   d_real_path, d_root_fd, d_destroy,
 };
 
 dur_dir *freeze_dir_new(dur_dir *inner)

@@ -20,8 +20,8 @@
 
 typedef struct model {
     uint64_t seed;
-    uint64_t last;   /* last LSN appended */
-    uint64_t acked;  /* every LSN <= acked was acknowledged durable */
+    uint64_t last;  /* last LSN appended */
+    uint64_t acked; /* every LSN <= acked was acknowledged durable */
     uint64_t cap;
     uint64_t *hash;  /* hash[n]: state after LSN n */
     uint64_t *marks; /* marks[n]: covered LSN + 1 when LSN n is a checkpoint marker */
@@ -44,7 +44,7 @@ dur_code model_publish(model *m, dur_wal *w, dur_dir *d, const char *path, uint6
 
 typedef struct model_check {
     const model *m;
-    uint64_t lsn;    /* recovered state: last LSN applied */
+    uint64_t lsn; /* recovered state: last LSN applied */
     uint64_t hash;
     uint64_t digest; /* of the whole callback sequence (for idempotence) */
     uint64_t records;

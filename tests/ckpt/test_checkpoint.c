@@ -105,8 +105,8 @@ static void test_payload_length_lies(void **state)
     (void)state;
     uint8_t img[128];
     size_t n = encode(img, 3, "abc", 3);
-    uint64_t lies[] = {UINT64_MAX, DUR_CHECKPOINT_MAX_PAYLOAD, DUR_CHECKPOINT_MAX_PAYLOAD + 1ull,
-                       4, 2};
+    uint64_t lies[] = {UINT64_MAX, DUR_CHECKPOINT_MAX_PAYLOAD, DUR_CHECKPOINT_MAX_PAYLOAD + 1ull, 4,
+                       2};
     dur_dir *d;
     dur_error err;
     assert_int_equal(dur_dir_new_mem(&d, &err), DUR_OK);

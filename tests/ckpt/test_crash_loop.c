@@ -37,9 +37,9 @@
 typedef struct scenario {
     uint64_t seed;
     uint64_t ops;
-    int64_t cut_at;      /* freeze after this workload sync index; -1 = run to the end */
-    bool torn;           /* torn tails (with garbage) at the cut */
-    int64_t rec_cut_at;  /* freeze after this sync index during the first recovery; -1 none */
+    int64_t cut_at;     /* freeze after this workload sync index; -1 = run to the end */
+    bool torn;          /* torn tails (with garbage) at the cut */
+    int64_t rec_cut_at; /* freeze after this sync index during the first recovery; -1 none */
 } scenario;
 
 typedef struct outcome {
@@ -100,8 +100,12 @@ static void workload(const scenario *sc, model *m, dur_dir *fz, outcome *o)
     opt.segment_size = 768;
     opt.buffer_size = 4096;
     switch (sc->seed % 3) {
-    case 0: opt.flush_policy = DUR_FLUSH_MANUAL; break;
-    case 1: opt.flush_policy = DUR_FLUSH_PER_APPEND; break;
+    case 0:
+        opt.flush_policy = DUR_FLUSH_MANUAL;
+        break;
+    case 1:
+        opt.flush_policy = DUR_FLUSH_PER_APPEND;
+        break;
     default:
         opt.flush_policy = DUR_FLUSH_EVERY_N;
         opt.every_n = 3;
@@ -145,8 +149,7 @@ static void workload(const scenario *sc, model *m, dur_dir *fz, outcome *o)
     dur_wal_close(w, &err);
 }
 
-static void recover_into(dur_dir *d, const model *m, model_check *c, dur_code *rc,
-                         dur_error *err)
+static void recover_into(dur_dir *d, const model *m, model_check *c, dur_code *rc, dur_error *err)
 {
     model_check_init(c, m);
     dur_recovery_options ro = {WAL, CKPT, DUR_READ_BEST_EFFORT, true};

@@ -255,7 +255,8 @@ static unsigned count_names(dur_dir *d, const char *path, const char *prefix)
         return 0;
     unsigned n = 0;
     for (size_t i = 0; i < names.count; i++)
-        if (strncmp(names.names[i], prefix, strlen(prefix)) == 0 && !strstr(names.names[i], ".tmp."))
+        if (strncmp(names.names[i], prefix, strlen(prefix)) == 0 &&
+            !strstr(names.names[i], ".tmp."))
             n++;
     dur_names_free(&names);
     return n;
@@ -319,7 +320,7 @@ static bool publish_with_fault(dur_fault_op op, uint64_t nth)
 static void test_publish_fails_at_every_step(void **state)
 {
     (void)state;
-    dur_fault_op ops[] = {DUR_FAULT_OPEN,   DUR_FAULT_WRITE, DUR_FAULT_SYNC, DUR_FAULT_RENAME,
+    dur_fault_op ops[] = {DUR_FAULT_OPEN,   DUR_FAULT_WRITE, DUR_FAULT_SYNC,  DUR_FAULT_RENAME,
                           DUR_FAULT_REMOVE, DUR_FAULT_LIST,  DUR_FAULT_MKDIR, DUR_FAULT_TRUNCATE};
     unsigned total = 0;
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {

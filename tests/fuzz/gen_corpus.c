@@ -16,7 +16,8 @@ static const char *out_root;
 static void die(const char *what, const dur_error *err)
 {
     char buf[600];
-    fprintf(stderr, "gen_corpus: %s: %s\n", what, err ? dur_error_format(err, buf, sizeof(buf)) : "");
+    fprintf(stderr, "gen_corpus: %s: %s\n", what,
+            err ? dur_error_format(err, buf, sizeof(buf)) : "");
     exit(1);
 }
 
@@ -59,7 +60,8 @@ static dur_dir *make_wal(int n, uint64_t seg, uint64_t cp)
         int len = snprintf(rec, sizeof(rec), "record %d", i);
         if (dur_wal_append(w, (uint8_t)(1 + i % 5), rec, (size_t)len, NULL, &err) != DUR_OK)
             die("append", &err);
-        if ((uint64_t)i == cp && dur_checkpoint_publish(w, d, "ck", cp, "state!", 6, &err) != DUR_OK)
+        if ((uint64_t)i == cp &&
+            dur_checkpoint_publish(w, d, "ck", cp, "state!", 6, &err) != DUR_OK)
             die("publish", &err);
     }
     if (dur_wal_close(w, &err) != DUR_OK)
