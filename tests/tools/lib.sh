@@ -12,6 +12,8 @@ command -v fusermount3 >/dev/null || { echo "SKIP: no fusermount3"; exit $SKIP; 
 # Everything below runs in a private mount namespace: mounts made here (the
 # helper overlay on /usr/sbin, durfs mounts) are invisible to the rest of the machine.
 if [ -z "${DURFS_TOOLS_NS:-}" ]; then
+    unshare --mount --propagation private true 2>/dev/null ||
+        { echo "SKIP: cannot create a mount namespace"; exit $SKIP; }
     exec unshare --mount --propagation private env DURFS_TOOLS_NS=1 "$0" "$@"
 fi
 

@@ -18,8 +18,8 @@
 
 static void die(const char *what, const dur_error *e)
 {
-    fprintf(stderr, "make_journal: %s: %s: %s (path '%s')\n", what, dur_code_name(e->code),
-            e->msg, e->path);
+    fprintf(stderr, "make_journal: %s: %s: %s (path '%s')\n", what, dur_code_name(e->code), e->msg,
+            e->path);
     exit(1);
 }
 
@@ -32,11 +32,16 @@ static void handle(int dirfd, const char *name, dur_fh *fh)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4 || (strcmp(argv[2], "clean") && strcmp(argv[2], "crash"))) {
+    if (argc != 4 || (strcmp(argv[2], "clean") != 0 && strcmp(argv[2], "crash") != 0)) {
         fprintf(stderr, "usage: make_journal BACKING clean|crash N\n");
         return 2;
     }
-    int n = atoi(argv[3]);
+    char *end;
+    long n = strtol(argv[3], &end, 10);
+    if (*end != '\0' || n < 0 || n > 100000) {
+        fprintf(stderr, "make_journal: bad count '%s'\n", argv[3]);
+        return 2;
+    }
     int root = open(argv[1], O_RDONLY | O_DIRECTORY);
     if (root < 0) {
         perror(argv[1]);
@@ -64,10 +69,10 @@ int main(int argc, char **argv)
         die("mkdir d", &e);
     int dfd = openat(root, "d", O_RDONLY | O_DIRECTORY);
 
-    for (int i = 0; i < n; i++) {
+    for (long i = 0; i < n; i++) {
         char tmp[64], final[64];
-        snprintf(tmp, sizeof tmp, "f%d.tmp", i);
-        snprintf(final, sizeof final, "f%d", i);
+        snprintf(tmp, sizeof tmp, "f%ld.tmp", i);
+        snprintf(final, sizeof final, "f%ld", i);
         dur_ns_begin(ns, &op);
         int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd < 0) {

@@ -116,9 +116,9 @@ static void test_write_string_escapes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status_document),   cmocka_unit_test(test_string_escapes),
+        cmocka_unit_test(test_status_document),       cmocka_unit_test(test_string_escapes),
         cmocka_unit_test(test_trailing_nul_accepted), cmocka_unit_test(test_broken_input),
-        cmocka_unit_test(test_depth_bounded),     cmocka_unit_test(test_write_string_escapes),
+        cmocka_unit_test(test_depth_bounded),         cmocka_unit_test(test_write_string_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,10 +37,11 @@ static const char dump_help[] =
 /* "corrupt: wal/x.log at offset 4096: checksum mismatch" from the error's fields. */
 static void format_error(const dur_error *e, char *buf, size_t n)
 {
-    static const char *const names[] = {"ok",      "I/O error", "not found", "exists",
-                                        "corrupt", "not supported", "invalid", "locked",
+    static const char *const names[] = {"ok",      "I/O error",     "not found", "exists",
+                                        "corrupt", "not supported", "invalid",   "locked",
                                         "closed",  "out of memory"};
-    const char *name = (unsigned)e->code < sizeof names / sizeof names[0] ? names[e->code] : "error";
+    const char *name =
+        (unsigned)e->code < sizeof names / sizeof names[0] ? names[e->code] : "error";
     int used = snprintf(n ? buf : NULL, n, "%s", name);
     if (e->path[0] && used >= 0 && (size_t)used < n)
         used += snprintf(buf + used, n - (size_t)used, ": %s", e->path);

@@ -125,8 +125,8 @@ static void print_stats(const json *st, const json *prev, double secs)
 {
     const json *ops = json_get(st, "ops");
     printf("uptime %.1f s\n", json_number(st, "uptime_seconds", 0));
-    printf("%-16s %12s %8s %10s %10s %10s %10s%s\n", "op", "count", "errors", "p50_us",
-           "p90_us", "p99_us", "max_us", prev ? "      ops/s" : "");
+    printf("%-16s %12s %8s %10s %10s %10s %10s%s\n", "op", "count", "errors", "p50_us", "p90_us",
+           "p99_us", "max_us", prev ? "      ops/s" : "");
     if (ops == NULL || ops->type != JSON_OBJECT || ops->count == 0) {
         printf("(no operations yet)\n");
         return;

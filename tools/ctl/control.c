@@ -16,8 +16,8 @@ static void explain(const char *dir, const char *what, int e)
 {
     if (e == EPERM || e == EACCES || (geteuid() != 0 && e == ENODATA)) {
         /* trusted.* is hidden from non-root: ENODATA means "not for you" there. */
-        fprintf(stderr,
-                "durfsctl: %s: permission denied: the control interface is root-only\n", dir);
+        fprintf(stderr, "durfsctl: %s: permission denied: the control interface is root-only\n",
+                dir);
         return;
     }
     struct statfs sfs;
@@ -26,19 +26,20 @@ static void explain(const char *dir, const char *what, int e)
         return;
     }
     if (statfs(dir, &sfs) == 0 && sfs.f_type != FUSE_SUPER_MAGIC) {
-        fprintf(stderr, "durfsctl: %s is not a durfs mount point (no FUSE filesystem here)\n",
-                dir);
+        fprintf(stderr, "durfsctl: %s is not a durfs mount point (no FUSE filesystem here)\n", dir);
         return;
     }
     if (e == ENODATA || e == ENOTSUP) {
         fprintf(stderr,
-                "durfsctl: %s is not a durfs mount point, or not its root (%s unavailable)\n",
-                dir, what);
+                "durfsctl: %s is not a durfs mount point, or not its root (%s unavailable)\n", dir,
+                what);
         return;
     }
     if (e == ENOTCONN) {
-        fprintf(stderr, "durfsctl: %s: the durfs daemon is gone (transport endpoint not "
-                        "connected); unmount with umount -l and remount\n", dir);
+        fprintf(stderr,
+                "durfsctl: %s: the durfs daemon is gone (transport endpoint not "
+                "connected); unmount with umount -l and remount\n",
+                dir);
         return;
     }
     fprintf(stderr, "durfsctl: %s: %s: %s\n", dir, what, strerror(e));
@@ -47,8 +48,8 @@ static void explain(const char *dir, const char *what, int e)
 json *ctl_read(const char *dir, const char *xattr, char **raw)
 {
     if (geteuid() != 0) {
-        fprintf(stderr,
-                "durfsctl: %s: permission denied: the control interface is root-only\n", dir);
+        fprintf(stderr, "durfsctl: %s: permission denied: the control interface is root-only\n",
+                dir);
         return NULL;
     }
     /* The document can grow between the size probe and the read: retry a few times. */
@@ -79,8 +80,8 @@ json *ctl_read(const char *dir, const char *xattr, char **raw)
         char err[128];
         json *j = json_parse(buf, (size_t)got, err, sizeof err);
         if (j == NULL || j->type != JSON_OBJECT) {
-            fprintf(stderr, "durfsctl: %s: %s is not a valid status document: %s\n", dir,
-                    xattr, j ? "not an object" : err);
+            fprintf(stderr, "durfsctl: %s: %s is not a valid status document: %s\n", dir, xattr,
+                    j ? "not an object" : err);
             json_free(j);
             free(buf);
             return NULL;
@@ -98,8 +99,8 @@ json *ctl_read(const char *dir, const char *xattr, char **raw)
 int ctl_checkpoint(const char *dir)
 {
     if (geteuid() != 0) {
-        fprintf(stderr,
-                "durfsctl: %s: permission denied: the control interface is root-only\n", dir);
+        fprintf(stderr, "durfsctl: %s: permission denied: the control interface is root-only\n",
+                dir);
         return -1;
     }
     if (setxattr(dir, CTL_XATTR_CHECKPOINT, "1", 1, 0) != 0) {

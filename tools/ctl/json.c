@@ -199,8 +199,8 @@ static json *parse_container(parser *p, int depth, bool is_object)
         }
         if (j->count == cap) {
             size_t ncap = cap ? cap * 2 : 8;
-            json **items = realloc(j->items, ncap * sizeof *items);
-            char **keys = is_object ? realloc(j->keys, ncap * sizeof *keys) : NULL;
+            json **items = realloc(j->items, ncap * sizeof(json *));
+            char **keys = is_object ? realloc(j->keys, ncap * sizeof(char *)) : NULL;
             if (items)
                 j->items = items;
             if (keys)

@@ -126,8 +126,7 @@ static int enter_namespace(const char *ns)
 {
     int fd = open(ns, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || setns(fd, CLONE_NEWNS) != 0) {
-        fprintf(stderr, "%s: cannot enter mount namespace '%s': %s\n", prog, ns,
-                strerror(errno));
+        fprintf(stderr, "%s: cannot enter mount namespace '%s': %s\n", prog, ns, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -152,12 +151,22 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "sfnvo:t:N:hV", longopts, NULL)) != -1) {
         switch (c) {
-        case 's': sloppy = true; break;
-        case 'f': fake = true; break;
-        case 'n': break;
-        case 'v': verbose = true; break;
-        case 't': break; /* "durfs" or "fuse.durfs": both mean us */
-        case 'N': ns = optarg; break;
+        case 's':
+            sloppy = true;
+            break;
+        case 'f':
+            fake = true;
+            break;
+        case 'n':
+            break;
+        case 'v':
+            verbose = true;
+            break;
+        case 't':
+            break; /* "durfs" or "fuse.durfs": both mean us */
+        case 'N':
+            ns = optarg;
+            break;
         case 'o': {
             size_t used = strlen(opts);
             if (used + strlen(optarg) + 2 > sizeof opts) {
@@ -167,14 +176,19 @@ int main(int argc, char **argv)
             snprintf(opts + used, sizeof opts - used, "%s%s", used ? "," : "", optarg);
             break;
         }
-        case 'h': usage(stdout); return EXIT_OK;
-        case 'V': printf("%s (durfs) %s\n", prog, DURFS_VERSION); return EXIT_OK;
-        default: usage(stderr); return EXIT_USAGE;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        case 'V':
+            printf("%s (durfs) %s\n", prog, DURFS_VERSION);
+            return EXIT_OK;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
         }
     }
     if (argc - optind != 2) {
-        fprintf(stderr, "%s: expected BACKING and DIR, got %d argument(s)\n", prog,
-                argc - optind);
+        fprintf(stderr, "%s: expected BACKING and DIR, got %d argument(s)\n", prog, argc - optind);
         usage(stderr);
         return EXIT_USAGE;
     }
@@ -210,8 +224,8 @@ int main(int argc, char **argv)
     char full[MOUNT_OPTS_MAX + PATH_MAX + 16];
     snprintf(full, sizeof full, "%s", res.daemon_opts);
     if (strstr(res.daemon_opts, "fsname=") == NULL && strpbrk(backing, ",\\") == NULL)
-        snprintf(full + strlen(full), sizeof full - strlen(full), "%sfsname=%s",
-                 full[0] ? "," : "", backing);
+        snprintf(full + strlen(full), sizeof full - strlen(full), "%sfsname=%s", full[0] ? "," : "",
+                 backing);
 
     char *args[] = {daemon, "-o", full, backing, dir, NULL};
     if (verbose || fake)

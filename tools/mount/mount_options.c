@@ -8,22 +8,25 @@
 
 /* For mount(8), systemd or the admin only; the daemon never sees them. */
 static const char *const dropped_flags[] = {
-    "defaults", "auto", "noauto", "nofail", "_netdev", "user", "users", "nouser",
-    "owner", "group", "nouser_xattr", NULL,
+    "defaults", "auto",   "noauto", "nofail", "_netdev",      "user",
+    "users",    "nouser", "owner",  "group",  "nouser_xattr", NULL,
 };
 /* Kernel mount flags and libfuse options the daemon hands to FUSE (kept to what
  * the daemon's own parser, fs/options.c, passes on). */
 static const char *const fuse_flags[] = {
-    "rw", "ro", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "async", "sync",
-    "dirsync", "atime", "noatime", "nodiratime", "relatime", "norelatime", "strictatime",
-    "auto_unmount", "allow_root", NULL,
+    "rw",       "ro",         "suid",        "nosuid",       "dev",        "nodev",   "exec",
+    "noexec",   "async",      "sync",        "dirsync",      "atime",      "noatime", "nodiratime",
+    "relatime", "norelatime", "strictatime", "auto_unmount", "allow_root", NULL,
 };
 static const char *const fuse_keys[] = {
     "fsname", "subtype", "max_read", "context", "fscontext", "defcontext", "rootcontext", NULL,
 };
 /* durfs's own flags. */
 static const char *const daemon_flags[] = {
-    "allow_other", "default_permissions", "nonempty", NULL,
+    "allow_other",
+    "default_permissions",
+    "nonempty",
+    NULL,
 };
 
 static bool in_list(const char *const *list, const char *s)
@@ -67,7 +70,7 @@ static bool append(mount_opts_result *out, const char *opt)
 static const char *check_daemon_value(const char *key, const char *val)
 {
     if (strcmp(key, "durability") == 0) {
-        if (strcmp(val, "close") && strcmp(val, "sync") && strcmp(val, "ordered"))
+        if (strcmp(val, "close") != 0 && strcmp(val, "sync") != 0 && strcmp(val, "ordered") != 0)
             return "must be close, sync or ordered";
         return NULL;
     }
@@ -133,12 +136,12 @@ static bool handle_one(char *opt, bool sloppy, mount_opts_result *out)
     }
     if (sloppy) {
         size_t used = strlen(out->warnings);
-        snprintf(out->warnings + used, sizeof out->warnings - used, "%s'%s'",
-                 used ? ", " : "", opt);
+        snprintf(out->warnings + used, sizeof out->warnings - used, "%s'%s'", used ? ", " : "",
+                 opt);
         return true;
     }
-    return fail(out, "unknown option '%s'%s (see mount.durfs(8); -s ignores unknown options)",
-                opt, "");
+    return fail(out, "unknown option '%s'%s (see mount.durfs(8); -s ignores unknown options)", opt,
+                "");
 }
 
 bool mount_opts_translate(const char *opts, bool sloppy, mount_opts_result *out)
