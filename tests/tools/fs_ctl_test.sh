@@ -69,6 +69,8 @@ done
 kill -9 "$pid"
 wait "$wl"
 wait_gone "$pid" || bad "killed daemon did not exit"
+expect_rc 1 "status with the daemon gone" "$CTL" status "$M"
+out_has "daemon is gone" "status says the daemon is gone"
 umount -l "$M" 2>/dev/null
 done_files=$(ls "$B/k" | grep -c '^w[0-9]*$')
 [ "$done_files" -ge 50 ] && ok "killed after $done_files renames" || bad "only $done_files renames before the kill"

@@ -44,6 +44,10 @@ expect_rc 0 "status of m1" "$DURFSCTL" status "$T/m1" --json
 json_check "d['mode'] == 'sync'" "durability=sync reached the daemon"
 findmnt -rn -M "$T/m1" -o OPTIONS >"$T/out"
 out_has "nodev" "nodev passed to FUSE"
+mkdir -p "$T/m1b"
+expect_rc 32 "second mount of a backing already served" mount -t durfs "$T/b1" "$T/m1b"
+out_has "$(daemon_pid_for "$T/m1")" "error names the pid holding the lock"
+is_durfs_mount "$T/m1b" && bad "second daemon mounted" || ok "second daemon did not mount"
 unmount_clean umount "$T/m1" "$T/b1"
 
 echo "== mount -a -T with types durfs and fuse.durfs"

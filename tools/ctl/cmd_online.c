@@ -70,8 +70,12 @@ static void print_status(const char *dir, const json *s)
                "survives a power cut\n");
     printf("  journal:          %s, %s in %.0f segment(s)\n", json_string(s, "journal_dir", "?"),
            size, N("wal.segments"));
-    printf("  last checkpoint:  LSN %.0f, %.1f s ago (%.0f since mount)\n", N("checkpoint.lsn"),
-           N("checkpoint.age_seconds"), N("checkpoint.count"));
+    if (N("checkpoint.lsn") == 0 && N("checkpoint.count") == 0)
+        printf("  last checkpoint:  none yet (the journal holds everything since it was "
+               "created)\n");
+    else
+        printf("  last checkpoint:  LSN %.0f, %.1f s ago (%.0f since mount)\n", N("checkpoint.lsn"),
+               N("checkpoint.age_seconds"), N("checkpoint.count"));
     printf("  since checkpoint: %.0f record(s); last LSN %.0f, durable LSN %.0f\n",
            N("records_since_checkpoint"), N("last_lsn"), N("durable_lsn"));
     printf("  last recovery:    %.0f record(s) replayed: %.0f redone, %.0f already applied, "
