@@ -170,8 +170,12 @@ static dur_code find_intact(dur_wal_reader *r, uint64_t from, bool *found, uint6
         wal_frame_head h;
         wal_frame_head_decode(p, &h);
         char why[8];
+        /* An intact later record carries an LSN between the expected one and what could
+         * fit in the bytes since `from` (cheap test first: keeps garbage from making us
+         * read and hash megabytes). */
+        uint64_t max_lsn = r->next_lsn + (y - from) / WAL_FRAME_OVERHEAD + 1;
         if (!wal_frame_head_plausible(&h, why, sizeof why) || h.lsn < r->next_lsn ||
-            (uint64_t)h.len + WAL_FRAME_OVERHEAD > r->file_len - y)
+            h.lsn > max_lsn || (uint64_t)h.len + WAL_FRAME_OVERHEAD > r->file_len - y)
             continue;
         rc = ensure(r, y, WAL_FRAME_OVERHEAD + h.len, &p);
         if (rc != DUR_OK)
