@@ -46,6 +46,9 @@ json_check "d['checkpoint'] == 'done' and d['records_since_checkpoint'] <= 1 and
     "checkpoint --json: covers LSN $before, nothing left to replay"
 expect_rc 0 "status --json after checkpoint" "$CTL" status "$M" --json
 json_check "d['records_since_checkpoint'] <= 1 and d['checkpoint']['lsn'] >= $before" "status shows the forced checkpoint"
+pid=$(daemon_pid_for "$M")
+"$CTL" verify "$B" --json >"$T/out" 2>"$T/err"
+json_check "d['daemon_pid'] == $pid" "verify of a live journal names the daemon's pid ($pid)"
 expect_rc 1 "recover refused while the daemon holds the backing" "$CTL" recover "$B"
 out_has "in use by a durfs daemon" "refusal names the daemon"
 expect_rc 1 "status as non-root" setpriv --reuid=65534 --regid=65534 --clear-groups "$CTL" status "$M"
