@@ -77,11 +77,16 @@ dur_code dur_atomic_write(dur_dir *d, const char *path, const void *data, size_t
     char *tmp = malloc(tmplen);
     if (!tmp)
         return dir_nomem(err, path);
-    snprintf(tmp, tmplen, "%s.tmp.%ld.%llu", path, (long)getpid(),
-             (unsigned long long)atomic_fetch_add(&temp_counter, 1));
-
+    /* A temp left by a crashed process with the same pid may exist: pick the next
+     * counter value rather than fail (bounded, so a broken dir cannot loop us). */
     dur_file *f = NULL;
-    rc = d->ops->open(d, tmp, DUR_O_WRITE | DUR_O_CREATE | DUR_O_EXCL, &f, err);
+    for (int attempt = 0;; attempt++) {
+        snprintf(tmp, tmplen, "%s.tmp.%ld.%llu", path, (long)getpid(),
+                 (unsigned long long)atomic_fetch_add(&temp_counter, 1));
+        rc = d->ops->open(d, tmp, DUR_O_WRITE | DUR_O_CREATE | DUR_O_EXCL, &f, err);
+        if (rc != DUR_E_EXISTS || attempt >= 1000)
+            break;
+    }
     if (rc != DUR_OK) {
         free(tmp);
         return rc;

@@ -10,6 +10,28 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* Runs first in this binary, so the process's temp counter starts at 0: temps left
+ * by a crashed process with our pid (counters 0..99) must not make it fail. */
+static void test_atomic_write_skips_leftover_temps(void **state)
+{
+    (void)state;
+    dur_error err;
+    dur_dir *d;
+    OK(dur_dir_new_crash(5, &d, &err));
+    for (int i = 0; i < 100; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "t.tmp.%ld.%d", (long)getpid(), i);
+        tu_write_str(d, p, "stale");
+    }
+    OK(dur_atomic_write(d, "t", "new", 3, &err));
+    assert_true(tu_content_is(d, "t", "new"));
+    dur_names ns;
+    OK(dur_dir_list(d, "", &ns, &err));
+    assert_int_equal(ns.count, 101); /* the stale temps are untouched */
+    dur_names_free(&ns);
+    dur_dir_close(d);
+}
+
 static void test_nth_write_fails_once_and_does_nothing(void **state)
 {
     (void)state;
@@ -232,6 +254,7 @@ static void test_file_state_dirty_after_failed_sync(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_atomic_write_skips_leftover_temps),
         cmocka_unit_test(test_nth_write_fails_once_and_does_nothing),
         cmocka_unit_test(test_each_op_kind_can_fail),
         cmocka_unit_test(test_sticky_until_disarmed),
