@@ -12,7 +12,7 @@
  * With a sync removed (DUR_SKIP_WAL_SYNC, DUR_SKIP_ATOMIC_DIR_SYNC) the same loop
  * must find a violation: that is what shows the loop can see missing syncs.
  *
- * Arguments/environment: CKPT_LOOP_SEEDS (default 6), CKPT_LOOP_OPS (default 150),
+ * Arguments/environment: CKPT_LOOP_SEEDS (default 4), CKPT_LOOP_OPS (default 120),
  * CKPT_LOOP_FIRST_SEED (default 1).  The failing seed is printed.
  */
 #include "freeze_dir.h"
@@ -285,7 +285,7 @@ static loop_result loop(void)
 {
     loop_result r;
     memset(&r, 0, sizeof(r));
-    uint64_t seeds = env_u64("CKPT_LOOP_SEEDS", 6), ops = env_u64("CKPT_LOOP_OPS", 150);
+    uint64_t seeds = env_u64("CKPT_LOOP_SEEDS", 4), ops = env_u64("CKPT_LOOP_OPS", 120);
     uint64_t first = env_u64("CKPT_LOOP_FIRST_SEED", 1);
     for (uint64_t s = first; s < first + seeds; s++)
         loop_seed(s, ops, &r);
