@@ -238,6 +238,64 @@ static void test_failing_remove_does_not_poison(void **state)
     dur_dir_close(crash);
 }
 
+/* A writer that died (here: its syncs fail, then it is closed) leaves records
+ * written but not synced, or a segment whose name was never synced.  The next
+ * writer reports everything it found as durable, so resume must harden it. */
+static void test_resume_hardens_what_it_found(void **state)
+{
+    (void)state;
+    dur_error e;
+    for (int variant = 0; variant < 2; variant++) {
+        dur_dir *crash = NULL, *fd = NULL;
+        TU_OK(dur_dir_new_crash(8, &crash, &e));
+        TU_OK(dur_dir_new_fault(crash, false, &fd, &e));
+        dur_wal_options o;
+        dur_wal_options_default(&o);
+        o.segment_size = 200;
+        o.flush_policy = DUR_FLUSH_PER_APPEND;
+        dur_wal *w = NULL;
+        TU_OK(dur_wal_open(fd, WD, &o, &w, NULL, &e));
+        uint8_t p[50] = {0};
+        TU_OK(dur_wal_append(w, 1, p, sizeof p, NULL, &e)); /* {1,2} */
+        TU_OK(dur_wal_append(w, 1, p, sizeof p, NULL, &e));
+        if (variant == 0) {
+            /* records 1, 2 written, never synced */
+            dur_fault_arm_sticky(fd, DUR_FAULT_SYNC, EIO);
+        } else {
+            /* rotation: data sync, new segment fsync succeed; the directory sync fails */
+            dur_fault_arm(fd, DUR_FAULT_SYNC, 3, EIO);
+            assert_int_equal(dur_wal_append(w, 1, p, sizeof p, NULL, &e), DUR_E_IO);
+            bool ex = false;
+            char seg2[256];
+            tu_seg_path(seg2, sizeof seg2, WD, 2);
+            TU_OK(dur_dir_exists(crash, seg2, &ex, &e));
+            assert_true(ex); /* created, name not durable */
+        }
+        (void)dur_wal_close(w, &e);
+        dur_fault_disarm_all(fd);
+        /* the successor */
+        dur_wal_open_report rep;
+        TU_OK(dur_wal_open(crash, WD, &o, &w, &rep, &e));
+        uint64_t last = rep.last_lsn;
+        assert_int_equal(last, 2);
+        assert_int_equal(dur_wal_durable_lsn(w), last);
+        TU_OK(dur_wal_sync(w, last, &e)); /* returns at once: already durable */
+        uint64_t lsn;
+        TU_OK(dur_wal_append_durable(w, 1, p, 10, &lsn, &e)); /* lands in segment 2 */
+        dur_crash_power_cut(crash, NULL);
+        (void)dur_wal_close(w, &e);
+        tu_log log;
+        if (tu_read_log(crash, WD, DUR_READ_STRICT, 0, &log) != DUR_OK)
+            fail_msg("variant %d: log unreadable after the cut: %s", variant, log.err.msg);
+        if (log.n != lsn)
+            fail_msg("variant %d: %zu records after the cut, %llu were acknowledged", variant,
+                     log.n, (unsigned long long)lsn);
+        tu_log_free(&log);
+        dur_dir_close(fd);
+        dur_dir_close(crash);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_failing_open_steps),
         cmocka_unit_test(test_failing_resume),
         cmocka_unit_test(test_failing_remove_does_not_poison),
+        cmocka_unit_test(test_resume_hardens_what_it_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
