@@ -1,6 +1,6 @@
 /* libdurability: segmented, checksummed write-ahead log with group commit.
  *
- * On-disk format: docs/formats.md (segment header, record frame, XXH3-64 over the
+ * On-disk format: docs/format-wal.md (segment header, record frame, XXH3-64 over the
  * whole frame).  LSNs start at 1 and increase by exactly 1 across segments.
  *
  * Durability levels of a record:
