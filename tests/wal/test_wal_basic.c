@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -473,6 +474,51 @@ static void test_hook_runs_per_sync(void **state)
     dur_dir_close(d);
 }
 
+/* Preallocation (real directory) reserves blocks but keeps i_size at the end of the
+ * records: durfs relies on every WAL fdatasync also changing i_size. */
+static void test_prealloc_keeps_size(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/durfs-wal-prealloc-XXXXXX";
+    if (!mkdtemp(root))
+        fail_msg("mkdtemp failed");
+    dur_dir *d = NULL;
+    dur_error e;
+    TU_OK(dur_dir_open_fs(root, false, &d, &e));
+    dur_wal_options o;
+    dur_wal_options_default(&o);
+    o.prealloc_bytes = 1u << 20;
+    o.segment_size = 1u << 20;
+    dur_wal *w = open_wal(d, WD, &o, NULL);
+    char seg[256];
+    tu_seg_path(seg, sizeof seg, WD, 1);
+    uint64_t expect = 40;
+    for (int i = 0; i < 3; i++) {
+        TU_OK(dur_wal_append_durable(w, 1, "0123456789", 10, NULL, &e));
+        expect += 34;
+        dur_file *f = NULL;
+        uint64_t size = 0;
+        TU_OK(dur_dir_open(d, seg, DUR_O_READ, &f, &e));
+        TU_OK(f->ops->size(f, &size, &e));
+        dur_file_close(f);
+        assert_int_equal(size, expect);
+    }
+    char real[4096];
+    struct stat sb;
+    TU_OK(d->ops->real_path(d, seg, real, sizeof real, &e));
+    assert_int_equal(stat(real, &sb), 0);
+    assert_true((uint64_t)sb.st_blocks * 512 >= (1u << 20) - 4096); /* blocks reserved */
+    TU_OK(dur_wal_close(w, &e));
+    tu_log log;
+    TU_OK(tu_read_log(d, WD, DUR_READ_STRICT, 0, &log));
+    assert_int_equal(log.n, 3);
+    tu_log_free(&log);
+    dur_dir_close(d);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_reader_from_lsn),
         cmocka_unit_test(test_hook_failure_poisons),
         cmocka_unit_test(test_hook_runs_per_sync),
+        cmocka_unit_test(test_prealloc_keeps_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
