@@ -26,6 +26,8 @@ done
 expect_rc 0 "status --json" "$CTL" status "$M" --json
 json_check "d['mode'] == 'close' and d['backing'] == '$B' and d['last_lsn'] >= 41 and d['durable_lsn'] == d['last_lsn'] and d['all_durable'] is True" \
     "status --json: mode, backing, 41+ records all durable (close mode acks only durable records)"
+expect_rc 0 "status on a directory inside the mount" "$CTL" status "$M/d" --json
+json_check "d['mountpoint'] == '$M'" "status inside the mount reports the mount's root"
 expect_rc 0 "stats" "$CTL" stats "$M"
 out_has "p99_us" "stats has latency columns"
 out_has "rename" "stats lists rename"

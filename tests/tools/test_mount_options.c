@@ -79,6 +79,8 @@ static void test_bad_values_refused(void **state)
     refuses("checkpoint_mb=0", "checkpoint_mb");
     refuses("checkpoint_secs=1x", "checkpoint_secs");
     refuses("journal=relative/dir", "absolute");
+    refuses("remount,ro", "unmount and mount again");
+    refuses("bind", "not a durfs option");
 }
 
 static void test_unknown_refused_or_sloppy(void **state)

@@ -103,6 +103,11 @@ static bool handle_one(char *opt, bool sloppy, mount_opts_result *out)
     if (strncmp(opt, "comment=", 8) == 0 || in_list(dropped_flags, opt))
         return true;
 
+    if (strcmp(opt, "remount") == 0)
+        return fail(out, "'%s' is not supported by durfs: unmount and mount again%s", opt, "");
+    if (strcmp(opt, "bind") == 0 || strcmp(opt, "rbind") == 0 || strcmp(opt, "move") == 0)
+        return fail(out, "'%s' is a mount(8) operation, not a durfs option%s", opt, "");
+
     char *eq = strchr(opt, '=');
     if (eq == NULL) {
         if (in_list(daemon_flags, opt) || in_list(fuse_flags, opt)) {
