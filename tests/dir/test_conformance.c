@@ -7,6 +7,7 @@
 #include "durability/testing.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -428,6 +429,77 @@ static void test_real_path_and_root_fd(void **state)
     }
 }
 
+typedef struct worker {
+    fixture *fx;
+    int id;
+    int failures;
+} worker;
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    dur_dir *d = w->fx->d;
+    dur_error err;
+    char path[32], tmp[32];
+    snprintf(path, sizeof path, "t/w%d", w->id);
+    dur_file *f;
+    if (dur_dir_create(d, path, &f, &err) != DUR_OK) {
+        w->failures++;
+        return NULL;
+    }
+    for (int i = 0; i < 300; i++) {
+        char rec[8];
+        memset(rec, 'a' + w->id, sizeof rec);
+        w->failures += dur_file_append(f, rec, sizeof rec, &err) != DUR_OK;
+        if (w->fx->kind == K_CRASH && i % 10 == 0) {
+            w->failures += f->ops->sync_data(f, &err) != DUR_OK;
+            w->failures += dur_dir_sync_dir(d, "t", &err) != DUR_OK;
+        }
+        /* Churn the shared directory too. */
+        snprintf(tmp, sizeof tmp, "t/tmp%d", w->id);
+        tu_write_str(d, tmp, "x");
+        w->failures += dur_dir_rename(d, tmp, "t/shared", &err) != DUR_OK;
+        dur_names ns;
+        w->failures += dur_dir_list(d, "t", &ns, &err) != DUR_OK;
+        dur_names_free(&ns);
+    }
+    dur_file_close(f);
+    return NULL;
+}
+
+/* The header promises a dur_dir may be used from several threads at once. */
+static void test_concurrent_use(void **state)
+{
+    fixture *fx = *state;
+    dur_error err;
+    OK(dur_dir_mkdir_p(fx->d, "t", &err));
+    enum { N = 4 };
+    pthread_t th[N];
+    worker w[N];
+    for (int i = 0; i < N; i++) {
+        w[i] = (worker){.fx = fx, .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].failures, 0);
+    }
+    for (int i = 0; i < N; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "t/w%d", i);
+        size_t n;
+        char *s = tu_read(fx->d, path, &n, NULL);
+        assert_int_equal(n, 300 * 8);
+        for (size_t k = 0; k < n; k++)
+            assert_int_equal(s[k], 'a' + i);
+        free(s);
+    }
+    dur_names ns;
+    OK(dur_dir_list(fx->d, "t", &ns, &err));
+    assert_int_equal(ns.count, N + 1); /* w0..w3 and shared; no temp survived */
+    dur_names_free(&ns);
+}
+
 #define CASES(setup)                                                                               \
     cmocka_unit_test_setup_teardown(test_write_read_size_truncate, setup, teardown),               \
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),                        \
@@ -441,7 +513,8 @@ static void test_real_path_and_root_fd(void **state)
         cmocka_unit_test_setup_teardown(test_lock_in_process, setup, teardown),                    \
         cmocka_unit_test_setup_teardown(test_sync_ops, setup, teardown),                           \
         cmocka_unit_test_setup_teardown(test_atomic_write, setup, teardown),                       \
-        cmocka_unit_test_setup_teardown(test_real_path_and_root_fd, setup, teardown)
+        cmocka_unit_test_setup_teardown(test_real_path_and_root_fd, setup, teardown),              \
+        cmocka_unit_test_setup_teardown(test_concurrent_use, setup, teardown)
 
 int main(void)
 {
