@@ -86,10 +86,11 @@ class Session:
 
     def snapshot(self, img, running):
         n = len(self.snaps)
+        t = time.time()
         pre = sizes_all(running)
         path = self.store.clone(img, self.store.path(f"{self.sid}.snap{n}.img"))
         post = sizes_all(running)
-        return {"n": n, "image": path, "pre": pre, "post": post}
+        return {"n": n, "image": path, "pre": pre, "post": post, "t": t}
 
     # --------------------------------------------------------------- check
     def check(self, snap, logroot):
@@ -184,7 +185,10 @@ class Session:
         bad = 0
         for name in self.cfg["workloads"]:
             logdir = os.path.join(logroot, name)
-            bounds = acklog.Bounds(logdir, snap["pre"][name], snap["post"][name])
+            # ordered: durfs's commit interval (default 5 s) plus slack for a
+            # slow group commit on 2 shared CPUs
+            bounds = acklog.Bounds(logdir, snap["pre"][name], snap["post"][name],
+                                   snap.get("t", 0.0), self.cfg.get("commit", 5) + 5)
             found = []
             sub = os.path.join(root, name)
             mode = "close" if self.cfg["mode"] == "raw" else self.cfg["mode"]
@@ -211,7 +215,7 @@ class Session:
         shutil.copytree(logroot, os.path.join(dest, "logs"))
         with open(os.path.join(dest, "snapshot.json"), "w") as f:
             json.dump({"cfg": {k: v for k, v in self.cfg.items() if k != "durfs"},
-                       "pre": snap["pre"], "post": snap["post"], "n": snap["n"]}, f, indent=1)
+                       "pre": snap["pre"], "post": snap["post"], "n": snap["n"], "t": snap["t"]}, f, indent=1)
         self.results.note(f"kept {label_of(self.sid, snap)} in {dest}; replay its check with: "
                           f"tests/powercut/run --durfs DURFS --recheck {dest}")
 

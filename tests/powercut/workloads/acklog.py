@@ -48,10 +48,12 @@ def sizes(logdir):
 class Bounds:
     """Per-log events acknowledged before the snapshot and begun before its end."""
 
-    def __init__(self, logdir, pre, post):
+    def __init__(self, logdir, pre, post, cut_time=0.0, max_age=0.0):
         self.logdir = logdir
         self.pre = pre
         self.post = post
+        self.cut_time = cut_time  # time.time() just before the snapshot
+        self.max_age = max_age    # ordered mode: how old the surviving prefix may be
 
     def logs(self):
         return sorted(self.post)

@@ -13,6 +13,7 @@ lost creates/renames.
 """
 import os
 import random
+import time
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -107,9 +108,20 @@ def main():
         if args.fsync:
             nsmodel.make_durable(root, op)
         m.apply(op)
-        log.ack(n=m.count - 1)
+        log.ack(n=m.count - 1, t=round(time.time(), 3))
     if idx == 0:
         common.wait_children()
+
+
+def same(want, got):
+    """Trees equal; a wildcard ('*') data field in want matches any data."""
+    if want.keys() != got.keys():
+        return False
+    for p, w in want.items():
+        g = got[p]
+        if w != g and not (w[0] == "file" and w[4] == "*" and g[0] == "file" and w[:4] == g[:4]):
+            return False
+    return True
 
 
 def check(root, bounds, mode, report):
@@ -117,37 +129,38 @@ def check(root, bounds, mode, report):
         idx = name.rsplit(".", 2)[-2]
         sub = os.path.join(root, f"c{idx}")
         begun = bounds.begun(name)
-        acked = len(bounds.acked(name))
+        acked = bounds.acked(name)
         if not os.path.isdir(sub):
             if begun:
                 report(f"c{idx}/", "the churn directory (created and fsynced)", "missing")
             continue
-        lo = 0 if mode == "ordered" else acked
+        if mode == "ordered":
+            # a prefix at most max_age old: every op acknowledged before then is in
+            lo = sum(1 for r in acked if r.get("t", 0) < bounds.cut_time - bounds.max_age)
+            exact_before = 0  # ordered: close does not make data durable
+        else:
+            lo = exact_before = len(acked)
+        got = nsmodel.scan(sub, set())
         m = nsmodel.Model()
-        states = []
-        for i, r in enumerate(begun):
-            if i >= lo:
-                states.append((i, m.clone()))
-            m.apply(r["op"])
-        states.append((len(begun), m))
-        exact_before = 0 if mode == "ordered" else acked
         best = None
-        for k, s in reversed(states):
-            want = s.flatten(exact_before)
-            got = nsmodel.scan(sub, {p for p, v in want.items() if v[0] == "file" and v[4] == "*"})
-            if got == want:
-                best = None
-                break
-            diff = sorted(set(want.items()) ^ set(got.items()))
-            if best is None or len(diff) < len(best[1]):
-                best = (k, diff, want, got)
+        for k in range(len(begun) + 1):
+            if k >= lo:
+                want = m.flatten(exact_before)
+                if same(want, got):
+                    best = None
+                    break
+                diff = sorted({p for p in want.keys() | got.keys()
+                               if p not in want or p not in got or not same({p: want[p]}, {p: got[p]})})
+                if best is None or len(diff) <= len(best[1]):
+                    best = (k, diff, want)
+            if k < len(begun):
+                m.apply(begun[k]["op"])
         if best:
-            k, diff, want, got = best
-            paths = sorted({d[0] for d in diff})[:4]
-            for p in paths:
+            k, diff, want = best
+            for p in diff[:4]:
                 report(f"c{idx}/{p}",
-                       f"{want.get(p, 'absent')} (closest: after op {k}; acked {acked}, begun {len(begun)})",
-                       f"{got.get(p, 'absent')}")
+                       f"{want.get(p, 'absent')} (closest: after op {k}; valid: ops {lo}..{len(begun)}"
+                       f", acked {len(acked)})", f"{got.get(p, 'absent')}")
 
 
 if __name__ == "__main__":
