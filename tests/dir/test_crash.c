@@ -142,6 +142,38 @@ static void test_subdirectory_entries_need_their_own_sync(void **state)
     dur_dir_close(d);
 }
 
+static void test_directory_rename_and_two_parents(void **state)
+{
+    (void)state;
+    dur_error err;
+    dur_dir *d = new_crash(11);
+    OK(dur_dir_mkdir_p(d, "x/dir", &err));
+    OK(dur_dir_mkdir_p(d, "y", &err));
+    OK(dur_dir_sync_dir(d, "", &err));
+    OK(dur_dir_sync_dir(d, "x", &err));
+    durable_write(d, "x/dir/f", "F");
+    /* Unsynced directory rename: undone, contents intact. */
+    OK(dur_dir_rename(d, "x/dir", "y/dir", &err));
+    cut(d);
+    assert_true(tu_content_is(d, "x/dir/f", "F"));
+    assert_false(exists(d, "y/dir"));
+    /* Only the target synced: a directory cannot have two parents -- it survives
+     * under exactly one name, with its contents. */
+    OK(dur_dir_rename(d, "x/dir", "y/dir", &err));
+    OK(dur_dir_sync_dir(d, "y", &err));
+    cut(d);
+    int names = exists(d, "x/dir") + exists(d, "y/dir");
+    assert_int_equal(names, 1);
+    assert_true(tu_content_is(d, exists(d, "x/dir") ? "x/dir/f" : "y/dir/f", "F"));
+    /* With both parents synced it is moved for good. */
+    if (exists(d, "x/dir"))
+        OK(dur_rename_durable(d, "x/dir", "y/dir", &err));
+    cut(d);
+    assert_false(exists(d, "x/dir"));
+    assert_true(tu_content_is(d, "y/dir/f", "F"));
+    dur_dir_close(d);
+}
+
 static void test_unsynced_overwrite_and_truncate_revert(void **state)
 {
     (void)state;
@@ -436,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_rename_without_dir_sync_undone),
         cmocka_unit_test(test_cross_dir_rename_needs_both_syncs),
         cmocka_unit_test(test_subdirectory_entries_need_their_own_sync),
+        cmocka_unit_test(test_directory_rename_and_two_parents),
         cmocka_unit_test(test_unsynced_overwrite_and_truncate_revert),
         cmocka_unit_test(test_torn_tail_is_a_prefix),
         cmocka_unit_test(test_torn_tail_with_garbage_keeps_durable_bytes),
