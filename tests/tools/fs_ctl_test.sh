@@ -56,6 +56,7 @@ out_has "in use by a durfs daemon" "refusal names the daemon"
 expect_rc 1 "status as non-root" setpriv --reuid=65534 --regid=65534 --clear-groups "$CTL" status "$M"
 out_has "permission denied: the control interface is root-only" "non-root gets the root-only message"
 expect_rc 0 "umount" umount "$M"
+wait_gone "$pid" || bad "daemon still running after umount"
 
 echo "== daemon killed mid-workload"
 expect_rc 0 "durfs mounts again" "$DURFS" "$B" "$M"

@@ -2,6 +2,7 @@
  * through libdurability's namespace journal (nsjournal.h). */
 #include "commands.h"
 #include "json.h"
+#include "procfs.h"
 
 #include <durability.h>
 
@@ -12,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -82,36 +82,12 @@ static bool refuse_if_mounted(const char *path)
     return false;
 }
 
-/* PID of the process holding the WAL writer's lock in journal (a running daemon),
- * or 0.  Read from /proc/locks so that looking never takes the lock itself (a
- * daemon starting at that moment must not fail because of us). */
+/* PID of the daemon holding the WAL writer's lock in journal, or 0. */
 static long journal_lock_holder(const char *journal)
 {
     char path[PATH_MAX + 16];
-    struct stat st;
     snprintf(path, sizeof path, "%s/wal/LOCK", journal);
-    if (stat(path, &st) != 0)
-        return 0;
-    FILE *f = fopen("/proc/locks", "r");
-    if (f == NULL)
-        return 0;
-    char line[256];
-    long holder = 0;
-    while (holder == 0 && fgets(line, sizeof line, f)) {
-        /* "1: FLOCK  ADVISORY  WRITE 1234 fd:00:5678 0 EOF" (a "->" marks waiters) */
-        char kind[16], rw[16];
-        long pid;
-        unsigned maj, min;
-        unsigned long long ino;
-        if (strstr(line, "->") == NULL &&
-            sscanf(line, "%*d: %15s %*s %15s %ld %x:%x:%llu", kind, rw, &pid, &maj, &min, &ino) ==
-                6 &&
-            ino == (unsigned long long)st.st_ino && maj == major(st.st_dev) &&
-            min == minor(st.st_dev))
-            holder = pid;
-    }
-    fclose(f);
-    return holder;
+    return procfs_lock_holder(path);
 }
 
 /* BACKING -> BACKING/.durfs/journal; anything else is taken as the journal itself. */

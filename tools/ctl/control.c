@@ -1,5 +1,6 @@
 /* durfsctl: getxattr/setxattr on the mount point, with errors an operator can act on. */
 #include "control.h"
+#include "procfs.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -47,57 +48,15 @@ static void explain(const char *dir, const char *what, int e)
     fprintf(stderr, "durfsctl: %s: %s: %s\n", dir, what, strerror(e));
 }
 
-/* Undo mountinfo's octal escapes (\040 for a space) in place. */
-static void unescape(char *s)
-{
-    char *w = s;
-    for (char *r = s; *r; r++) {
-        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
-            r[3] >= '0' && r[3] <= '7') {
-            *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
-            r += 3;
-        } else {
-            *w++ = *r;
-        }
-    }
-    *w = '\0';
-}
-
 /* The control xattrs live on the mount's root: map any path inside a FUSE mount
- * to that root (the innermost mount containing it), so `durfsctl status
- * /var/lib/app/sub` works.  Other paths are returned unchanged. */
+ * to that root, so `durfsctl status /var/lib/app/sub` works.  Other paths are
+ * returned unchanged. */
 static const char *mount_root(const char *dir, char *out, size_t size)
 {
-    char real[PATH_MAX];
-    if (realpath(dir, real) == NULL)
+    char fstype[64];
+    if (!procfs_mount_containing(dir, out, size, fstype, sizeof fstype) ||
+        strncmp(fstype, "fuse", 4) != 0)
         return dir;
-    FILE *f = fopen("/proc/self/mountinfo", "r");
-    if (f == NULL)
-        return dir;
-    char line[8192], best[PATH_MAX] = "";
-    bool best_fuse = false;
-    size_t best_len = 0;
-    while (fgets(line, sizeof line, f)) {
-        /* id parent maj:min root MOUNTPOINT options [optional...] - FSTYPE source super */
-        char mnt[PATH_MAX], *sep = strstr(line, " - ");
-        char fstype[64];
-        if (sep == NULL || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
-            sscanf(sep + 3, "%63s", fstype) != 1)
-            continue;
-        unescape(mnt);
-        size_t n = strlen(mnt);
-        bool inside = strcmp(mnt, "/") == 0 ||
-                      (strncmp(real, mnt, n) == 0 && (real[n] == '\0' || real[n] == '/'));
-        if (inside && n >= best_len) { /* later entries are mounted on top */
-            best_len = n;
-            snprintf(best, sizeof best, "%s", mnt);
-            best_fuse = strncmp(fstype, "fuse", 4) == 0;
-        }
-    }
-    fclose(f);
-    if (!best_fuse || strcmp(best, real) == 0)
-        return dir;
-    snprintf(out, size, "%s", best);
     return out;
 }
 
