@@ -26,6 +26,9 @@
 
 /* Coverage counters, printed so a reader can see the runs exercise something. */
 static unsigned long g_runs, g_torn_runs, g_acked_records, g_rotations;
+
+/* --many (suite 'slow'): more seeds for the same tests. */
+static uint64_t g_seeds = 3, g_random_runs = 300;
 #define MAX_PAYLOAD 100
 
 typedef struct run {
@@ -240,7 +243,7 @@ static const char *one_run(uint64_t seed, int ops, uint64_t cut_sync, uint64_t c
 static void every_sync_point(bool torn)
 {
     char msg[512];
-    for (uint64_t seed = 1; seed <= 3; seed++) {
+    for (uint64_t seed = 1; seed <= g_seeds; seed++) {
         uint64_t n = 0;
         const char *bad = one_run(seed, 120, UINT64_MAX, UINT64_MAX, false, &n, msg, sizeof msg);
         if (bad)
@@ -283,8 +286,8 @@ static void test_cut_at_random_ops_torn(void **state)
     (void)state;
     char msg[512];
     uint64_t s = 42;
-    for (int i = 0; i < 300; i++) {
-        uint64_t seed = 100 + (uint64_t)i;
+    for (uint64_t i = 0; i < g_random_runs; i++) {
+        uint64_t seed = 100000 * (g_seeds > 3) + 100 + i;
         uint64_t op = rng(&s) % 150;
         const char *bad = one_run(seed, 150, UINT64_MAX, op, true, NULL, msg, sizeof msg);
         if (bad)
@@ -330,8 +333,12 @@ static void test_sensitivity_skip_wal_dir_sync(void **state)
     expect_violation(DUR_SKIP_WAL_DIR_SYNC);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--many") == 0) {
+        g_seeds = 60;
+        g_random_runs = 20000;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cut_at_every_sync_point),
         cmocka_unit_test(test_cut_at_every_sync_point_torn),
