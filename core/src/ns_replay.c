@@ -56,6 +56,7 @@
 
 bool ns_replay_test_rename_by_name = false;
 uint64_t ns_replay_test_fail_after = 0;
+bool ns_replay_test_no_evidence = false;
 
 /* Per logged handle: where replay re-created it (mapped), and, from the pre-pass,
  * whether the log created it and how many names the log leaves it with. */
@@ -76,6 +77,7 @@ struct ns_replay {
     int map_fd;   /* append-only persisted map, -1 until first use */
     int orphan_fd; /* BACKING/.durfs/replay-orphans, -1 until first use */
     uint64_t redone, already, skipped;
+    uint64_t evidence_lsn; /* newest CREATE whose object exists: BACKING is at least there */
 };
 
 static void rlog(ns_replay *r, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -278,6 +280,9 @@ dur_code ns_replay_discard_map(dur_dir *jdir, dur_error *err)
     return dur_dir_sync_dir(jdir, "", err);
 }
 
+static dur_code resolve(ns_replay *r, const dur_fh *logged, int *fd, dur_error *err);
+static void close_fd(int fd);
+
 /* Pre-pass over the records to replay: which objects does the log create, and how
  * many names does it leave each with?  (Deterministic, so an interrupted recovery
  * computes the same answer.) */
@@ -310,12 +315,19 @@ static dur_code prepass(ns_replay *r, dur_error *err)
             break;
         fh_slot *sl = NULL;
         switch (x.type) {
-        case NS_REC_CREATE:
+        case NS_REC_CREATE: {
             if ((sl = slot_get(r, &x.obj, err))) {
                 sl->created = true;
                 sl->links = 1;
             }
+            int fd = -1;
+            if ((c = resolve(r, &x.obj, &fd, err)) != DUR_OK)
+                break;
+            if (fd >= 0 && !ns_replay_test_no_evidence) /* created then; handles are never reused */
+                r->evidence_lsn = rec.lsn;
+            close_fd(fd);
             break;
+        }
         case NS_REC_LINK:
             if ((sl = slot_get(r, &x.obj, err)))
                 sl->links++;
@@ -357,6 +369,11 @@ dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens
     r->map_fd = -1;
     r->orphan_fd = -1;
     dur_code c = prepass(r, err);
+    if (c == DUR_OK && r->evidence_lsn)
+        rlog(r, LOG_INFO,
+             "durfs replay: BACKING already contains the object created at LSN %" PRIu64
+             "; records up to it are taken as applied",
+             r->evidence_lsn);
     if (c == DUR_OK && persist)
         c = map_load(r, err);
     if (c != DUR_OK) {
@@ -706,6 +723,34 @@ out:
     return c;
 }
 
+/* RENAME of an object replay never re-created: a plain rename still removed the
+ * replaced object's name at the target; an exchange moved it to the old name. */
+static dur_code redo_partner_effect(ns_replay *r, const ns_record *rec, uint64_t lsn,
+                                    const place *src, dur_error *err)
+{
+    place dst;
+    dur_code c = locate(r, &rec->parent2, rec->name2, &rec->other, &dst, err);
+    if (c != DUR_OK)
+        return c;
+    bool present, holds;
+    struct stat st;
+    if ((c = name_state(r, dst.dfd, dst.name, &rec->other, &present, &holds, err)) != DUR_OK)
+        goto out;
+    if (!holds || fstatat(dst.dfd, dst.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        c = already(r, lsn, rec, "object not re-created and target does not hold the replaced object");
+        goto out;
+    }
+    int rc;
+    if (rec->flags & RENAME_EXCHANGE)
+        rc = renameat2(dst.dfd, dst.name, src->dfd, src->name, RENAME_NOREPLACE);
+    else
+        rc = unlinkat(dst.dfd, dst.name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
+    c = rc == 0 ? redone(r, lsn, rec) : skip(r, lsn, rec, "effect on the replaced object failed", errno);
+out:
+    place_close(&dst);
+    return c;
+}
+
 static dur_code redo_rename(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_error *err)
 {
     place src, dst;
@@ -719,7 +764,18 @@ static dur_code redo_rename(ns_replay *r, const ns_record *rec, uint64_t lsn, du
         goto out;
     if (ns_replay_test_rename_by_name)
         oholds = opresent; /* deliberately wrong: judged by name alone */
-    if (!oholds) { /* obj is not at the old name: the rename (or a later op) happened */
+    if (!oholds) {
+        int ofd = -1;
+        if ((c = resolve(r, &rec->obj, &ofd, err)) != DUR_OK)
+            goto out;
+        close_fd(ofd);
+        if (ofd < 0 && !opresent && dead_at_end(r, &rec->obj) && rec->other.len) {
+            /* obj was never re-created (the log removes it later), but this rename
+             * also acted on the object at the target: do that part. */
+            c = redo_partner_effect(r, rec, lsn, &src, err);
+            goto out;
+        }
+        /* obj is not at the old name: the rename (or a later op) happened */
         c = already(r, lsn, rec, "object not at the old name");
         goto out;
     }
@@ -875,6 +931,8 @@ dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_
     dur_code c = ns_record_decode(type, payload, len, lsn, &rec, err);
     if (c != DUR_OK)
         return c;
+    if (lsn <= r->evidence_lsn)
+        return already(r, lsn, &rec, "older than the newest record known applied");
     switch (rec.type) {
     case NS_REC_CREATE: return redo_create(r, &rec, lsn, err);
     case NS_REC_LINK: return redo_link(r, &rec, lsn, err);

@@ -28,5 +28,8 @@ extern bool ns_replay_test_rename_by_name;
 /* TEST ONLY: fail recovery (as a crash would stop it) once this many records were
  * redone; 0 = off. */
 extern uint64_t ns_replay_test_fail_after;
+/* TEST ONLY: do not take records up to the newest CREATE whose object exists as
+ * applied, so the per-record identity rules alone are exercised. */
+extern bool ns_replay_test_no_evidence;
 
 #endif

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdio.h>
@@ -50,6 +51,16 @@ static dur_ns_options opts(void)
     o.checkpoint_bytes = UINT64_MAX; /* only explicit checkpoints */
     o.checkpoint_seconds = 1u << 30;
     return o;
+}
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
 }
 
 static void open_ns(fixture *f, dur_ns_recovery *rec)
@@ -96,6 +107,7 @@ static int teardown(void **state)
     ns_replay_test_rename_by_name = false;
     ns_replay_test_fail_after = 0;
     ns_test_fail_before_checkpoint = false;
+    ns_replay_test_no_evidence = false;
     close(f->bfd);
     nt_rm_rf(f->root);
     free(f->root);
@@ -176,10 +188,23 @@ static void replay_applied(fixture *f, bool broken)
     assert_int_equal(dur_ns_verify(f->journal, &vr, NULL, &err), DUR_OK);
     assert_int_equal(vr, DUR_NS_NEEDS_RECOVERY);
 
+    /* Every record is judged by the identity rules alone (no evidence shortcut). */
     ns_replay_test_rename_by_name = broken;
+    ns_replay_test_no_evidence = true;
     dur_ns_recovery rec;
+    int fds = count_fds();
+    open_ns(f, &rec);
+    close_ns(f);
+    assert_int_equal(count_fds(), fds); /* recovery leaks no descriptor */
+    if (!broken) { /* and replaying again after a completed recovery is harmless */
+        restore_journal(f);
+        open_ns(f, &rec);
+        close_ns(f);
+    }
+    restore_journal(f);
     open_ns(f, &rec);
     ns_replay_test_rename_by_name = false;
+    ns_replay_test_no_evidence = false;
     assert_true(rec.wal.records_replayed >= 29);
     assert_int_equal(rec.ops_skipped, 0);
     char *after = nt_listing(f->bfd);
