@@ -148,7 +148,11 @@ class Mount:
             resource.setrlimit(resource.RLIMIT_NOFILE, (self.rlimit_nofile, self.rlimit_nofile))
 
     def start(self):
-        log = open(self.log_path, 'ab')
+        with open(self.log_path, 'ab') as log:
+            self._start(log)
+        return self
+
+    def _start(self, log):
         _live.append(self)
         if self.foreground:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log,
@@ -176,7 +180,6 @@ class Mount:
                 self.force_cleanup()
                 raise AssertionError('durfs returned 0 but %s is not mounted yet' % self.mnt)
             self.pid = self.status()['pid']
-        return self
 
     def log(self):
         try:

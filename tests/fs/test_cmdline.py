@@ -1,0 +1,138 @@
+"""durfs command line: help/version, every refused configuration gives a
+non-zero exit and a message naming the problem, the lock on BACKING, mounting
+BACKING over itself, daemonizing, and the clean-exit paths."""
+import os
+import re
+import signal
+import subprocess
+import unittest
+
+import durfs_harness as H
+
+H.require_root_fuse()
+
+
+def run(*args, timeout=60):
+    return subprocess.run([H.durfs_binary()] + list(args), capture_output=True,
+                          stdin=subprocess.DEVNULL, timeout=timeout)
+
+
+def out(r):
+    return (r.stdout + r.stderr).decode('utf-8', 'replace')
+
+
+class Cmdline(unittest.TestCase):
+    def setUp(self):
+        self.fx = H.Fixture()
+
+    def tearDown(self):
+        self.fx.close()
+
+    def assertRefused(self, r, *needles):
+        self.assertNotEqual(r.returncode, 0, 'durfs accepted it: ' + out(r))
+        msg = out(r)
+        for n in needles:
+            self.assertIn(n, msg, 'message does not name %r: %r' % (n, msg))
+        self.assertFalse(H.is_fuse_mounted(self.fx.mntdir))
+
+    def test_help_version(self):
+        r = run('--help')
+        self.assertEqual(r.returncode, 0, out(r))
+        self.assertIn('durability=', out(r))
+        r = run('--version')
+        self.assertEqual(r.returncode, 0, out(r))
+        self.assertIn('durfs 0.1.0', out(r))
+
+    def test_bad_options(self):
+        fx = self.fx
+        self.assertRefused(run('-f', '-o', 'durability=bogus', fx.backing, fx.mntdir),
+                           'bogus')
+        self.assertRefused(run('-f', '-o', 'frobnicate', fx.backing, fx.mntdir), 'frobnicate')
+        self.assertRefused(run('-f', '-o', 'durability=ordered,commit=-3', fx.backing,
+                               fx.mntdir), 'commit')
+        self.assertRefused(run('--no-such-flag', fx.backing, fx.mntdir))
+
+    def test_missing_or_wrong_paths(self):
+        fx = self.fx
+        self.assertRefused(run('-f', fx.mntdir))  # only one path
+        missing = os.path.join(fx.tmp, 'no-such-backing')
+        self.assertRefused(run('-f', missing, fx.mntdir), 'no-such-backing')
+        afile = os.path.join(fx.tmp, 'plainfile')
+        open(afile, 'w').close()
+        self.assertRefused(run('-f', afile, fx.mntdir), 'plainfile')
+        self.assertRefused(run('-f', fx.backing, os.path.join(fx.tmp, 'no-such-mnt')),
+                           'no-such-mnt')
+
+    def test_nonempty_mountpoint(self):
+        fx = self.fx
+        open(os.path.join(fx.mntdir, 'occupant'), 'w').close()
+        r = run('-f', fx.backing, fx.mntdir)
+        self.assertRefused(r, fx.mntdir)
+        self.assertRegex(out(r), re.compile('empty', re.I))
+
+    def test_locked_backing(self):
+        fx = self.fx
+        m1 = fx.mount()
+        other = os.path.join(fx.tmp, 'mnt2')
+        os.mkdir(other)
+        try:
+            r = run('-f', fx.backing, other)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn('locked by pid %d' % m1.pid, out(r))
+            self.assertFalse(H.is_fuse_mounted(other))
+            # the first mount is unharmed
+            open(m1.path('still-works'), 'w').close()
+        finally:
+            self.assertEqual(fx.unmount(), 0)
+        # the lock dies with the daemon: a new mount works
+        fx.mount()
+        self.assertTrue(os.path.exists(fx.m.path('still-works')))
+        self.assertEqual(fx.unmount(), 0)
+
+    def test_mount_over_itself(self):
+        fx = H.Fixture(same=True)
+        try:
+            with open(os.path.join(fx.backing, 'existing'), 'wb') as f:
+                f.write(b'before mount')
+            os.mkdir(os.path.join(fx.backing, 'dir'))
+            m = fx.mount()
+            self.assertEqual(m.mnt, m.backing)
+            self.assertEqual(sorted(os.listdir(m.mnt)), ['dir', 'existing'])
+            with open(m.path('existing'), 'rb') as f:
+                self.assertEqual(f.read(), b'before mount')
+            with open(m.path('dir', 'new'), 'wb') as f:
+                f.write(b'through durfs')
+            os.rename(m.path('existing'), m.path('dir', 'moved'))
+            self.assertGreater(m.status()['last_lsn'], 0)
+            self.assertEqual(fx.unmount(), 0)
+            self.assertEqual(sorted(os.listdir(fx.backing)), ['.durfs', 'dir'])
+            with open(os.path.join(fx.backing, 'dir', 'new'), 'rb') as f:
+                self.assertEqual(f.read(), b'through durfs')
+            self.assertTrue(os.path.exists(os.path.join(fx.backing, 'dir', 'moved')))
+        finally:
+            fx.close()
+
+    def test_daemonize_and_umount(self):
+        fx = self.fx
+        m = fx.mount(foreground=False)  # returns only when mounted (checked in start)
+        self.assertNotEqual(m.pid, os.getpid())
+        open(m.path('x'), 'w').close()
+        m.stop(how='umount')
+        fx.m = None
+        self.assertFalse(os.path.exists('/proc/%d' % m.pid) and
+                         open('/proc/%d/stat' % m.pid).read().split(')')[-1].split()[0] != 'Z')
+
+    def test_exit_codes(self):
+        fx = self.fx
+        fx.mount(opts='durability=sync')
+        self.assertEqual(fx.m.status()['mode'], 'sync')
+        self.assertEqual(fx.unmount(), 0, 'fusermount3 -u: durfs exit status')
+        m = fx.mount(opts='durability=ordered,commit=1')
+        self.assertEqual(m.status()['mode'], 'ordered')
+        self.assertEqual(m.stop(how='sigterm'), 0, 'SIGTERM: durfs exit status')
+        fx.m = None
+        self.assertFalse(H.is_fuse_mounted(fx.mntdir), 'SIGTERM left the mount behind')
+
+
+if __name__ == '__main__':
+    H.main()

@@ -1,0 +1,196 @@
+"""Journal and recovery through the daemon: SIGKILL mid-workload loses nothing
+acknowledged and the next mount reports its replay; the status shows records
+being journaled and made durable; a forced checkpoint moves checkpoint.lsn and
+shrinks the WAL; a clean unmount leaves nothing to replay."""
+import errno
+import hashlib
+import os
+import time
+import unittest
+
+import durfs_harness as H
+
+H.require_root_fuse()
+WORKERS = 3
+KILL_AFTER = 150  # acknowledged ops per worker before the daemon is killed
+
+
+def content(k, i):
+    return hashlib.sha256(b'%d/%d' % (k, i)).digest() * (1 + i % 7)
+
+
+def apply_op(state, k, i):
+    """The deterministic workload of worker k: op i on a dict name -> content."""
+    if i % 8 == 3:
+        state['g%d_%d' % (k, i - 1)] = state.pop('f%d_%d' % (k, i - 1))
+    elif i % 8 == 7:
+        del state['f%d_%d' % (k, i - 2)]
+    else:
+        state['f%d_%d' % (k, i)] = content(k, i)
+
+
+def do_op(root, k, i):
+    if i % 8 == 3:
+        os.rename(os.path.join(root, 'f%d_%d' % (k, i - 1)),
+                  os.path.join(root, 'g%d_%d' % (k, i - 1)))
+    elif i % 8 == 7:
+        os.unlink(os.path.join(root, 'f%d_%d' % (k, i - 2)))
+    else:
+        fd = os.open(os.path.join(root, 'f%d_%d' % (k, i)), os.O_CREAT | os.O_WRONLY, 0o644)
+        try:
+            os.write(fd, content(k, i))
+        finally:
+            os.close(fd)
+
+
+def worker(root, k, logpath):
+    """Logs the index of every op after it returned success (= acknowledged)."""
+    log = os.open(logpath, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    i = 0
+    try:
+        while i < 100000:
+            do_op(root, k, i)
+            os.write(log, b'%d\n' % i)
+            i += 1
+    except OSError:
+        pass  # the daemon died under us: ENOTCONN / EIO / ECONNABORTED
+    os._exit(0)
+
+
+def acked(logpath):
+    try:
+        with open(logpath, 'rb') as f:
+            return len(f.read().split())
+    except FileNotFoundError:
+        return 0
+
+
+class Recovery(unittest.TestCase):
+    def setUp(self):
+        self.fx = H.Fixture(opts='checkpoint_secs=3600')
+
+    def tearDown(self):
+        self.fx.close()
+
+    def test_sigkill_mid_workload(self):
+        fx = self.fx
+        m = fx.mount()
+        root = m.path('work')
+        os.mkdir(root)
+        logs = [os.path.join(fx.tmp, 'ack%d.log' % k) for k in range(WORKERS)]
+        pids = []
+        for k in range(WORKERS):
+            pid = os.fork()
+            if pid == 0:
+                worker(root, k, logs[k])
+            pids.append(pid)
+        try:
+            while min(acked(p) for p in logs) < KILL_AFTER:
+                for pid in pids:
+                    r, _ = os.waitpid(pid, os.WNOHANG)
+                    self.assertEqual(r, 0, 'a worker stopped before the kill; log:\n' + m.log())
+                time.sleep(0.01)
+            m.kill9()  # mid-workload: workers are still issuing ops
+            fx.m = None
+        finally:
+            for pid in pids:
+                os.waitpid(pid, 0)
+        self.assertFalse(H.is_fuse_mounted(fx.mntdir))
+        m = fx.mount()
+        st = m.status()
+        rec = st['recovery']
+        print('recovery after SIGKILL:', rec)
+        self.assertGreater(rec['records_replayed'], 0, 'nothing replayed after SIGKILL')
+        for key in ('ops_redone', 'ops_already', 'ops_skipped', 'bytes_cut', 'elapsed_ms'):
+            self.assertIn(key, rec)
+        names = set(os.listdir(root))
+        for k in range(WORKERS):
+            n = acked(logs[k])
+            self.assertGreaterEqual(n, KILL_AFTER)
+            before, after = {}, {}
+            for i in range(n):
+                apply_op(before, k, i)
+            after = dict(before)
+            apply_op(after, k, n)  # the op in flight at the kill may or may not have happened
+            mine = {x for x in names if x.split('_')[0][1:] == str(k)}
+            ok_names = mine == set(before) or mine == set(after)
+            self.assertTrue(ok_names, 'worker %d after %d acked ops: missing %s, extra %s' % (
+                k, n, sorted(set(before) - mine)[:10], sorted(mine - set(after))[:10]))
+            inflight = 'f%d_%d' % (k, n)
+            for name in mine:
+                with open(os.path.join(root, name), 'rb') as f:
+                    data = f.read()
+                if name == inflight:
+                    self.assertTrue(after[name].startswith(data), 'in-flight file has garbage')
+                else:
+                    self.assertEqual(data, before.get(name, after.get(name)),
+                                     'content of acknowledged %s' % name)
+        self.assertEqual(fx.unmount(), 0)
+
+    def test_journal_status_and_checkpoint(self):
+        fx = self.fx
+        m = fx.mount()
+        s0 = m.status()
+        for key in ('last_lsn', 'durable_lsn', 'checkpoint', 'recovery', 'wal', 'journal_bytes',
+                    'records_since_checkpoint'):
+            self.assertIn(key, s0)
+        self.assertEqual(s0['mode'], 'close')
+        self.assertEqual(os.path.realpath(s0['backing']), os.path.realpath(fx.backing))
+        self.assertEqual(s0['pid'], m.pid)
+        os.mkdir(m.path('d'))
+        for i in range(3000):
+            os.close(os.open(m.path('d', 'file-with-a-longish-name-%05d' % i),
+                             os.O_CREAT | os.O_WRONLY, 0o644))
+        for i in range(0, 3000, 2):
+            os.rename(m.path('d', 'file-with-a-longish-name-%05d' % i), m.path('d', 'r%05d' % i))
+        s1 = m.status()
+        self.assertGreaterEqual(s1['last_lsn'] - s0['last_lsn'], 4501, 'creates/renames not journaled')
+        self.assertGreaterEqual(s1['wal']['appends'] - s0['wal']['appends'], 4501)
+        self.assertGreater(s1['wal']['syncs'], s0['wal']['syncs'])
+        # close mode: every acknowledged metadata op is durable when it returns
+        self.assertEqual(s1['durable_lsn'], s1['last_lsn'])
+        self.assertGreaterEqual(s1['records_since_checkpoint'], 4501)
+        m.checkpoint()
+        s2 = m.status()
+        print('journal bytes before/after checkpoint: %d / %d, checkpoint.lsn %d -> %d' % (
+            s1['journal_bytes'], s2['journal_bytes'], s1['checkpoint']['lsn'],
+            s2['checkpoint']['lsn']))
+        self.assertGreaterEqual(s2['checkpoint']['lsn'], s1['last_lsn'])
+        self.assertGreater(s2['checkpoint']['lsn'], s1['checkpoint']['lsn'])
+        self.assertEqual(s2['checkpoint']['count'], s1['checkpoint']['count'] + 1)
+        self.assertLess(s2['records_since_checkpoint'], 10)
+        self.assertLess(s2['journal_bytes'], s1['journal_bytes'], 'checkpoint did not shrink the WAL')
+        # non-root may not force a checkpoint
+        with self.assertRaises(OSError) as cm:
+            H.run_as(65534, 65534, lambda: os.setxattr(m.mnt, 'trusted.durfs.checkpoint', b'1'))
+        self.assertIn(cm.exception.errno, (errno.EPERM, errno.EACCES))
+        self.assertEqual(fx.unmount(), 0)
+        # clean unmount: the final checkpoint leaves nothing to replay
+        m = fx.mount()
+        s3 = m.status()
+        self.assertEqual(s3['recovery']['records_replayed'], 0, s3['recovery'])
+        self.assertEqual(len(os.listdir(m.path('d'))), 3000)
+        self.assertTrue(os.path.exists(m.path('d', 'r02998')))
+        self.assertEqual(fx.unmount(), 0)
+
+    def test_status_in_each_mode(self):
+        fx = self.fx
+        for mode in ('sync', 'ordered'):
+            m = fx.mount(opts='durability=%s,commit=1' % mode if mode == 'ordered'
+                         else 'durability=sync')
+            s0 = m.status()
+            self.assertEqual(s0['mode'], mode)
+            os.mkdir(m.path(mode))
+            with open(m.path(mode, 'f'), 'wb') as f:
+                f.write(b'x')
+            dfd = os.open(m.path(mode), os.O_RDONLY | os.O_DIRECTORY)
+            os.fsync(dfd)  # waits for the journal in every mode
+            os.close(dfd)
+            s1 = m.status()
+            self.assertGreater(s1['last_lsn'], s0['last_lsn'])
+            self.assertEqual(s1['durable_lsn'], s1['last_lsn'], 'fsync(dir) did not commit')
+            self.assertEqual(fx.unmount(), 0)
+
+
+if __name__ == '__main__':
+    H.main()
