@@ -27,6 +27,10 @@
  *   An intact frame with the wrong LSN is never a torn tail (it is a gap).
  * Strict mode forgives nothing: T1 and T2 are DUR_E_CORRUPT too.
  *
+ * from_lsn: records below it are validated and dropped, except that a whole segment
+ * is skipped unread when the next segment's valid header starts at or below from_lsn
+ * (recovery after a checkpoint need not read the log the checkpoint covers).
+ *
  * Memory: one buffer, 64 KiB, grown only to the size of a frame whose length has
  * been checked against the cap and the file size.  Never loads the log in memory.
  */
@@ -280,6 +284,35 @@ static dur_code open_segment(dur_wal_reader *r)
     return DUR_OK;
 }
 
+/* from_lsn: segment cur holds only LSNs < from_lsn when the NEXT segment's header is
+ * valid and says it starts at or below from_lsn; then cur is skipped unread (and so
+ * unvalidated: the writer's resume validates everything).  Any doubt: do not skip. */
+static dur_code skip_below_from(dur_wal_reader *r, bool *skip)
+{
+    *skip = false;
+    if (r->from_lsn <= 1 || r->cur + 1 >= r->nseg)
+        return DUR_OK;
+    char path[WAL_PATH_BUF];
+    wal_segment_path(path, r->dir, r->ids[r->cur + 1]);
+    dur_file *f = NULL;
+    dur_error e;
+    if (dur_dir_open(r->d, path, DUR_O_READ, &f, &e) != DUR_OK)
+        return DUR_OK; /* reading it in turn will report the problem */
+    uint8_t hdr[WAL_HEADER_SIZE];
+    size_t got = 0;
+    dur_code rc = f->ops->pread(f, hdr, sizeof hdr, 0, &got, &e);
+    dur_file_close(f);
+    wal_header h;
+    char why[DUR_ERROR_MSG_MAX];
+    if (rc != DUR_OK || got != sizeof hdr || !wal_header_decode(hdr, &h, why, sizeof why) ||
+        h.segment_id != r->ids[r->cur + 1] || h.first_lsn > r->from_lsn ||
+        (r->next_lsn != 0 && h.first_lsn < r->next_lsn))
+        return DUR_OK;
+    r->next_lsn = h.first_lsn;
+    *skip = true;
+    return DUR_OK;
+}
+
 static void close_segment(dur_wal_reader *r)
 {
     dur_file_close(r->f);
@@ -353,6 +386,13 @@ dur_code dur_wal_reader_next(dur_wal_reader *r, dur_wal_record *rec, bool *eof, 
         }
         dur_code rc;
         if (!r->f) {
+            bool skip = false;
+            if ((rc = skip_below_from(r, &skip)) != DUR_OK)
+                return fail(r, err);
+            if (skip) {
+                r->cur++;
+                continue;
+            }
             if ((rc = open_segment(r)) != DUR_OK)
                 return fail(r, err);
             continue;

@@ -390,6 +390,33 @@ static void test_reader_from_lsn(void **state)
     TU_OK(dur_wal_reader_open(d, WD, DUR_READ_STRICT, 0, &r, &e));
     assert_true(dur_wal_reader_segments(r) > 3);
     dur_wal_reader_close(r);
+    /* Segments wholly below from_lsn are skipped unread: damage in segment 1 stops a
+     * full read but not a read from the start of segment 3. */
+    {
+        char seg1[256], seg3[256];
+        tu_seg_path(seg1, sizeof seg1, WD, 1);
+        tu_seg_path(seg3, sizeof seg3, WD, 3);
+        size_t len;
+        uint8_t *b = tu_read_file(d, seg1, &len);
+        b[len - 1] ^= 1;
+        tu_write_file(d, seg1, b, len);
+        free(b);
+        b = tu_read_file(d, seg3, &len);
+        uint64_t first3 = (uint64_t)b[24] | (uint64_t)b[25] << 8;
+        free(b);
+        tu_log log;
+        assert_int_equal(tu_read_log(d, WD, DUR_READ_STRICT, 0, &log), DUR_E_CORRUPT);
+        assert_string_equal(log.err.path, seg1);
+        tu_log_free(&log);
+        TU_OK(tu_read_log(d, WD, DUR_READ_STRICT, first3, &log));
+        assert_int_equal(log.n, 31 - first3);
+        assert_int_equal(log.lsn[0], first3);
+        tu_log_free(&log);
+        /* from inside segment 2: segment 1 skipped, segment 2 read and filtered */
+        TU_OK(tu_read_log(d, WD, DUR_READ_STRICT, first3 - 1, &log));
+        assert_int_equal(log.lsn[0], first3 - 1);
+        tu_log_free(&log);
+    }
     /* a missing WAL directory is an error naming it, an empty one is an empty log */
     assert_int_not_equal(dur_wal_reader_open(d, "nope", DUR_READ_STRICT, 0, &r, &e), DUR_OK);
     TU_OK(dur_dir_mkdir_p(d, "empty", &e));
