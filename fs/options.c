@@ -58,6 +58,18 @@ static bool is_passthrough(const char *opt)
     return false;
 }
 
+/* Options for mount(8)/systemd only; mount.fuse3 passes some of them on. */
+static bool is_fstab_only(const char *opt)
+{
+    static const char *const flags[] = {"defaults", "auto", "noauto", "nofail", "_netdev",
+                                        "user", "users", "nouser", "owner", "group", NULL};
+    for (int i = 0; flags[i]; i++)
+        if (strcmp(opt, flags[i]) == 0)
+            return true;
+    return strncmp(opt, "x-", 2) == 0 || strncmp(opt, "X-", 2) == 0 ||
+           strncmp(opt, "comment=", 8) == 0;
+}
+
 static int parse_one(durfs_options *o, char *opt, char *msg, size_t msg_size)
 {
     char *eq = strchr(opt, '=');
@@ -118,6 +130,8 @@ static int parse_one(durfs_options *o, char *opt, char *msg, size_t msg_size)
             *eq = '=';
         if (is_passthrough(opt))
             return add_fuse_opt(o, opt, msg, msg_size);
+        if (is_fstab_only(opt))
+            return 0; /* via mount.fuse3 (type fuse.durfs without mount.fuse.durfs) */
         snprintf(msg, msg_size, "durfs: unknown option -o %s (see durfs --help)", opt);
         return 2;
     }

@@ -71,6 +71,18 @@ expect_rc 0 "mount -a -T again" mount -a -T "$T/fstab"
 unmount_clean fusermount "$T/m3" "$T/b3"
 unmount_clean umount "$T/m2" "$T/b2"
 
+echo "== type fuse.durfs through mount.fuse3 (no mount.fuse.durfs installed)"
+# mount.fuse3 runs "durfs BACKING DIR -o OPTS" from PATH, passing fstab options on.
+mkdir -p "$T/pathbin" "$T/b4" "$T/m4"
+ln -s "$DURFS" "$T/pathbin/durfs"
+expect_rc 0 "mount.fuse3 -t fuse.durfs with fstab options" env PATH="$T/pathbin:$PATH" \
+    /usr/sbin/mount.fuse3 "$T/b4" "$T/m4" -t fuse.durfs \
+    -o durability=ordered,nofail,_netdev,x-systemd.requires=foo.service,comment=x
+is_durfs_mount "$T/m4" && ok "mounted through mount.fuse3" || bad "mount.fuse3 path did not mount"
+expect_rc 0 "status of m4" "$DURFSCTL" status "$T/m4" --json
+json_check "d['mode'] == 'ordered'" "options reached the daemon through mount.fuse3"
+unmount_clean umount "$T/m4" "$T/b4"
+
 echo "== mount -T over the same directory"
 echo "written before the mount" >"$T/same/before.txt"
 expect_rc 0 "mount -T fstab DIR (BACKING = DIR)" mount -T "$T/fstab" "$T/same"
