@@ -324,6 +324,7 @@ static void close_segment(dur_wal_reader *r)
 static dur_code read_frame(dur_wal_reader *r, dur_wal_record *rec, bool *have)
 {
     *have = false;
+    assert(r->off >= WAL_HEADER_SIZE && r->off < r->file_len);
     char why[DUR_ERROR_MSG_MAX];
     uint64_t left = r->file_len - r->off;
     if (left < WAL_FRAME_OVERHEAD) {
@@ -364,6 +365,7 @@ static dur_code read_frame(dur_wal_reader *r, dur_wal_record *rec, bool *have)
     }
     r->off += size;
     r->next_lsn++;
+    assert(r->off <= r->file_len && h.lsn + 1 == r->next_lsn);
     if (h.lsn < r->from_lsn)
         return DUR_OK;
     rec->lsn = h.lsn;

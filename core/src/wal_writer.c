@@ -232,6 +232,9 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
     refresh_disk_stats(w);
     w->appends_since_flush = 0;
     w->last_flush_ms = now_ms();
+    /* durable <= written <= appended; nothing acknowledged that is not written. */
+    assert(w->durable_lsn <= w->written_lsn && w->written_lsn < w->next_lsn);
+    assert(kind != IO_ROTATE || w->seg_write_off == WAL_HEADER_SIZE);
     pthread_cond_broadcast(&w->cv);
     return DUR_OK;
 }
@@ -319,6 +322,8 @@ dur_code dur_wal_append(dur_wal *w, uint8_t type, const void *payload, size_t le
     wal_frame_encode(w->active.data + w->active.len, type, my, payload, (uint32_t)len);
     w->active.len += frame;
     w->seg_end += frame;
+    /* the buffer never holds more than the newest segment can receive */
+    assert(w->active.len <= w->active.cap && w->active.len + WAL_HEADER_SIZE <= w->seg_end);
     w->st.appends++;
     w->appends_since_flush++;
     if (lsn)
