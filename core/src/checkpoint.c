@@ -281,6 +281,8 @@ dur_code dur_checkpoint_write(dur_dir *d, const char *path, uint64_t lsn, const 
     rc = checkpoint_sum(img, payload, len, &sum, err);
     if (rc == DUR_OK) {
         put_u64(img + 32, sum);
+        /* What we write must be what we accept. */
+        assert(get_u64(img + 16) == lsn && get_u64(img + 24) == len);
         rc = dur_atomic_write(d, full, img, CKPT_HEADER_SIZE + len, err);
     }
     free(img);

@@ -120,6 +120,9 @@ static dur_code stream(dur_dir *d, const dur_recovery_options *opts,
                 break;
         }
     }
+    /* Invariant: what was delivered is exactly LSN from..expect-1, dense. */
+    assert(rep->records_replayed == expect - from);
+    assert(rep->records_replayed == 0 || (rep->first_lsn == from && rep->last_lsn == expect - 1));
     rep->segments = dur_wal_reader_segments(r);
     dur_wal_reader_close(r);
     if (rc != DUR_OK)
@@ -178,6 +181,7 @@ dur_code dur_recover(dur_dir *d, const dur_recovery_options *opts, const dur_rec
                            cp.name, cp.lsn);
     if (rc == DUR_OK && rep->last_lsn < rep->checkpoint_lsn)
         rep->last_lsn = rep->checkpoint_lsn;
+    assert(rc != DUR_OK || !found || rep->first_lsn == 0 || rep->first_lsn == cp.lsn + 1);
     dur_checkpoint_free(&cp);
     rep->elapsed_ns = now_ns() - start;
     return rc;
