@@ -119,8 +119,8 @@ class Cmdline(unittest.TestCase):
         open(m.path('x'), 'w').close()
         m.stop(how='umount')
         fx.m = None
-        self.assertFalse(os.path.exists('/proc/%d' % m.pid) and
-                         open('/proc/%d/stat' % m.pid).read().split(')')[-1].split()[0] != 'Z')
+        self.assertFalse(H.is_fuse_mounted(fx.mntdir))
+        self.assertFalse(os.path.exists('/proc/%d' % m.pid), 'daemon still running after umount')
 
     def test_exit_codes(self):
         fx = self.fx

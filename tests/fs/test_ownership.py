@@ -1,0 +1,198 @@
+"""Ownership and permissions with -o allow_other: objects a non-root user
+creates through durfs belong to that user (uid, gid, supplementary groups),
+honour the umask and setgid directories, and permission denials are those of a
+local filesystem.  Every case runs on a plain directory (same filesystem as
+BACKING) and on the mount, and the outcomes must be equal."""
+import errno
+import os
+import socket
+import stat
+import unittest
+
+import durfs_harness as H
+
+H.require_root_fuse()
+U, G = 65534, 65534      # nobody / nogroup
+OTHER_GID = 4242         # a group nobody joins only as a supplementary group
+FX = None
+
+
+def setUpModule():
+    global FX
+    FX = H.Fixture(opts='allow_other')
+    FX.mount()
+
+
+def tearDownModule():
+    FX.unmount()
+    FX.close()
+
+
+def roots():
+    """(label, root) for the reference directory and the mount, prepared alike."""
+    out = []
+    for label, base in (('plain', os.path.join(FX.tmp, 'plain')), ('durfs', FX.mntdir)):
+        os.makedirs(base, exist_ok=True)
+        out.append((label, base))
+    return out
+
+
+def prepare(root):
+    """The same starting tree, made by root, on both sides."""
+    pub = os.path.join(root, 'pub')
+    os.mkdir(pub)
+    os.chmod(pub, 0o1777)
+    sg = os.path.join(root, 'sg')
+    os.mkdir(sg)
+    os.chown(sg, 0, OTHER_GID)
+    os.chmod(sg, 0o2777)
+    grp = os.path.join(root, 'grp')
+    os.mkdir(grp)
+    os.chown(grp, 0, OTHER_GID)
+    os.chmod(grp, 0o770)
+    with open(os.path.join(root, 'rootfile'), 'wb') as f:
+        f.write(b'root')
+    os.chmod(os.path.join(root, 'rootfile'), 0o644)
+    with open(os.path.join(root, 'secret'), 'wb') as f:
+        f.write(b'secret')
+    os.chmod(os.path.join(root, 'secret'), 0o600)
+    with open(os.path.join(pub, 'rootowned'), 'wb') as f:
+        f.write(b'x')
+    os.chmod(os.path.join(pub, 'rootowned'), 0o666)
+    with open(os.path.join(pub, 'own'), 'wb') as f:
+        f.write(b'nobody owns this')
+    os.chown(os.path.join(pub, 'own'), U, G)
+
+
+def describe(path):
+    st = os.lstat(path)
+    return (stat.S_IFMT(st.st_mode), oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid)
+
+
+def as_nobody(fn, umask=0o022, groups=()):
+    try:
+        return ('ok', H.run_as(U, G, fn, groups=groups, umask=umask))
+    except OSError as e:
+        return ('errno', errno.errorcode.get(e.errno, e.errno))
+
+
+def creations(root, umask):
+    """nobody creates one object of each kind in pub/ and sg/; returns their attributes."""
+    tag = '%03o' % umask
+
+    def make():
+        res = {}
+        for d in ('pub', 'sg'):
+            base = os.path.join(root, d)
+            f = os.path.join(base, 'file' + tag)
+            os.close(os.open(f, os.O_CREAT | os.O_WRONLY, 0o666))
+            os.mkdir(os.path.join(base, 'dir' + tag), 0o777)
+            os.symlink('target', os.path.join(base, 'link' + tag))
+            os.mkfifo(os.path.join(base, 'fifo' + tag), 0o666)
+            s = socket.socket(socket.AF_UNIX)
+            s.bind(os.path.join(base, 'sk' + tag))
+            s.close()
+            os.link(f, os.path.join(base, 'hard' + tag))
+            os.rename(os.path.join(base, 'hard' + tag), os.path.join(base, 'moved' + tag))
+            for n in ('file', 'dir', 'link', 'fifo', 'sk', 'moved'):
+                res[d + '/' + n] = describe(os.path.join(base, n + tag))
+        return res
+    return as_nobody(make, umask=umask)
+
+
+def denials(root):
+    """What nobody may not do, as a local filesystem decides it."""
+    P = lambda *p: os.path.join(root, *p)  # noqa: E731
+    cases = {
+        'write rootfile': lambda: os.open(P('rootfile'), os.O_WRONLY),
+        'read secret': lambda: os.open(P('secret'), os.O_RDONLY),
+        'create in root dir': lambda: os.open(P('new'), os.O_CREAT | os.O_WRONLY, 0o644),
+        'mkdir in root dir': lambda: os.mkdir(P('newdir')),
+        'unlink rootfile': lambda: os.unlink(P('rootfile')),
+        'rename rootfile': lambda: os.rename(P('rootfile'), P('pub', 'stolen')),
+        'unlink in sticky dir': lambda: os.unlink(P('pub', 'rootowned')),
+        'rename in sticky dir': lambda: os.rename(P('pub', 'rootowned'), P('pub', 'mine')),
+        'chmod rootfile': lambda: os.chmod(P('rootfile'), 0o777),
+        'chown own file': lambda: os.chown(P('pub', 'own'), 0, 0),
+        'chgrp to foreign group': lambda: os.chown(P('pub', 'own'), -1, OTHER_GID),
+        'utime rootfile': lambda: os.utime(P('rootfile'), (1, 1)),
+        'utime now on writable rootowned': lambda: os.utime(P('pub', 'rootowned')),
+        'setxattr rootfile': lambda: os.setxattr(P('rootfile'), 'user.x', b'1'),
+        'enter grp': lambda: os.listdir(P('grp')),
+        'truncate rootfile': lambda: os.truncate(P('rootfile'), 0),
+        'link rootfile (protected_hardlinks)': lambda: os.link(P('secret'), P('pub', 'ln')),
+        'mknod char device': lambda: os.mknod(P('pub', 'dev'), stat.S_IFCHR | 0o600,
+                                              os.makedev(1, 3)),
+    }
+    return {k: as_nobody(fn) for k, fn in sorted(cases.items())}
+
+
+def supplementary(root):
+    """With OTHER_GID as a supplementary group nobody may use grp/ (mode 0770)."""
+    def fn():
+        p = os.path.join(root, 'grp', 'viagroup')
+        os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o666))
+        return describe(p), sorted(os.listdir(os.path.join(root, 'grp')))
+    return as_nobody(fn, groups=[OTHER_GID])
+
+
+class Ownership(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.r = {}
+        for label, root in roots():
+            prepare(root)
+            cls.r[label] = {
+                'create022': creations(root, 0o022),
+                'create077': creations(root, 0o077),
+                'denials': denials(root),
+                'supplementary': supplementary(root),
+            }
+
+    def test_owned_by_caller(self):
+        ok, res = self.r['durfs']['create022']
+        self.assertEqual(ok, 'ok', res)
+        self.assertEqual(res['pub/file'], (stat.S_IFREG, '0o644', U, G))
+        self.assertEqual(res['pub/dir'], (stat.S_IFDIR, '0o755', U, G))
+        self.assertEqual(res['pub/link'][2:], (U, G))
+        self.assertEqual(res['pub/fifo'], (stat.S_IFIFO, '0o644', U, G))
+        self.assertEqual(res['pub/sk'][0::2], (stat.S_IFSOCK, U))
+        # and the backing files really belong to nobody
+        st = os.lstat(os.path.join(FX.backing, 'pub', 'file022'))
+        self.assertEqual((st.st_uid, st.st_gid), (U, G))
+
+    def test_umask(self):
+        ok, res = self.r['durfs']['create077']
+        self.assertEqual(ok, 'ok', res)
+        self.assertEqual(res['pub/file'][1], '0o600')
+        self.assertEqual(res['pub/dir'][1], '0o700')
+        self.assertEqual(res['pub/fifo'][1], '0o600')
+
+    def test_setgid_directory(self):
+        ok, res = self.r['durfs']['create022']
+        self.assertEqual(res['sg/file'][3], OTHER_GID, 'file in setgid dir: wrong group')
+        self.assertEqual(res['sg/dir'][3], OTHER_GID, 'dir in setgid dir: wrong group')
+        self.assertEqual(res['sg/dir'][1], '0o2755', 'subdir did not inherit the setgid bit')
+        self.assertEqual(res['sg/file'][2], U)
+
+    def test_same_as_local_fs(self):
+        for key in ('create022', 'create077', 'denials', 'supplementary'):
+            self.assertEqual(self.r['plain'][key], self.r['durfs'][key], key)
+
+    def test_denials(self):
+        d = self.r['durfs']['denials']
+        for case in ('write rootfile', 'read secret', 'create in root dir', 'mkdir in root dir',
+                     'enter grp', 'truncate rootfile'):
+            self.assertEqual(d[case], ('errno', 'EACCES'), case)
+        for case in ('unlink in sticky dir', 'chmod rootfile', 'chown own file',
+                     'chgrp to foreign group', 'utime rootfile'):
+            self.assertEqual(d[case], ('errno', 'EPERM'), case)
+
+    def test_supplementary_groups(self):
+        ok, res = self.r['durfs']['supplementary']
+        self.assertEqual(ok, 'ok', res)
+        self.assertEqual(res[0][2:], (U, G))
+
+
+if __name__ == '__main__':
+    H.main()
