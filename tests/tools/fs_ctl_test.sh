@@ -97,6 +97,38 @@ out_has "clean" "clean after recover"
 expect_rc 0 "recover again is a no-op" "$CTL" recover "$B" --json
 json_check "d['ops_redone'] == 0 and d['ops_skipped'] == 0" "second recover has nothing to redo"
 
+echo "== journal kept elsewhere (journal=), recovery report at mount"
+B2=$T/backing2 J=$T/journal2
+mkdir -p "$B2" "$J"
+expect_rc 0 "durfs with journal=" "$DURFS" -o "journal=$J" "$B2" "$M"
+pid=$(daemon_pid_for "$M")
+for i in $(seq 1 10); do echo "j$i" >"$M/j$i.tmp" && mv "$M/j$i.tmp" "$M/j$i"; done
+kill -9 "$pid"
+wait_gone "$pid" || bad "killed daemon did not exit"
+umount -l "$M" 2>/dev/null
+expect_rc 1 "verify JOURNALDIR needs recovery" "$CTL" verify "$J"
+expect_rc 0 "dump JOURNALDIR" "$CTL" dump "$J"
+out_has "j10" "dump JOURNALDIR shows the last rename"
+expect_rc 0 "mount again replays the journal" "$DURFS" -o "journal=$J" "$B2" "$M"
+pid=$(daemon_pid_for "$M")
+expect_rc 0 "status after recovery at mount" "$CTL" status "$M"
+out_has "last recovery:" "status shows the recovery report"
+expect_rc 0 "status --json after recovery at mount" "$CTL" status "$M" --json
+json_check "d['recovery']['records_replayed'] >= 20 and d['journal_dir'] == '$J'" \
+    "status --json: the mount replayed the 20 records from journal=$J"
+expect_rc 0 "umount" umount "$M"
+wait_gone "$pid" || bad "daemon still running after umount"
+expect_rc 0 "verify JOURNALDIR clean after umount" "$CTL" verify "$J"
+expect_rc 0 "durfs with journal= once more" "$DURFS" -o "journal=$J" "$B2" "$M"
+pid=$(daemon_pid_for "$M")
+for i in $(seq 1 10); do echo "k$i" >"$M/k$i"; done
+kill -9 "$pid"
+wait_gone "$pid" || bad "killed daemon did not exit"
+umount -l "$M" 2>/dev/null
+expect_rc 0 "recover --journal" "$CTL" recover "$B2" --journal "$J" --json
+json_check "d['records_replayed'] >= 10 and d['ops_skipped'] == 0" "recover --journal replayed the 10 creates"
+expect_rc 0 "verify JOURNALDIR clean after recover --journal" "$CTL" verify "$J"
+
 echo "== damaged segment"
 expect_rc 0 "durfs mounts" "$DURFS" "$B" "$M"
 pid=$(daemon_pid_for "$M")
