@@ -1,6 +1,6 @@
 /* libdurability: checkpoints.
  *
- * A checkpoint is a self-validating file (docs/formats.md: magic, version, covered
+ * A checkpoint is a self-validating file (docs/format-checkpoint.md: magic, version, covered
  * LSN, payload length, XXH3-64 over header and payload, payload) named
  * checkpoint-<20-digit LSN>.ckpt in a checkpoint directory, written with
  * dur_atomic_write so it is either absent or whole.
