@@ -5,7 +5,8 @@
  * checkpoint-<20-digit LSN>.ckpt in a checkpoint directory, written with
  * dur_atomic_write so it is either absent or whole.
  *
- * Publishing is crash-safe in this order:
+ * Publishing is crash-safe in this order (after first syncing the WAL through the
+ * covered LSN, so a checkpoint never covers records the WAL could still lose):
  *   1. checkpoint file durable (atomic write: temp, fsync, rename, dir fsync)
  *   2. a DUR_WAL_TYPE_CHECKPOINT marker record durable in the WAL
  *   3. WAL segments wholly below the covered LSN deleted, directory synced
