@@ -126,6 +126,18 @@ static int apply_setattr(int path_fd, int file_fd, const struct stat *a, int val
     return 0;
 }
 
+/* With the writeback cache the kernel keeps mtime/ctime itself and sends them on
+ * writeback and before every FLUSH (setattr MTIME[|CTIME] on an open file).  No
+ * program asked for that change: it is the time stamp of a write, whose
+ * durability is the data's (close/fsync), so it is applied but not journaled --
+ * journaling it would add one group-commit wait to every close of a written
+ * file.  An explicit utimes/futimens always carries ATIME too (or NOW flags). */
+static bool writeback_times_only(const struct fuse_file_info *fi, int valid)
+{
+    return g_fs.writeback && fi && (valid & FUSE_SET_ATTR_MTIME) &&
+           (valid & ~(FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_CTIME)) == 0;
+}
+
 void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
                struct fuse_file_info *fi)
 {
@@ -150,6 +162,8 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
     dur_ns_begin(g_fs.ns, &op);
     unsigned done = 0;
     e = apply_setattr(r.fd, file_fd, attr, valid, &done);
+    if (writeback_times_only(fi, valid))
+        done = 0; /* applied, not journaled: see writeback_times_only */
     struct stat st;
     int se = fstatat(r.fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
     if (done && !se && st.st_nlink == 0 && !S_ISDIR(st.st_mode)) {

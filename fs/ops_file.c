@@ -17,7 +17,10 @@
  * of files opened write-only and does O_APPEND positioning itself. */
 static int backing_flags(int flags)
 {
-    flags &= ~(O_CREAT | O_EXCL | O_NOCTTY);
+    /* O_DIRECT stays a property of the FUSE file (fi->direct_io: no page cache
+     * in the kernel); the backing fd cannot take it, as FUSE hands us write data
+     * at unaligned addresses in its request buffer */
+    flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT);
     if (g_fs.writeback) {
         if ((flags & O_ACCMODE) == O_WRONLY)
             flags = (flags & ~O_ACCMODE) | O_RDWR;
