@@ -78,6 +78,7 @@ struct ns_replay {
     int orphan_fd; /* BACKING/.durfs/replay-orphans, -1 until first use */
     uint64_t redone, already, skipped;
     uint64_t evidence_lsn; /* newest CREATE whose object exists: BACKING is at least there */
+    uint64_t progress_lsn; /* an interrupted recovery finished every record up to here */
 };
 
 static void rlog(ns_replay *r, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -171,6 +172,8 @@ static bool dead_at_end(const ns_replay *r, const dur_fh *logged)
     return s && s->created && s->links <= 0;
 }
 
+#define NS_MAP_PROGRESS 0xFF /* first byte of a progress entry (never a handle length) */
+
 /* Persisted entry: u8 len_a, i32 type_a, a, u8 len_b, i32 type_b, b, u64 XXH3 of the
  * preceding bytes.  A torn last entry (crash while appending) fails its checksum and
  * ends the load; it described an object whose creation is then re-judged. */
@@ -205,6 +208,23 @@ static dur_code map_load(ns_replay *r, dur_error *err)
     const unsigned char *p = data;
     size_t off = 0;
     while (off < len) {
+        if (p[off] == NS_MAP_PROGRESS) { /* progress entry: 0xFF, u64 LSN, u64 XXH3 */
+            uint64_t v[2] = {0, 0};
+            if (len - off < 17)
+                break; /* torn */
+            for (int k = 0; k < 2; k++)
+                for (int i = 7; i >= 0; i--)
+                    v[k] = (v[k] << 8) | p[off + 1 + 8 * (size_t)k + (size_t)i];
+            if (v[1] != XXH3_64bits(p + off, 9)) {
+                rlog(r, LOG_WARNING, "durfs replay: %s: damaged progress entry at offset %zu ignored",
+                     NS_REPLAY_MAP_FILE, off);
+                break;
+            }
+            if (v[0] > r->progress_lsn)
+                r->progress_lsn = v[0];
+            off += 17;
+            continue;
+        }
         dur_fh h[2];
         size_t o = off;
         bool ok = true;
@@ -239,10 +259,50 @@ static dur_code map_load(ns_replay *r, dur_error *err)
         off = o + 8;
     }
     free(data);
-    if (r->mapped)
-        rlog(r, LOG_INFO, "durfs replay: resuming an interrupted recovery (%zu re-created objects known)",
-             r->mapped);
+    if (r->mapped || r->progress_lsn)
+        rlog(r, LOG_INFO,
+             "durfs replay: resuming an interrupted recovery (done up to LSN %" PRIu64
+             ", %zu re-created objects known)",
+             r->progress_lsn, r->mapped);
     return c;
+}
+
+static dur_code map_open(ns_replay *r, dur_error *err)
+{
+    if (r->map_fd >= 0)
+        return DUR_OK;
+    int root = r->jdir->ops->root_fd(r->jdir);
+    r->map_fd = openat(root, NS_REPLAY_MAP_FILE, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (r->map_fd < 0)
+        return dur_error_set(err, DUR_E_IO, errno, NS_REPLAY_MAP_FILE, "cannot open the replay map");
+    return dur_fd_sync_dir(root, "journal directory", err);
+}
+
+/* Record that every record <= lsn is replayed.  Appended without fdatasync: a process
+ * crash keeps it (page cache); after a power cut an append survives only with the
+ * metadata operations before it on a filesystem whose journal orders them (the
+ * `hardens` case); otherwise BACKING is syncfs()ed first. */
+static dur_code progress_put(ns_replay *r, uint64_t lsn, dur_error *err)
+{
+    if (!r->persist)
+        return DUR_OK;
+    dur_code c = map_open(r, err);
+    if (c != DUR_OK)
+        return c;
+    if (!r->hardens && (c = dur_fd_syncfs(r->backing_fd, "backing filesystem", err)) != DUR_OK)
+        return c;
+    unsigned char b[17];
+    b[0] = NS_MAP_PROGRESS;
+    for (int i = 0; i < 8; i++)
+        b[1 + i] = (unsigned char)(lsn >> (8 * i));
+    uint64_t x = XXH3_64bits(b, 9);
+    for (int i = 0; i < 8; i++)
+        b[9 + i] = (unsigned char)(x >> (8 * i));
+    ssize_t w = write(r->map_fd, b, sizeof b);
+    if (w != (ssize_t)sizeof b)
+        return dur_error_set(err, DUR_E_IO, w < 0 ? errno : ENOSPC, NS_REPLAY_MAP_FILE,
+                             "cannot append to the replay map");
+    return DUR_OK;
 }
 
 static dur_code map_put(ns_replay *r, const dur_fh *from, const dur_fh *to, dur_error *err)
@@ -252,14 +312,8 @@ static dur_code map_put(ns_replay *r, const dur_fh *from, const dur_fh *to, dur_
         return c;
     if (!r->hardens && (c = dur_fd_syncfs(r->backing_fd, "backing filesystem", err)) != DUR_OK)
         return c;
-    if (r->map_fd < 0) {
-        int root = r->jdir->ops->root_fd(r->jdir);
-        r->map_fd = openat(root, NS_REPLAY_MAP_FILE, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (r->map_fd < 0)
-            return dur_error_set(err, DUR_E_IO, errno, NS_REPLAY_MAP_FILE, "cannot open the replay map");
-        if ((c = dur_fd_sync_dir(root, "journal directory", err)) != DUR_OK)
-            return c;
-    }
+    if ((c = map_open(r, err)) != DUR_OK)
+        return c;
     unsigned char buf[2 * (5 + DUR_FH_MAX_BYTES) + 8];
     size_t n = map_entry_encode(from, to, buf);
     ssize_t w = write(r->map_fd, buf, n);
@@ -368,14 +422,15 @@ dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens
     r->log_ctx = log_ctx;
     r->map_fd = -1;
     r->orphan_fd = -1;
-    dur_code c = prepass(r, err);
+    /* The map first: objects an interrupted recovery re-created count as evidence too. */
+    dur_code c = persist ? map_load(r, err) : DUR_OK;
+    if (c == DUR_OK)
+        c = prepass(r, err);
     if (c == DUR_OK && r->evidence_lsn)
         rlog(r, LOG_INFO,
              "durfs replay: BACKING already contains the object created at LSN %" PRIu64
              "; records up to it are taken as applied",
              r->evidence_lsn);
-    if (c == DUR_OK && persist)
-        c = map_load(r, err);
     if (c != DUR_OK) {
         ns_replay_free(r);
         return c;
@@ -931,14 +986,20 @@ dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_
     dur_code c = ns_record_decode(type, payload, len, lsn, &rec, err);
     if (c != DUR_OK)
         return c;
-    if (lsn <= r->evidence_lsn)
+    if (lsn <= r->evidence_lsn || lsn <= r->progress_lsn)
         return already(r, lsn, &rec, "older than the newest record known applied");
+    uint64_t before = r->redone;
     switch (rec.type) {
-    case NS_REC_CREATE: return redo_create(r, &rec, lsn, err);
-    case NS_REC_LINK: return redo_link(r, &rec, lsn, err);
-    case NS_REC_REMOVE: return redo_remove(r, &rec, lsn, err);
-    case NS_REC_RENAME: return redo_rename(r, &rec, lsn, err);
-    case NS_REC_SETATTR: return redo_setattr(r, &rec, lsn, err);
-    default: return redo_xattr(r, &rec, lsn, err);
+    case NS_REC_CREATE: c = redo_create(r, &rec, lsn, err); break;
+    case NS_REC_LINK: c = redo_link(r, &rec, lsn, err); break;
+    case NS_REC_REMOVE: c = redo_remove(r, &rec, lsn, err); break;
+    case NS_REC_RENAME: c = redo_rename(r, &rec, lsn, err); break;
+    case NS_REC_SETATTR: c = redo_setattr(r, &rec, lsn, err); break;
+    default: c = redo_xattr(r, &rec, lsn, err);
     }
+    /* Only records that changed something need a progress mark: re-judging the
+     * others on a resumed run finds them applied again. */
+    if (c == DUR_OK && r->redone != before)
+        c = progress_put(r, lsn, err);
+    return c;
 }
