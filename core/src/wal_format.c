@@ -54,7 +54,7 @@ uint64_t wal_checksum(const void *data, size_t len)
 void wal_header_encode(uint8_t out[WAL_HEADER_SIZE], const wal_header *h)
 {
     assert(h->segment_id >= 1 && h->first_lsn >= 1);
-    memcpy(out, WAL_MAGIC, WAL_MAGIC_LEN);
+    memcpy(out, WAL_MAGIC, WAL_MAGIC_LEN); /* NOLINT(bugprone-not-null-terminated-result) */
     wal_put_u32(out + 8, WAL_FORMAT_VERSION);
     wal_put_u32(out + 12, WAL_HEADER_SIZE);
     wal_put_u64(out + 16, h->segment_id);

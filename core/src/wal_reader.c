@@ -80,36 +80,42 @@ static dur_code fail(dur_wal_reader *r, dur_error *err)
     return r->fail_err.code;
 }
 
-/* Make [off, off+n) of the current segment available; off + n <= file_len. */
+/* Make [off, off+n) of the current segment available; off + n <= file_len.  On
+ * success *out points at byte off; on failure *out is NULL and fail_err says why. */
 static dur_code ensure(dur_wal_reader *r, uint64_t off, size_t n, const uint8_t **out)
 {
     assert(off + n <= r->file_len);
+    *out = NULL;
     if (off >= r->buf_off && off + n <= r->buf_off + r->buf_len) {
         *out = r->buf + (off - r->buf_off);
         return DUR_OK;
     }
+    r->buf_len = 0;
     if (n > r->cap) {
         uint8_t *nb = realloc(r->buf, n);
-        if (!nb)
-            return dur_error_set(&r->fail_err, DUR_E_NOMEM, 0, r->path,
-                                 "out of memory for a %zu-byte WAL frame", n);
+        if (!nb) {
+            dur_error_set(&r->fail_err, DUR_E_NOMEM, 0, r->path,
+                          "out of memory for a %zu-byte WAL frame", n);
+            return DUR_E_NOMEM;
+        }
         r->buf = nb;
         r->cap = n;
     }
     uint64_t left = r->file_len - off;
     size_t want = left < r->cap ? (size_t)left : r->cap;
     size_t have = 0;
-    r->buf_len = 0;
     while (have < want) {
         size_t got = 0;
         dur_code rc =
             r->f->ops->pread(r->f, r->buf + have, want - have, off + have, &got, &r->fail_err);
         if (rc != DUR_OK)
             return rc;
-        if (got == 0)
-            return dur_error_set_at(&r->fail_err, DUR_E_IO, 0, r->path, off + have,
-                                    "segment shrank while being read (expected %" PRIu64 " bytes)",
-                                    r->file_len);
+        if (got == 0) {
+            dur_error_set_at(&r->fail_err, DUR_E_IO, 0, r->path, off + have,
+                             "segment shrank while being read (expected %" PRIu64 " bytes)",
+                             r->file_len);
+            return DUR_E_IO;
+        }
         have += got;
     }
     r->buf_off = off;
@@ -386,16 +392,15 @@ dur_code dur_wal_reader_next(dur_wal_reader *r, dur_wal_record *rec, bool *eof, 
             *eof = true;
             return DUR_OK;
         }
-        dur_code rc;
         if (!r->f) {
             bool skip = false;
-            if ((rc = skip_below_from(r, &skip)) != DUR_OK)
+            if (skip_below_from(r, &skip) != DUR_OK)
                 return fail(r, err);
             if (skip) {
                 r->cur++;
                 continue;
             }
-            if ((rc = open_segment(r)) != DUR_OK)
+            if (open_segment(r) != DUR_OK)
                 return fail(r, err);
             continue;
         }
@@ -405,7 +410,7 @@ dur_code dur_wal_reader_next(dur_wal_reader *r, dur_wal_record *rec, bool *eof, 
             continue;
         }
         bool have;
-        if ((rc = read_frame(r, rec, &have)) != DUR_OK)
+        if (read_frame(r, rec, &have) != DUR_OK)
             return fail(r, err);
         if (have) {
             *eof = false;
