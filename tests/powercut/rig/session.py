@@ -37,6 +37,9 @@ class Session:
         img = self.store.new_image(self.sid + ".img", backingfs.device_image_size())
         prof.make(img)
         dev = sysutil.loop_attach(img)
+        # after the cut the "same disk" comes back: snapshots reuse this device
+        # number (XFS's f_fsid is derived from it, and durfs checks it)
+        self.live_dev = dev
         backing = os.path.join(self.workdir, "backing")
         mnt = os.path.join(self.workdir, "mnt")
         durfs = None
@@ -110,7 +113,7 @@ class Session:
         prof = backingfs.profile(self.cfg["fs"])
         backing = os.path.join(self.workdir, "snapb")
         mnt = os.path.join(self.workdir, "snapm")
-        dev = sysutil.loop_attach(image)
+        dev = sysutil.loop_attach(image, prefer=getattr(self, "live_dev", None))
         durfs = None
         label = f"{self.sid}/snap{snap['n']}"
         bad = 0
@@ -127,7 +130,16 @@ class Session:
                 if recut:
                     time.sleep(self.rng.choice([0, 0.002, 0.01, 0.03, 0.1]))
                     second = self.store.clone(image, image + ".recut")
-                durfs.wait_mounted()
+                try:
+                    durfs.wait_mounted()
+                except sysutil.RigError as e:
+                    # durfs ran on this device before the cut: failing to
+                    # recover it is a durfs failure, not a rig failure
+                    self.results.violation(self.cfg, "(recovery)", label, "-",
+                                           "durfs recovers and mounts the snapshot", str(e))
+                    if second:
+                        self.store.remove(second)
+                    return 1
                 top = mnt
             bad = self.check_tree(os.path.join(top, "pc"), snap, logroot, label)
             tree = _tree(os.path.join(top, "pc")) if second else None
@@ -151,7 +163,7 @@ class Session:
         prof = backingfs.profile(self.cfg["fs"])
         backing = os.path.join(self.workdir, "snapb")
         mnt = os.path.join(self.workdir, "snapm")
-        dev = sysutil.loop_attach(image)
+        dev = sysutil.loop_attach(image, prefer=getattr(self, "live_dev", None))
         durfs = None
         label = f"{self.sid}/snap{snap['n']}/recut"
         bad = 0
@@ -159,7 +171,13 @@ class Session:
             prof.mount_snapshot(dev, backing)
             durfs = Durfs(self.cfg["durfs"], backing, mnt, self.cfg["mode"],
                           self.cfg.get("durfs_opts", ()),
-                          os.path.join(self.workdir, self.sid + ".recovery.log")).start()
+                          os.path.join(self.workdir, self.sid + ".recovery.log"))
+            try:
+                durfs.start()
+            except sysutil.RigError as e:
+                self.results.violation(self.cfg, "recovery-cut", label, "-",
+                                       "durfs recovers and mounts the re-cut snapshot", str(e))
+                return 1
             root = os.path.join(mnt, "pc")
             before = self.results.count_violations()
             self.check_tree(root, snap, logroot, label, "recovery-cut")

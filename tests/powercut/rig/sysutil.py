@@ -24,15 +24,24 @@ def run(cmd, check=True, timeout=120):
     return p
 
 
-def loop_attach(image, direct_io=True):
-    """Attach image to a free loop device; with direct I/O the device content is
-    exactly what the filesystem above submitted (no page cache of the image)."""
-    args = ["losetup", "-f", "--show"]
+def loop_attach(image, direct_io=True, prefer=None):
+    """Attach image to a free loop device (prefer: that device, if it is free);
+    with direct I/O the device content is exactly what the filesystem above
+    submitted (no page cache of the image)."""
+    opts = []
     if direct_io:
         # 4096-byte sectors: XFS demands block-aligned direct I/O on files
         # with shared (reflinked) extents, which every snapshotted image has.
-        args += ["--direct-io=on", "--sector-size", "4096"]
-    dev = run(args + [image]).stdout.strip()
+        opts = ["--direct-io=on", "--sector-size", "4096"]
+    dev = None
+    if prefer:
+        for _ in range(20):
+            if run(["losetup"] + opts + [prefer, image], check=False).returncode == 0:
+                dev = prefer
+                break
+            time.sleep(0.05)
+    if dev is None:
+        dev = run(["losetup", "-f", "--show"] + opts + [image]).stdout.strip()
     if direct_io:
         flag = f"/sys/block/{os.path.basename(dev)}/loop/dio"
         try:
