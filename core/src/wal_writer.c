@@ -417,6 +417,28 @@ void dur_wal_get_stats(dur_wal *w, dur_wal_stats *out)
     pthread_mutex_unlock(&w->mu);
 }
 
+dur_code dur_wal_rotate(dur_wal *w, dur_error *err)
+{
+    pthread_mutex_lock(&w->mu);
+    dur_code rc = DUR_OK;
+    for (;;) {
+        if (w->poisoned) {
+            rc = poisoned_error(w, err);
+            break;
+        }
+        if (w->seg_end == WAL_HEADER_SIZE) /* no record in the newest segment */
+            break;
+        if (w->io_busy) {
+            pthread_cond_wait(&w->cv, &w->mu);
+            continue;
+        }
+        rc = do_io(w, IO_ROTATE, err);
+        break;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
 /* Oldest first, one directory fsync per removal: whatever a crash keeps, the
  * surviving segments are a contiguous suffix (a hole would make the WAL unreadable). */
 dur_code dur_wal_truncate_below(dur_wal *w, uint64_t lsn, dur_error *err)

@@ -366,6 +366,44 @@ static void test_truncate_below(void **state)
     dur_dir_close(d);
 }
 
+/* Explicit rotation: a checkpoint rotates before its marker, then truncates. */
+static void test_rotate_then_truncate(void **state)
+{
+    (void)state;
+    dur_dir *d = new_dir();
+    dur_error e;
+    dur_wal *w = open_wal(d, WD, NULL, NULL);
+    TU_OK(dur_wal_rotate(w, &e)); /* empty segment: nothing to do */
+    dur_wal_stats st;
+    dur_wal_get_stats(w, &st);
+    assert_int_equal(st.segments_created, 1);
+    uint64_t last = append_n(w, 6, 50, 100); /* buffered, not yet written */
+    TU_OK(dur_wal_rotate(w, &e));
+    dur_wal_get_stats(w, &st);
+    assert_int_equal(st.segments_created, 2);
+    assert_int_equal(dur_wal_durable_lsn(w), last); /* the old segment was synced */
+    uint64_t marker;
+    TU_OK(dur_wal_append_durable(w, DUR_WAL_TYPE_CHECKPOINT, "12345678", 8, &marker, &e));
+    TU_OK(dur_wal_truncate_below(w, last + 1, &e));
+    dur_wal_get_stats(w, &st);
+    assert_int_equal(st.live_segments, 1);
+    assert_int_equal(st.bytes_on_disk, 40 + 24 + 8);
+    TU_OK(dur_wal_rotate(w, &e));
+    TU_OK(dur_wal_close(w, &e));
+    dur_crash_power_cut(d, NULL);
+    tu_log log;
+    TU_OK(tu_read_log(d, WD, DUR_READ_STRICT, 0, &log));
+    assert_int_equal(log.n, 1);
+    assert_int_equal(log.lsn[0], marker);
+    tu_log_free(&log);
+    dur_wal_open_report rep;
+    w = open_wal(d, WD, NULL, &rep);
+    assert_int_equal(rep.segments, 2);
+    assert_int_equal(rep.last_lsn, marker);
+    TU_OK(dur_wal_close(w, &e));
+    dur_dir_close(d);
+}
+
 static void test_reader_from_lsn(void **state)
 {
     (void)state;
@@ -558,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_rotation_syncs_old_segment),
         cmocka_unit_test(test_truncate_below),
+        cmocka_unit_test(test_rotate_then_truncate),
         cmocka_unit_test(test_reader_from_lsn),
         cmocka_unit_test(test_hook_failure_poisons),
         cmocka_unit_test(test_hook_runs_per_sync),

@@ -90,6 +90,12 @@ uint64_t dur_wal_last_lsn(dur_wal *w);    /* last appended */
 uint64_t dur_wal_durable_lsn(dur_wal *w); /* last known durable */
 bool dur_wal_poisoned(dur_wal *w);
 
+/* Start the next segment now: the current one is written, the leader hook runs, it is
+ * fdatasynced, then the new segment is created durably.  Nothing happens when the
+ * current segment holds no record.  A checkpoint calls it before appending its marker
+ * so that dur_wal_truncate_below() can delete every segment the checkpoint covers. */
+dur_code dur_wal_rotate(dur_wal *w, dur_error *err);
+
 /* Delete every segment whose records all have LSN < lsn (never the active one),
  * oldest first, then sync the directory.  Keeps the remaining suffix contiguous. */
 dur_code dur_wal_truncate_below(dur_wal *w, uint64_t lsn, dur_error *err);
