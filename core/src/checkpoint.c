@@ -501,6 +501,10 @@ dur_code dur_checkpoint_publish(dur_wal *w, dur_dir *d, const char *path, uint64
     /* Step 1: the checkpoint file. */
     if (rc == DUR_OK)
         rc = dur_checkpoint_write(d, path, lsn, payload, len, err);
+    /* Step 1b (wal): start a new WAL segment, so the marker and later records do not
+     * keep the covered records' segment alive (truncation never deletes the active one). */
+    if (rc == DUR_OK)
+        rc = dur_wal_rotate(w, err);
     /* Step 2: the marker, durable. */
     uint64_t marker_lsn = 0;
     if (rc == DUR_OK) {
