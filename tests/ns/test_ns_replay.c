@@ -329,6 +329,59 @@ static void test_dump_and_identity(void **state)
     assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_E_LOCKED);
 }
 
+static void count_corrupt(void *ctx, const char *text)
+{
+    if (strstr(text, "CORRUPT"))
+        (*(int *)ctx)++;
+}
+
+/* A well-framed WAL record whose payload is hostile ('/' in a name): verify says
+ * CORRUPT naming the LSN, dump marks the line, and mounting refuses -- no crash. */
+static void test_hostile_record_in_journal(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(nt_mkdir(&f->t, "ok", 0755), DUR_OK);
+    close_ns(f);
+    dur_dir *jd = NULL;
+    dur_error err;
+    assert_int_equal(dur_dir_open_fs(f->journal, false, &jd, &err), DUR_OK);
+    dur_wal *w = NULL;
+    dur_wal_options wo;
+    dur_wal_options_default(&wo);
+    assert_int_equal(dur_wal_open(jd, "wal", &wo, &w, NULL, &err), DUR_OK);
+    unsigned char p[64];
+    size_t o = 0;
+    p[o++] = 1;            /* version */
+    p[o++] = 4;            /* parent handle: 4 bytes */
+    memset(p + o, 0, 8), o += 8;
+    p[o++] = 3;            /* name "a/b" */
+    memcpy(p + o, "a/b", 3), o += 3;
+    p[o++] = 4;            /* object handle */
+    memset(p + o, 1, 8), o += 8;
+    memset(p + o, 0, 4 + 4 + 4 + 8 + 2), o += 22;
+    p[o - 22] = 0x80;      /* mode S_IFREG | 0 */
+    p[o - 21] = 0x81;
+    uint64_t lsn = 0;
+    assert_int_equal(dur_wal_append_durable(w, 1, p, o, &lsn, &err), DUR_OK);
+    assert_int_equal(dur_wal_close(w, &err), DUR_OK);
+    dur_dir_close(jd);
+
+    dur_ns_verify_result vr;
+    assert_int_equal(dur_ns_verify(f->backing, &vr, NULL, &err), DUR_OK);
+    assert_int_equal(vr, DUR_NS_CORRUPT);
+    char want[64];
+    snprintf(want, sizeof want, "LSN %lu", (unsigned long)lsn);
+    assert_non_null(strstr(err.msg, want));
+    int bad = 0;
+    assert_int_equal(dur_ns_dump(f->backing, count_corrupt, &bad, &err), DUR_E_CORRUPT);
+    assert_int_equal(bad, 1);
+    dur_ns_options o2 = opts();
+    dur_ns *ns = NULL;
+    assert_int_equal(dur_ns_open(f->bfd, &o2, &ns, NULL, &err), DUR_E_CORRUPT);
+    assert_non_null(strstr(err.msg, want));
+    assert_null(ns);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +390,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_after_losing_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted_recovery_converges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_and_identity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_record_in_journal, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
