@@ -321,17 +321,33 @@ static bool publish_with_fault(dur_fault_op op, uint64_t nth)
 static void test_publish_fails_at_every_step(void **state)
 {
     (void)state;
-    dur_fault_op ops[] = {DUR_FAULT_OPEN,   DUR_FAULT_WRITE, DUR_FAULT_SYNC,  DUR_FAULT_RENAME,
-                          DUR_FAULT_REMOVE, DUR_FAULT_LIST,  DUR_FAULT_MKDIR, DUR_FAULT_TRUNCATE};
+    /* Minimum number of calls of each kind publish must make (so each one's failure
+     * was injected): writes = temp file + marker; syncs = WAL sync, temp file, checkpoint
+     * dir, marker, WAL dir after deletes, checkpoint dir after deletes; rename = atomic
+     * write; removes = covered segments + the older checkpoint. */
+    struct {
+        dur_fault_op op;
+        const char *name;
+        unsigned min;
+    } kinds[] = {
+        {DUR_FAULT_OPEN, "open", 1},     {DUR_FAULT_WRITE, "write", 2},
+        {DUR_FAULT_SYNC, "sync", 6},     {DUR_FAULT_RENAME, "rename", 1},
+        {DUR_FAULT_REMOVE, "remove", 2}, {DUR_FAULT_LIST, "list", 1},
+        {DUR_FAULT_MKDIR, "mkdir", 0},   {DUR_FAULT_TRUNCATE, "truncate", 0},
+    };
     unsigned total = 0;
-    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         uint64_t nth = 1;
-        while (publish_with_fault(ops[i], nth) && nth < 64)
+        while (publish_with_fault(kinds[i].op, nth) && nth < 64)
             nth++;
+        printf("publish: %s failed at each of its %u calls; recovery complete after each\n",
+               kinds[i].name, (unsigned)(nth - 1));
+        if (nth - 1 < kinds[i].min)
+            fail_msg("publish made only %u %s calls, expected >= %u", (unsigned)(nth - 1),
+                     kinds[i].name, kinds[i].min);
         total += (unsigned)(nth - 1);
     }
-    printf("publish: %u injected failures, recovery complete after each\n", total);
-    assert_true(total >= 6); /* write, sync x4, rename, remove at the very least */
+    assert_true(total >= 13);
 }
 
 /* ---- publish concurrent with durable appends from several threads ---- */
