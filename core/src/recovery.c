@@ -145,7 +145,7 @@ dur_code dur_recover(dur_dir *d, const dur_recovery_options *opts, const dur_rec
                      dur_recovery_report *report, dur_error *err)
 {
     uint64_t start = now_ns();
-    dur_recovery_report local;
+    dur_recovery_report local = {0};
     dur_recovery_report *rep = report ? report : &local;
     memset(rep, 0, sizeof(*rep));
     if (!d || !opts || !opts->wal_path || !opts->checkpoint_path)
