@@ -283,6 +283,25 @@ static void test_write_without_dir_sync_can_be_lost(void **state)
     dur_dir_close(d);
 }
 
+static void test_hostile_paths_refused(void **state)
+{
+    (void)state;
+    dur_dir *d;
+    dur_error err;
+    assert_int_equal(dur_dir_new_crash(2, &d, &err), DUR_OK);
+    const char *bad[] = {"../up", "/abs", "a//b", "a/../b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        dur_checkpoint cp;
+        bool found = true;
+        assert_int_equal(dur_checkpoint_write(d, bad[i], 1, "x", 1, &err), DUR_E_INVAL);
+        assert_int_equal(
+            dur_checkpoint_load_latest(d, bad[i], DUR_READ_BEST_EFFORT, &cp, &found, &err),
+            DUR_E_INVAL);
+        assert_false(found);
+    }
+    dur_dir_close(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_newest_every_offset),
         cmocka_unit_test(test_write_matches_format_and_survives_power_cut),
         cmocka_unit_test(test_write_without_dir_sync_can_be_lost),
+        cmocka_unit_test(test_hostile_paths_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
