@@ -1,7 +1,7 @@
 /* Crash tests of the WAL on the crash simulator.
  *
  * A deterministic workload (appends, durable appends, syncs, flushes, rotations of
- * tiny segments, truncations) runs on a crash dir.  Power is cut right after sync
+ * tiny segments and explicit ones, truncations) runs on a crash dir.  Power is cut right after sync
  * point k for every k the workload performs, and at random operations with torn
  * tails (random prefix of unsynced bytes, possibly ending in garbage or zeros).
  * After each cut the WAL is reopened and must hold a contiguous run of exactly the
@@ -120,8 +120,13 @@ static bool workload(run *r)
             rc = dur_wal_sync(w, 0, &e);
             if (rc == DUR_OK)
                 r->acked = upto;
-        } else if (op < 97) {
+        } else if (op < 96) {
             rc = dur_wal_flush(w, &e);
+        } else if (op < 98) {
+            uint64_t upto = r->appended;
+            rc = dur_wal_rotate(w, &e); /* syncs the old segment */
+            if (rc == DUR_OK)
+                r->acked = upto;
         } else {
             uint64_t below = r->acked / 2;
             if (below > r->truncated) /* even a failed attempt may have deleted some */
