@@ -11,7 +11,7 @@
  * (create A; rename A->B; create A) is in every snapshot; with the deliberately
  * broken RENAME-by-name rule recovery of the first snapshot must NOT converge.
  *
- * Usage: test_ns_converge [seed] [ops]   (defaults 1 and 300) */
+ * Usage: test_ns_converge [seed] [ops] [ext4|xfs]   (defaults 1, 300, ext4) */
 #include "ns_internal.h"
 #include "ns_replay.h"
 #include "ns_test_util.h"
@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 static unsigned g_seed = 1, g_ops = 300;
+static const char *g_fstype = "ext4";
 #define MAX_SNAPS 5
 
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -302,7 +303,7 @@ static int teardown(void **state)
     return 0;
 }
 
-static void test_convergence_ext4(void **state)
+static void test_convergence(void **state)
 {
     (void)state;
     if (geteuid() != 0)
@@ -314,7 +315,10 @@ static void test_convergence_ext4(void **state)
     snprintf(e.backing, sizeof e.backing, "%s/backing", e.mnt);
     snprintf(e.journal, sizeof e.journal, "%s/.durfs/journal", e.backing);
     snprintf(e.final_journal, sizeof e.final_journal, "%s/final-journal", e.root);
-    sh("truncate -s 64M '%s' && mkfs.ext4 -q -F '%s' && mkdir '%s' '%s'", e.img, e.img, e.mnt, e.smnt);
+    if (!strcmp(g_fstype, "xfs"))
+        sh("truncate -s 320M '%s' && mkfs.xfs -q -f '%s' && mkdir '%s' '%s'", e.img, e.img, e.mnt, e.smnt);
+    else
+        sh("truncate -s 64M '%s' && mkfs.ext4 -q -F '%s' && mkdir '%s' '%s'", e.img, e.img, e.mnt, e.smnt);
     sh("mount -o loop '%s' '%s' && mkdir '%s'", e.img, e.mnt, e.backing);
 
     int bfd = open(e.backing, O_RDONLY | O_DIRECTORY);
@@ -342,7 +346,7 @@ static void test_convergence_ext4(void **state)
         if (snaps < MAX_SNAPS && rand() % (int)(g_ops / (MAX_SNAPS - 1) + 1) == 0)
             snapshot(&e, snaps++);
     }
-    print_message("seed %u: %u operations applied, %d snapshots\n", g_seed, applied, snaps);
+    print_message("%s seed %u: %u operations applied, %d snapshots\n", g_fstype, g_seed, applied, snaps);
     sh("cp -a '%s' '%s'", e.journal, e.final_journal); /* CLOSE mode: all durable */
     char *final = nt_listing(bfd);
     assert_int_equal(dur_ns_close(t.ns, &err), DUR_OK);
@@ -424,8 +428,10 @@ int main(int argc, char **argv)
         g_seed = (unsigned)strtoul(argv[1], NULL, 10);
     if (argc > 2)
         g_ops = (unsigned)strtoul(argv[2], NULL, 10);
+    if (argc > 3)
+        g_fstype = argv[3];
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_convergence_ext4, teardown),
+        cmocka_unit_test_teardown(test_convergence, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
