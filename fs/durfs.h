@@ -26,6 +26,11 @@
 typedef struct dnode_file {
     dur_file_state st;
     atomic_int opens; /* open handles */
+    /* writeback cache: the mtime the kernel last set (ns since the epoch, 0 =
+     * none) and whether a write reached the backing file after it; the kernel
+     * may send that setattr before the WRITE it stamps (ops_file.c) */
+    atomic_llong kernel_mtime_ns;
+    atomic_bool written_after_mtime;
 } dnode_file;
 
 /* One backing inode the kernel knows (or a "zombie": forgotten by the kernel but
@@ -114,7 +119,7 @@ void log_dur_error(const char *what, const dur_error *err);
 
 /* ---- log.c ---- */
 void log_init(bool foreground, bool debug);
-void log_to_syslog(void);
+void log_detach_stderr(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_ns_callback(void *ctx, int level, const char *msg);
 extern bool g_debug;

@@ -379,6 +379,8 @@ dnode_file *inode_file(dnode *n)
         return NULL;
     dur_file_state_init(&nf->st);
     atomic_init(&nf->opens, 0);
+    atomic_init(&nf->kernel_mtime_ns, 0);
+    atomic_init(&nf->written_after_mtime, false);
     if (atomic_compare_exchange_strong(&n->file, &f, nf))
         return nf;
     free(nf);

@@ -1,6 +1,7 @@
-/* durfs daemon: logging.  stderr until the daemon detaches (and always with -f),
- * syslog ("durfs", LOG_PID, LOG_DAEMON) afterwards.  Thread-safe: one write per
- * message. */
+/* durfs daemon: logging.  With -f: stderr.  Otherwise syslog ("durfs", LOG_PID,
+ * LOG_DAEMON) from the start, and warnings and errors also on stderr until the
+ * daemon detaches, so the person who ran durfs sees why a mount failed.
+ * Thread-safe: one write per message. */
 #include "durfs.h"
 
 #include <stdarg.h>
@@ -9,29 +10,32 @@
 #include <syslog.h>
 
 bool g_debug;
-static bool g_syslog;
+static bool g_syslog, g_stderr = true;
 
 void log_init(bool foreground, bool debug)
 {
-    (void)foreground;
     g_debug = debug;
-    g_syslog = false;
+    g_syslog = !foreground;
+    if (g_syslog)
+        openlog("durfs", LOG_PID, LOG_DAEMON);
 }
 
-void log_to_syslog(void)
+void log_detach_stderr(void)
 {
-    openlog("durfs", LOG_PID, LOG_DAEMON);
-    g_syslog = true;
+    g_stderr = false;
 }
 
 static void vlog(int level, const char *fmt, va_list ap)
 {
     if (level == LOG_DEBUG && !g_debug)
         return;
-    if (g_syslog) {
-        vsyslog(level, fmt, ap);
+    va_list ap2;
+    va_copy(ap2, ap);
+    if (g_syslog)
+        vsyslog(level, fmt, ap2);
+    va_end(ap2);
+    if (!g_stderr || (g_syslog && level > LOG_WARNING))
         return;
-    }
     char line[1024];
     vsnprintf(line, sizeof(line), fmt, ap);
     const char *tag = level <= LOG_ERR ? "error: " : level == LOG_WARNING ? "WARNING: " : "";

@@ -300,9 +300,7 @@ int main(int argc, char **argv)
     }
     log_msg(LOG_INFO, "mounted %s at %s", g_fs.backing_abs, g_fs.mount_abs);
     if (!o->foreground) {
-        log_to_syslog();
-        log_msg(LOG_INFO, "mounted %s at %s, durability=%s, backing fs %s", g_fs.backing_abs,
-                g_fs.mount_abs, dur_ns_mode_name(o->mode), g_fs.fs.name);
+        log_detach_stderr(); /* stderr is about to go */
         tell_parent(0);
         detach_stdio();
     }

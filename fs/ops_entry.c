@@ -162,8 +162,15 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
     dur_ns_begin(g_fs.ns, &op);
     unsigned done = 0;
     e = apply_setattr(r.fd, file_fd, attr, valid, &done);
-    if (writeback_times_only(fi, valid))
+    if (writeback_times_only(fi, valid)) {
         done = 0; /* applied, not journaled: see writeback_times_only */
+        dnode_file *f = e ? NULL : inode_file(n);
+        if (f) {
+            atomic_store(&f->kernel_mtime_ns,
+                         (long long)attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec);
+            atomic_store(&f->written_after_mtime, false);
+        }
+    }
     struct stat st;
     int se = fstatat(r.fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
     if (done && !se && st.st_nlink == 0 && !S_ISDIR(st.st_mode)) {

@@ -171,6 +171,8 @@ static int note_written(dnode *n, int fd)
     dnode_file *f = inode_file(n);
     if (!f)
         return ENOMEM;
+    if (g_fs.writeback && atomic_load(&f->kernel_mtime_ns))
+        atomic_store(&f->written_after_mtime, true);
     dur_error err;
     if (dur_ns_file_written(g_fs.ns, &f->st, fd, &err) != DUR_OK)
         return file_errno("write", &err);
@@ -196,10 +198,27 @@ void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t
         fuse_reply_write(req, (size_t)res);
 }
 
+/* With the writeback cache the kernel owns mtime and sends it in a setattr that
+ * may be processed before the WRITE it belongs to (another worker thread), so
+ * the backing file would keep the later time of our write.  At FLUSH every
+ * write of this close is done: put the kernel's time back. */
+static void restore_kernel_mtime(dnode_file *f, int fd)
+{
+    if (!atomic_exchange(&f->written_after_mtime, false))
+        return;
+    long long ns = atomic_load(&f->kernel_mtime_ns);
+    struct timespec tv[2] = {{.tv_nsec = UTIME_OMIT},
+                             {.tv_sec = ns / 1000000000LL, .tv_nsec = ns % 1000000000LL}};
+    if (futimens(fd, tv) < 0)
+        log_msg(LOG_DEBUG, "flush: cannot restore mtime: %m");
+}
+
 void h_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     dnode_file *f = inode_file(inode_get(ino));
     dur_error err;
+    if (f && g_fs.writeback)
+        restore_kernel_mtime(f, (int)fi->fh);
     if (!f)
         reply_err(req, ENOMEM);
     else if (dur_ns_file_close(g_fs.ns, &f->st, (int)fi->fh, &err) != DUR_OK)
