@@ -8,7 +8,8 @@ Per backing filesystem:
                  checkpoint and WAL rotation)
   ordered+ckpt   durfs ordered mode, prefix semantics, forced checkpoints
   sync           durfs sync mode
-ci runs each once with short workloads (<= 10 min on 2 shared cores); soak and
+ci runs each once with 8 s workloads and 5 snapshots (about 4-5 min
+on 2 shared cores; must stay <= 10 min); soak and
 SECONDS repeat the round with fresh seeds and longer workloads until the time
 is used.
 """
@@ -47,7 +48,7 @@ def round_sessions(a, rng, seconds, snapshots):
 def plan(a, seed):
     rng = random.Random(seed)
     if a.budget == "ci":
-        return round_sessions(a, rng, seconds=6, snapshots=4)
+        return round_sessions(a, rng, seconds=8, snapshots=5)
     total = 3600 if a.budget == "soak" else int(a.budget)
     sessions = []
     rounds = 0
