@@ -796,8 +796,12 @@ static dur_code redo_partner_effect(ns_replay *r, const ns_record *rec, uint64_t
         goto out;
     }
     int rc;
+    char slot[NS_NAME_MAX + 1];
+    snprintf(slot, sizeof slot, "%s", src->name);
+    if (src->orphan) /* the partner parks under its own slot */
+        orphan_name(&rec->other, slot, sizeof slot);
     if (rec->flags & RENAME_EXCHANGE)
-        rc = renameat2(dst.dfd, dst.name, src->dfd, src->name, RENAME_NOREPLACE);
+        rc = renameat2(dst.dfd, dst.name, src->dfd, slot, RENAME_NOREPLACE);
     else
         rc = unlinkat(dst.dfd, dst.name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
     c = rc == 0 ? redone(r, lsn, rec) : skip(r, lsn, rec, "effect on the replaced object failed", errno);
@@ -834,7 +838,10 @@ static dur_code redo_rename(ns_replay *r, const ns_record *rec, uint64_t lsn, du
         c = already(r, lsn, rec, "object not at the old name");
         goto out;
     }
-    if ((c = locate(r, &rec->parent2, rec->name2, &rec->obj, &dst, err)) != DUR_OK)
+    /* In the orphanage each object has its own slot, so the target is looked up
+     * under the slot of the object that is there (replaced), if any. */
+    if ((c = locate(r, &rec->parent2, rec->name2, rec->other.len ? &rec->other : &rec->obj, &dst,
+                    err)) != DUR_OK)
         goto out;
     if ((c = name_state(r, dst.dfd, dst.name, &rec->other, &npresent, &nholds, err)) != DUR_OK)
         goto out;
@@ -849,8 +856,38 @@ static dur_code redo_rename(ns_replay *r, const ns_record *rec, uint64_t lsn, du
         c = already(r, lsn, rec, "target changed by a later operation");
         goto out;
     }
-    unsigned flags = (exchange && !partner_gone) ? RENAME_EXCHANGE : 0;
-    if (renameat2(src.dfd, src.name, dst.dfd, dst.name, flags) != 0) {
+    bool swap = exchange && !partner_gone;
+    int rc = 0;
+    if (!src.orphan && !dst.orphan) {
+        rc = renameat2(src.dfd, src.name, dst.dfd, dst.name, swap ? RENAME_EXCHANGE : 0);
+    } else if (swap) {
+        if (src.orphan && dst.orphan) {
+            /* both stay parked, each under its own slot */
+        } else if (dst.orphan) { /* obj -> its slot, partner out to the old name */
+            char slot[NS_NAME_MAX + 1];
+            orphan_name(&rec->obj, slot, sizeof slot);
+            rc = renameat2(src.dfd, src.name, dst.dfd, slot, RENAME_NOREPLACE);
+            if (rc == 0)
+                rc = renameat2(dst.dfd, dst.name, src.dfd, src.name, RENAME_NOREPLACE);
+        } else { /* partner -> its slot, obj out to the new name */
+            char slot[NS_NAME_MAX + 1];
+            orphan_name(&rec->other, slot, sizeof slot);
+            rc = renameat2(dst.dfd, dst.name, src.dfd, slot, RENAME_NOREPLACE);
+            if (rc == 0)
+                rc = renameat2(src.dfd, src.name, dst.dfd, dst.name, RENAME_NOREPLACE);
+        }
+    } else if (dst.orphan) { /* into a directory the log removes later */
+        struct stat st;
+        if (nholds && fstatat(dst.dfd, dst.name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            rc = unlinkat(dst.dfd, dst.name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
+        char slot[NS_NAME_MAX + 1];
+        orphan_name(&rec->obj, slot, sizeof slot);
+        if (rc == 0)
+            rc = renameat2(src.dfd, src.name, dst.dfd, slot, 0);
+    } else { /* out of the orphanage */
+        rc = renameat2(src.dfd, src.name, dst.dfd, dst.name, 0);
+    }
+    if (rc != 0) {
         c = skip(r, lsn, rec, "rename failed", errno);
         goto out;
     }
