@@ -8,7 +8,7 @@ from . import sysutil
 
 
 class Durfs:
-    def __init__(self, binary, backing, mnt, mode, extra_opts=(), logfile=None):
+    def __init__(self, binary, backing, mnt, mode, extra_opts=(), logfile=None, preload=None):
         self.binary = binary
         self.backing = backing
         self.mnt = mnt
@@ -16,13 +16,15 @@ class Durfs:
         self.extra = list(extra_opts)
         self.logfile = logfile
         self.proc = None
+        self.preload = preload  # LD_PRELOAD for the "sync removed" control
 
     def start(self, wait=True, timeout=60):
         os.makedirs(self.mnt, exist_ok=True)
         opts = ",".join([f"durability={self.mode}"] + self.extra)
         log = open(self.logfile, "ab") if self.logfile else subprocess.DEVNULL
+        env = dict(os.environ, LD_PRELOAD=self.preload) if self.preload else None
         self.proc = subprocess.Popen([self.binary, "-f", "-o", opts, self.backing, self.mnt],
-                                     stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+                                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
         if log is not subprocess.DEVNULL:
             log.close()
         if wait:

@@ -3,6 +3,8 @@
 Per backing filesystem:
   raw            controls without fsync: replace/create/churn must show losses
   raw+fsync      controls with the correct pattern: must show none
+  nosync-close   control: durfs with fsync/fdatasync/syncfs made no-ops by an
+                 LD_PRELOAD shim (nosync.c): every workload must show losses
   close          durfs, with a second cut during recovery on every other snapshot
   close+ckpt     durfs while checkpoints are forced in a loop (cut during
                  checkpoint and WAL rotation)
@@ -18,6 +20,8 @@ import random
 WORKLOADS = ["replace", "create", "churn", "append"]
 LOSSY = {"replace": "violations", "create": "violations", "churn": "violations",
          "append": "none"}
+SYNC_REMOVED = {"replace": "violations", "create": "violations", "churn": "violations",
+                "append": "violations"}
 
 
 def round_sessions(a, rng, seconds, snapshots):
@@ -29,6 +33,11 @@ def round_sessions(a, rng, seconds, snapshots):
             out.append(dict(base, label="raw", mode="raw", fsync=False, ckpt=False, expect=LOSSY,
                             seed=rng.randrange(1, 1 << 30)))
             out.append(dict(base, label="rawfsync", mode="raw", fsync=True, ckpt=False,
+                            seed=rng.randrange(1, 1 << 30)))
+        if a.nosync_shim and not a.no_controls:
+            # durfs with its syncs made no-ops (LD_PRELOAD): must lose data
+            out.append(dict(base, label="nosync", mode="close", fsync=False, ckpt=False,
+                            preload=a.nosync_shim, expect=SYNC_REMOVED,
                             seed=rng.randrange(1, 1 << 30)))
         if a.controls_only:
             continue

@@ -12,7 +12,13 @@ class Results:
         self.errors = []
 
     @staticmethod
+    def is_control(label):
+        return label.startswith("raw") or label.startswith("nosync")
+
+    @staticmethod
     def mode_label(cfg):
+        if cfg.get("preload"):
+            return "nosync-" + cfg["mode"]
         if cfg["mode"] == "raw":
             return "raw+fsync" if cfg["fsync"] else "raw"
         return cfg["mode"] + ("+ckpt" if cfg["ckpt"] else "")
@@ -31,7 +37,7 @@ class Results:
         v = dict(workload=workload, fs=cfg["fs"], mode=self.mode_label(cfg), seed=cfg["seed"],
                  snapshot=snapshot, file=path, expected=expected, found=found)
         self.violations.append(v)
-        raw = cfg["mode"] == "raw"
+        raw = self.is_control(self.mode_label(cfg))
         # print the first few of each table row; the row counts say the rest
         if self._row(cfg, workload)[1] <= (2 if raw else 4) or workload.startswith("("):
             replay = (f"tests/powercut/run --durfs DURFS --seed {cfg['seed']} --fs {cfg['fs']} "
@@ -53,7 +59,7 @@ class Results:
         """Reasons the run fails: durfs violations and insensitive controls."""
         out = []
         for (w, fs, mode), (snaps, bad, expect) in sorted(self.rows.items()):
-            if mode.startswith("raw"):
+            if self.is_control(mode):
                 if expect == "violations" and bad == 0 and snaps > 0:
                     out.append(f"control {w}/{fs}/{mode} showed no violation in {snaps} "
                                f"snapshots: the rig is not sensitive")
@@ -70,7 +76,7 @@ class Results:
         print("-" * len(hdr), file=out)
         for raw in (False, True):
             for (w, fs, mode), (snaps, bad, expect) in sorted(self.rows.items()):
-                if mode.startswith("raw") != raw:
+                if self.is_control(mode) != raw:
                     continue
                 if raw:
                     ok = (bad > 0) if expect == "violations" else (bad == 0)

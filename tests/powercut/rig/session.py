@@ -14,6 +14,7 @@ import time
 
 from . import backingfs, sysutil
 from .daemon import Durfs
+from .results import Results
 from .workloads import Running, checker, sizes_all
 
 import acklog  # noqa: E402  (from workloads/, put on sys.path by rig.workloads)
@@ -51,7 +52,8 @@ class Session:
             else:
                 durfs = Durfs(self.cfg["durfs"], backing, mnt, self.cfg["mode"],
                               self.cfg.get("durfs_opts", ()),
-                              os.path.join(self.workdir, self.sid + ".durfs.log")).start()
+                              os.path.join(self.workdir, self.sid + ".durfs.log"),
+                              preload=self.cfg.get("preload")).start()
                 top = mnt
             root = os.path.join(top, "pc")
             os.mkdir(root)
@@ -101,7 +103,7 @@ class Session:
         # recovery writes to the image: keep an untouched clone for the replay copy
         pristine = self.store.clone(snap["image"], snap["image"] + ".pristine")
         found = self.check_image(snap, logroot, snap["image"], recut)
-        if found and self.cfg["mode"] != "raw":
+        if found and not Results.is_control(Results.mode_label(self.cfg)):
             self.keep_failure(snap, logroot, pristine)
         self.store.remove(pristine)
         self.store.remove(snap["image"])
