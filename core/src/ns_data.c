@@ -53,8 +53,7 @@ dur_code dur_ns_file_close(dur_ns *ns, dur_file_state *st, int fd, dur_error *er
     return sync_if_dirty(ns, st, fd, "closed file", err);
 }
 
-dur_code dur_ns_file_fsync(dur_ns *ns, dur_file_state *st, int fd, bool datasync,
-                           dur_error *err)
+dur_code dur_ns_file_fsync(dur_ns *ns, dur_file_state *st, int fd, bool datasync, dur_error *err)
 {
     atomic_fetch_add(&ns->file_syncs, 1);
     dur_code c = dur_file_state_sync(st, fd, datasync, true, "fsync of file", err);

@@ -9,11 +9,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define NS_JOURNAL_SUBDIR "journal"  /* inside BACKING/.durfs */
-#define NS_LOCK_NAME "lock"          /* inside BACKING/.durfs */
-#define NS_WAL_DIR "wal"             /* inside the journal */
-#define NS_CKPT_DIR "checkpoints"    /* inside the journal */
-#define NS_IDENTITY_NAME "identity"  /* inside the journal */
+#define NS_JOURNAL_SUBDIR "journal"     /* inside BACKING/.durfs */
+#define NS_LOCK_NAME "lock"             /* inside BACKING/.durfs */
+#define NS_WAL_DIR "wal"                /* inside the journal */
+#define NS_CKPT_DIR "checkpoints"       /* inside the journal */
+#define NS_IDENTITY_NAME "identity"     /* inside the journal */
 #define NS_REPLAY_MAP_FILE "replay-map" /* inside the journal, only during recovery */
 
 #define NS_ORPHANS_NAME "replay-orphans" /* inside BACKING/.durfs, only during recovery */
@@ -22,26 +22,26 @@
 #define NS_CKPT_PAYLOAD_LEN 24 /* u32 version, u32 mode, u64 lsn, u64 unix time */
 
 struct dur_ns {
-    int backing_fd;          /* not owned */
+    int backing_fd; /* not owned */
     dur_ns_options opts;
     char journal_path[4096];
-    dur_dir *reserved;       /* BACKING/.durfs */
+    dur_dir *reserved; /* BACKING/.durfs */
     dur_lock *lock;
-    dur_dir *jdir;           /* the journal directory */
-    dur_wal *wal;            /* NULL when read-only */
+    dur_dir *jdir; /* the journal directory */
+    dur_wal *wal;  /* NULL when read-only */
     dur_fs_policy policy;
     bool journal_same_fs;
-    bool hook_syncfs;        /* the WAL leader syncfs()es BACKING at each group commit */
+    bool hook_syncfs; /* the WAL leader syncfs()es BACKING at each group commit */
 
     /* Ordering lock: held from dur_ns_begin until the record is appended, so LSN
      * order is the order in which the backing calls were applied. */
     pthread_mutex_t order;
-    unsigned char *encbuf;   /* record encoding buffer, used under `order` */
-    uint64_t user_records;   /* records appended by this instance (under `order`) */
+    unsigned char *encbuf; /* record encoding buffer, used under `order` */
+    uint64_t user_records; /* records appended by this instance (under `order`) */
 
     pthread_mutex_t ckpt_mu; /* one checkpoint at a time */
     uint64_t checkpoint_lsn;
-    uint64_t records_at_ckpt; /* user_records when the last checkpoint read its LSN */
+    uint64_t records_at_ckpt;        /* user_records when the last checkpoint read its LSN */
     struct timespec checkpoint_time; /* CLOCK_REALTIME */
     struct timespec checkpoint_mono;
     atomic_uint_fast64_t checkpoints;

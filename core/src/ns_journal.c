@@ -147,7 +147,8 @@ static void *ns_thread(void *arg)
             last_commit = now;
             if (!dur_wal_poisoned(ns->wal) && dur_wal_sync(ns->wal, 0, &e) != DUR_OK) {
                 char b[600];
-                ns_log(ns, LOG_ERR, "durfs: journal commit failed: %s (journal poisoned; remount to recover)",
+                ns_log(ns, LOG_ERR,
+                       "durfs: journal commit failed: %s (journal poisoned; remount to recover)",
                        dur_error_format(&e, b, sizeof b));
             }
         }
@@ -163,7 +164,8 @@ static void *ns_thread(void *arg)
             (st.bytes_on_disk > ns->opts.checkpoint_bytes || old)) {
             if (ns_checkpoint_now(ns, false, &e) != DUR_OK) {
                 char b[600];
-                ns_log(ns, LOG_ERR, "durfs: checkpoint failed: %s", dur_error_format(&e, b, sizeof b));
+                ns_log(ns, LOG_ERR, "durfs: checkpoint failed: %s",
+                       dur_error_format(&e, b, sizeof b));
             }
         }
         pthread_mutex_lock(&ns->thr_mu);
@@ -203,10 +205,11 @@ static dur_code ns_identity(dur_ns *ns, dur_error *err)
     bool same = len == strlen(want) && memcmp(have, want, len) == 0;
     free(have);
     if (!same)
-        return dur_error_set(err, DUR_E_INVAL, 0, NS_IDENTITY_NAME,
-                             "journal %s belongs to a different backing tree (filesystem id or root "
-                             "handle differ): refusing to replay it here",
-                             ns->journal_path);
+        return dur_error_set(
+            err, DUR_E_INVAL, 0, NS_IDENTITY_NAME,
+            "journal %s belongs to a different backing tree (filesystem id or root "
+            "handle differ): refusing to replay it here",
+            ns->journal_path);
     return DUR_OK;
 }
 
@@ -326,8 +329,8 @@ static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
 {
     uint64_t t0 = mono_ns();
     ns_replay *rp = NULL;
-    dur_code c = ns_replay_new(ns->backing_fd, ns->jdir, !ns->opts.read_only,
-                               !ns->hook_syncfs, ns->opts.log, ns->opts.log_ctx, &rp, err);
+    dur_code c = ns_replay_new(ns->backing_fd, ns->jdir, !ns->opts.read_only, !ns->hook_syncfs,
+                               ns->opts.log, ns->opts.log_ctx, &rp, err);
     if (c != DUR_OK)
         return c;
     ns_rec_ctx rc = {.replay = rp};
@@ -372,7 +375,8 @@ dur_code dur_ns_open(int backing_fd, const dur_ns_options *opts, dur_ns **out,
 
     dur_code c = DUR_OK;
     if (ns->opts.mode > DUR_NS_ORDERED) {
-        c = dur_error_set(err, DUR_E_INVAL, 0, NULL, "invalid durability mode %d", (int)ns->opts.mode);
+        c = dur_error_set(err, DUR_E_INVAL, 0, NULL, "invalid durability mode %d",
+                          (int)ns->opts.mode);
         goto fail;
     }
     if (opts && opts->journal_dir)
@@ -393,8 +397,9 @@ dur_code dur_ns_open(int backing_fd, const dur_ns_options *opts, dur_ns **out,
         goto fail;
     ns->last_recovery = rep;
     ns_log(ns, LOG_INFO,
-           "durfs: recovery of %s: checkpoint LSN %" PRIu64 ", %" PRIu64 " records replayed (%" PRIu64
-           " redone, %" PRIu64 " already applied, %" PRIu64 " skipped), %" PRIu64 " torn bytes cut, %.3f s",
+           "durfs: recovery of %s: checkpoint LSN %" PRIu64 ", %" PRIu64
+           " records replayed (%" PRIu64 " redone, %" PRIu64 " already applied, %" PRIu64
+           " skipped), %" PRIu64 " torn bytes cut, %.3f s",
            ns->journal_path, rep.wal.checkpoint_lsn, rep.wal.records_replayed, rep.ops_redone,
            rep.ops_already, rep.ops_skipped, rep.wal.bytes_cut, (double)rep.elapsed_ns / 1e9);
 
@@ -408,7 +413,8 @@ dur_code dur_ns_open(int backing_fd, const dur_ns_options *opts, dur_ns **out,
         if ((c = dur_wal_open(ns->jdir, NS_WAL_DIR, &wo, &ns->wal, NULL, err)) != DUR_OK)
             goto fail;
         if (ns_test_fail_before_checkpoint) {
-            c = dur_error_set(err, DUR_E_IO, EINTR, NULL, "test switch: stopped before the checkpoint");
+            c = dur_error_set(err, DUR_E_IO, EINTR, NULL,
+                              "test switch: stopped before the checkpoint");
             goto fail;
         }
         /* Replayed records (and a fresh journal) are covered by a checkpoint now, so
@@ -507,8 +513,8 @@ static dur_code ns_append(dur_ns_op *op, const ns_record *r)
     return c;
 }
 
-dur_code dur_ns_log_create(dur_ns_op *op, const dur_fh *parent, const char *name,
-                           const dur_fh *obj, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
+dur_code dur_ns_log_create(dur_ns_op *op, const dur_fh *parent, const char *name, const dur_fh *obj,
+                           mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
                            const char *symlink_target)
 {
     ns_record r;
@@ -550,8 +556,8 @@ dur_code dur_ns_log_link(dur_ns_op *op, const dur_fh *obj, const dur_fh *new_par
     return ns_append(op, &r);
 }
 
-dur_code dur_ns_log_remove(dur_ns_op *op, const dur_fh *parent, const char *name,
-                           const dur_fh *obj, bool is_dir)
+dur_code dur_ns_log_remove(dur_ns_op *op, const dur_fh *parent, const char *name, const dur_fh *obj,
+                           bool is_dir)
 {
     ns_record r;
     memset(&r, 0, sizeof r);
@@ -581,8 +587,7 @@ dur_code dur_ns_log_rename(dur_ns_op *op, const dur_fh *old_parent, const char *
     return ns_append(op, &r);
 }
 
-dur_code dur_ns_log_setattr(dur_ns_op *op, const dur_fh *obj, int obj_fd,
-                            const dur_ns_attr *attr)
+dur_code dur_ns_log_setattr(dur_ns_op *op, const dur_fh *obj, int obj_fd, const dur_ns_attr *attr)
 {
     ns_record r;
     memset(&r, 0, sizeof r);
@@ -619,8 +624,8 @@ dur_code dur_ns_log_setattr(dur_ns_op *op, const dur_fh *obj, int obj_fd,
     return c;
 }
 
-dur_code dur_ns_log_setxattr(dur_ns_op *op, const dur_fh *obj, const char *name,
-                             const void *value, size_t size, int flags)
+dur_code dur_ns_log_setxattr(dur_ns_op *op, const dur_fh *obj, const char *name, const void *value,
+                             size_t size, int flags)
 {
     ns_record r;
     memset(&r, 0, sizeof r);
@@ -688,5 +693,6 @@ void dur_ns_get_status(dur_ns *ns, dur_ns_status *out)
     out->file_syncs = atomic_load(&ns->file_syncs);
     out->syncfs_calls = atomic_load(&ns->syncfs_calls);
     out->errors = atomic_load(&ns->errors);
-    out->all_durable = out->durable_lsn == out->last_lsn && (!ns->wal || !dur_wal_poisoned(ns->wal));
+    out->all_durable =
+        out->durable_lsn == out->last_lsn && (!ns->wal || !dur_wal_poisoned(ns->wal));
 }

@@ -20,9 +20,12 @@
 const char *dur_ns_mode_name(dur_ns_mode m)
 {
     switch (m) {
-    case DUR_NS_CLOSE: return "close";
-    case DUR_NS_SYNC: return "sync";
-    case DUR_NS_ORDERED: return "ordered";
+    case DUR_NS_CLOSE:
+        return "close";
+    case DUR_NS_SYNC:
+        return "sync";
+    case DUR_NS_ORDERED:
+        return "ordered";
     }
     return "unknown";
 }
@@ -116,8 +119,8 @@ dur_code dur_ns_verify(const char *journal_dir, dur_ns_verify_result *result,
     return DUR_OK;
 }
 
-dur_code dur_ns_recover_offline(int backing_fd, const dur_ns_options *opts,
-                                dur_ns_recovery *out, dur_error *err)
+dur_code dur_ns_recover_offline(int backing_fd, const dur_ns_options *opts, dur_ns_recovery *out,
+                                dur_error *err)
 {
     dur_ns *ns = NULL;
     dur_ns_options o;
@@ -132,8 +135,8 @@ dur_code dur_ns_recover_offline(int backing_fd, const dur_ns_options *opts,
     return dur_ns_close(ns, err);
 }
 
-dur_code dur_ns_dump(const char *journal_dir, void (*line)(void *ctx, const char *text),
-                     void *ctx, dur_error *err)
+dur_code dur_ns_dump(const char *journal_dir, void (*line)(void *ctx, const char *text), void *ctx,
+                     dur_error *err)
 {
     dur_dir *d = NULL;
     dur_code c = open_journal(journal_dir, &d, err);

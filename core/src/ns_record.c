@@ -22,14 +22,22 @@
 const char *ns_rec_type_name(unsigned type)
 {
     switch (type) {
-    case NS_REC_CREATE: return "CREATE";
-    case NS_REC_LINK: return "LINK";
-    case NS_REC_REMOVE: return "REMOVE";
-    case NS_REC_RENAME: return "RENAME";
-    case NS_REC_SETATTR: return "SETATTR";
-    case NS_REC_SETXATTR: return "SETXATTR";
-    case NS_REC_REMOVEXATTR: return "REMOVEXATTR";
-    default: return "UNKNOWN";
+    case NS_REC_CREATE:
+        return "CREATE";
+    case NS_REC_LINK:
+        return "LINK";
+    case NS_REC_REMOVE:
+        return "REMOVE";
+    case NS_REC_RENAME:
+        return "RENAME";
+    case NS_REC_SETATTR:
+        return "SETATTR";
+    case NS_REC_SETXATTR:
+        return "SETXATTR";
+    case NS_REC_REMOVEXATTR:
+        return "REMOVEXATTR";
+    default:
+        return "UNKNOWN";
     }
 }
 
@@ -62,7 +70,10 @@ static void put(enc *e, const void *src, size_t n)
     memcpy(e->p + e->len, src, n);
     e->len += n;
 }
-static void put_u8(enc *e, uint8_t v) { put(e, &v, 1); }
+static void put_u8(enc *e, uint8_t v)
+{
+    put(e, &v, 1);
+}
 static void put_u16(enc *e, uint16_t v)
 {
     unsigned char b[2] = {(unsigned char)v, (unsigned char)(v >> 8)};
@@ -102,8 +113,7 @@ static dur_code check_name(const char *s, const char *what, dur_error *err)
 {
     if (!s || !ns_name_valid(s, strlen(s)))
         return dur_error_set(err, DUR_E_INVAL, 0, NULL,
-                             "namespace journal: invalid %s (must be 1..255 bytes, no '/')",
-                             what);
+                             "namespace journal: invalid %s (must be 1..255 bytes, no '/')", what);
     return DUR_OK;
 }
 
@@ -123,12 +133,12 @@ dur_code ns_record_encode(const ns_record *r, unsigned char *buf, size_t *len, d
     put_u8(&e, NS_REC_VERSION);
     switch (r->type) {
     case NS_REC_CREATE:
-        if ((c = check_fh(&r->parent, false, "parent", err)) || (c = check_fh(&r->obj, false, "object", err)) ||
-            (c = check_name(r->name, "name", err)))
+        if ((c = check_fh(&r->parent, false, "parent", err)) ||
+            (c = check_fh(&r->obj, false, "object", err)) || (c = check_name(r->name, "name", err)))
             return c;
         if (r->target_len > NS_TARGET_MAX)
-            return dur_error_set(err, DUR_E_INVAL, 0, NULL, "symlink target too long (%" PRIu32 " bytes)",
-                                 r->target_len);
+            return dur_error_set(err, DUR_E_INVAL, 0, NULL,
+                                 "symlink target too long (%" PRIu32 " bytes)", r->target_len);
         put_fh(&e, &r->parent);
         put_name(&e, r->name);
         put_fh(&e, &r->obj);
@@ -140,7 +150,8 @@ dur_code ns_record_encode(const ns_record *r, unsigned char *buf, size_t *len, d
         put(&e, r->target, r->target_len);
         break;
     case NS_REC_LINK:
-        if ((c = check_fh(&r->obj, false, "object", err)) || (c = check_fh(&r->parent2, false, "new parent", err)) ||
+        if ((c = check_fh(&r->obj, false, "object", err)) ||
+            (c = check_fh(&r->parent2, false, "new parent", err)) ||
             (c = check_name(r->name2, "new name", err)))
             return c;
         put_fh(&e, &r->obj);
@@ -148,8 +159,8 @@ dur_code ns_record_encode(const ns_record *r, unsigned char *buf, size_t *len, d
         put_name(&e, r->name2);
         break;
     case NS_REC_REMOVE:
-        if ((c = check_fh(&r->parent, false, "parent", err)) || (c = check_fh(&r->obj, false, "object", err)) ||
-            (c = check_name(r->name, "name", err)))
+        if ((c = check_fh(&r->parent, false, "parent", err)) ||
+            (c = check_fh(&r->obj, false, "object", err)) || (c = check_name(r->name, "name", err)))
             return c;
         put_fh(&e, &r->parent);
         put_name(&e, r->name);
@@ -159,8 +170,10 @@ dur_code ns_record_encode(const ns_record *r, unsigned char *buf, size_t *len, d
     case NS_REC_RENAME:
         if ((c = check_fh(&r->parent, false, "old parent", err)) ||
             (c = check_fh(&r->parent2, false, "new parent", err)) ||
-            (c = check_fh(&r->obj, false, "object", err)) || (c = check_fh(&r->other, true, "replaced", err)) ||
-            (c = check_name(r->name, "old name", err)) || (c = check_name(r->name2, "new name", err)))
+            (c = check_fh(&r->obj, false, "object", err)) ||
+            (c = check_fh(&r->other, true, "replaced", err)) ||
+            (c = check_name(r->name, "old name", err)) ||
+            (c = check_name(r->name2, "new name", err)))
             return c;
         put_fh(&e, &r->parent);
         put_name(&e, r->name);
@@ -186,7 +199,8 @@ dur_code ns_record_encode(const ns_record *r, unsigned char *buf, size_t *len, d
         break;
     case NS_REC_SETXATTR:
     case NS_REC_REMOVEXATTR:
-        if ((c = check_fh(&r->obj, false, "object", err)) || (c = check_name(r->xname, "xattr name", err)))
+        if ((c = check_fh(&r->obj, false, "object", err)) ||
+            (c = check_name(r->xname, "xattr name", err)))
             return c;
         put_fh(&e, &r->obj);
         put_name(&e, r->xname);
@@ -200,7 +214,8 @@ dur_code ns_record_encode(const ns_record *r, unsigned char *buf, size_t *len, d
         }
         break;
     default:
-        return dur_error_set(err, DUR_E_INVAL, 0, NULL, "unknown namespace record type %u", r->type);
+        return dur_error_set(err, DUR_E_INVAL, 0, NULL, "unknown namespace record type %u",
+                             r->type);
     }
     assert(!e.overflow); /* NS_REC_MAX_BYTES bounds every field above */
     *len = e.len;
@@ -221,9 +236,10 @@ static bool fail(dec *d, const char *fmt, const char *what)
     if (d->code == DUR_OK) {
         char msg[160];
         snprintf(msg, sizeof msg, fmt, what);
-        d->code = dur_error_set_at(d->err, DUR_E_CORRUPT, 0, NULL, d->off,
-                                   "namespace record LSN %" PRIu64 ": %s (payload offset %zu of %zu)",
-                                   d->lsn, msg, d->off, d->len);
+        d->code =
+            dur_error_set_at(d->err, DUR_E_CORRUPT, 0, NULL, d->off,
+                             "namespace record LSN %" PRIu64 ": %s (payload offset %zu of %zu)",
+                             d->lsn, msg, d->off, d->len);
     }
     return false;
 }
@@ -302,8 +318,8 @@ static void get_name(dec *d, char *dst, const char *what)
     dst[n] = '\0';
 }
 
-dur_code ns_record_decode(uint8_t type, const void *payload, size_t len, uint64_t lsn,
-                          ns_record *r, dur_error *err)
+dur_code ns_record_decode(uint8_t type, const void *payload, size_t len, uint64_t lsn, ns_record *r,
+                          dur_error *err)
 {
     dec d = {.p = payload, .len = len, .off = 0, .lsn = lsn, .err = err, .code = DUR_OK};
     memset(r, 0, sizeof *r);
@@ -317,7 +333,8 @@ dur_code ns_record_decode(uint8_t type, const void *payload, size_t len, uint64_
     if (d.code == DUR_OK && version != NS_REC_VERSION) {
         d.off = 0;
         return dur_error_set_at(err, DUR_E_CORRUPT, 0, NULL, 0,
-                                "namespace record LSN %" PRIu64 ": unsupported version %u (expected %u)",
+                                "namespace record LSN %" PRIu64
+                                ": unsupported version %u (expected %u)",
                                 lsn, version, NS_REC_VERSION);
     }
     switch (type) {
@@ -435,7 +452,9 @@ void ns_record_format(const ns_record *r, uint64_t lsn, char *buf, size_t size)
     case NS_REC_CREATE:
         fmt_fh(&r->parent, a, sizeof a);
         fmt_fh(&r->obj, b, sizeof b);
-        snprintf(buf, size, "%" PRIu64 " CREATE parent=%s name=%s obj=%s mode=0%o uid=%u gid=%u rdev=%" PRIu64 "%s%.*s",
+        snprintf(buf, size,
+                 "%" PRIu64 " CREATE parent=%s name=%s obj=%s mode=0%o uid=%u gid=%u rdev=%" PRIu64
+                 "%s%.*s",
                  lsn, a, n1, b, r->mode, r->uid, r->gid, r->rdev, r->target_len ? " target=" : "",
                  (int)r->target_len, r->target_len ? r->target : "");
         break;
@@ -456,13 +475,17 @@ void ns_record_format(const ns_record *r, uint64_t lsn, char *buf, size_t size)
         fmt_fh(&r->parent2, b, sizeof b);
         fmt_fh(&r->obj, c, sizeof c);
         fmt_fh(&r->other, d, sizeof d);
-        snprintf(buf, size, "%" PRIu64 " RENAME old_parent=%s old_name=%s new_parent=%s new_name=%s flags=0x%x obj=%s replaced=%s",
+        snprintf(buf, size,
+                 "%" PRIu64 " RENAME old_parent=%s old_name=%s new_parent=%s new_name=%s "
+                            "flags=0x%x obj=%s replaced=%s",
                  lsn, a, n1, b, n2, r->flags, c, d);
         break;
     }
     case NS_REC_SETATTR:
         fmt_fh(&r->obj, a, sizeof a);
-        snprintf(buf, size, "%" PRIu64 " SETATTR obj=%s valid=0x%x mode=0%o uid=%u gid=%u size=%" PRIu64 " atime=%" PRId64 ".%09u mtime=%" PRId64 ".%09u",
+        snprintf(buf, size,
+                 "%" PRIu64 " SETATTR obj=%s valid=0x%x mode=0%o uid=%u gid=%u size=%" PRIu64
+                 " atime=%" PRId64 ".%09u mtime=%" PRId64 ".%09u",
                  lsn, a, r->valid, r->mode, r->uid, r->gid, r->size, r->atime_sec, r->atime_nsec,
                  r->mtime_sec, r->mtime_nsec);
         break;
@@ -471,8 +494,8 @@ void ns_record_format(const ns_record *r, uint64_t lsn, char *buf, size_t size)
         fmt_fh(&r->obj, a, sizeof a);
         fmt_name(r->xname, n1, sizeof n1);
         if (r->type == NS_REC_SETXATTR)
-            snprintf(buf, size, "%" PRIu64 " SETXATTR obj=%s name=%s flags=0x%x value_len=%u", lsn, a, n1,
-                     r->flags, r->value_len);
+            snprintf(buf, size, "%" PRIu64 " SETXATTR obj=%s name=%s flags=0x%x value_len=%u", lsn,
+                     a, n1, r->flags, r->value_len);
         else
             snprintf(buf, size, "%" PRIu64 " REMOVEXATTR obj=%s name=%s", lsn, a, n1);
         break;

@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 #define NS_REC_VERSION 1
-#define NS_NAME_MAX 255         /* one path component (NAME_MAX) */
-#define NS_TARGET_MAX 4095      /* symlink target (PATH_MAX - 1) */
+#define NS_NAME_MAX 255          /* one path component (NAME_MAX) */
+#define NS_TARGET_MAX 4095       /* symlink target (PATH_MAX - 1) */
 #define NS_XATTR_VALUE_MAX 65536 /* XATTR_SIZE_MAX */
 
 /* WAL record type byte = operation kind (1..239 are the caller's). */

@@ -62,7 +62,7 @@ bool ns_replay_test_no_evidence = false;
  * whether the log created it and how many names the log leaves it with. */
 typedef struct fh_slot {
     dur_fh key, to;
-    int32_t links;  /* names after the whole log, for objects the log created */
+    int32_t links; /* names after the whole log, for objects the log created */
     bool used, mapped, created;
 } fh_slot;
 
@@ -74,14 +74,15 @@ struct ns_replay {
     void *log_ctx;
     fh_slot *tab; /* open addressing, power-of-two capacity */
     size_t cap, count, mapped;
-    int map_fd;   /* append-only persisted map, -1 until first use */
+    int map_fd;    /* append-only persisted map, -1 until first use */
     int orphan_fd; /* BACKING/.durfs/replay-orphans, -1 until first use */
     uint64_t redone, already, skipped;
     uint64_t evidence_lsn; /* newest CREATE whose object exists: BACKING is at least there */
     uint64_t progress_lsn; /* an interrupted recovery finished every record up to here */
 };
 
-static void rlog(ns_replay *r, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void rlog(ns_replay *r, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void rlog(ns_replay *r, int level, const char *fmt, ...)
 {
     if (!r->log)
@@ -216,7 +217,8 @@ static dur_code map_load(ns_replay *r, dur_error *err)
                 for (int i = 7; i >= 0; i--)
                     v[k] = (v[k] << 8) | p[off + 1 + 8 * (size_t)k + (size_t)i];
             if (v[1] != XXH3_64bits(p + off, 9)) {
-                rlog(r, LOG_WARNING, "durfs replay: %s: damaged progress entry at offset %zu ignored",
+                rlog(r, LOG_WARNING,
+                     "durfs replay: %s: damaged progress entry at offset %zu ignored",
                      NS_REPLAY_MAP_FILE, off);
                 break;
             }
@@ -235,8 +237,8 @@ static dur_code map_load(ns_replay *r, dur_error *err)
                 break;
             }
             h[k].len = p[o];
-            uint32_t t = (uint32_t)p[o + 1] | ((uint32_t)p[o + 2] << 8) | ((uint32_t)p[o + 3] << 16) |
-                         ((uint32_t)p[o + 4] << 24);
+            uint32_t t = (uint32_t)p[o + 1] | ((uint32_t)p[o + 2] << 8) |
+                         ((uint32_t)p[o + 3] << 16) | ((uint32_t)p[o + 4] << 24);
             h[k].type = (int32_t)t;
             memcpy(h[k].data, p + o + 5, h[k].len);
             o += 5 + h[k].len;
@@ -274,7 +276,8 @@ static dur_code map_open(ns_replay *r, dur_error *err)
     int root = r->jdir->ops->root_fd(r->jdir);
     r->map_fd = openat(root, NS_REPLAY_MAP_FILE, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (r->map_fd < 0)
-        return dur_error_set(err, DUR_E_IO, errno, NS_REPLAY_MAP_FILE, "cannot open the replay map");
+        return dur_error_set(err, DUR_E_IO, errno, NS_REPLAY_MAP_FILE,
+                             "cannot open the replay map");
     return dur_fd_sync_dir(root, "journal directory", err);
 }
 
@@ -345,7 +348,8 @@ static dur_code prepass(ns_replay *r, dur_error *err)
     dur_checkpoint cp;
     bool found = false;
     memset(&cp, 0, sizeof cp);
-    dur_code c = dur_checkpoint_load_latest(r->jdir, NS_CKPT_DIR, DUR_READ_BEST_EFFORT, &cp, &found, err);
+    dur_code c =
+        dur_checkpoint_load_latest(r->jdir, NS_CKPT_DIR, DUR_READ_BEST_EFFORT, &cp, &found, err);
     if (c != DUR_OK && c != DUR_E_NOTFOUND)
         return c;
     uint64_t from = found ? cp.lsn + 1 : 1;
@@ -355,7 +359,8 @@ static dur_code prepass(ns_replay *r, dur_error *err)
     if ((c = dur_dir_exists(r->jdir, NS_WAL_DIR, &wal_exists, err)) != DUR_OK || !wal_exists)
         return c;
     dur_wal_reader *rd = NULL;
-    if ((c = dur_wal_reader_open(r->jdir, NS_WAL_DIR, DUR_READ_BEST_EFFORT, from, &rd, err)) != DUR_OK)
+    if ((c = dur_wal_reader_open(r->jdir, NS_WAL_DIR, DUR_READ_BEST_EFFORT, from, &rd, err)) !=
+        DUR_OK)
         return c;
     for (;;) {
         dur_wal_record rec;
@@ -408,8 +413,8 @@ static dur_code prepass(ns_replay *r, dur_error *err)
     return c;
 }
 
-dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens,
-                       dur_ns_log_fn log, void *log_ctx, ns_replay **out, dur_error *err)
+dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens, dur_ns_log_fn log,
+                       void *log_ctx, ns_replay **out, dur_error *err)
 {
     ns_replay *r = calloc(1, sizeof *r);
     if (!r)
@@ -523,8 +528,8 @@ static dur_code orphanage(ns_replay *r, int *fd, dur_error *err)
     if (r->orphan_fd < 0) {
         int res = openat(r->backing_fd, DUR_NS_RESERVED_NAME, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (res < 0)
-            return dur_error_set(err, DUR_E_IO, errno, DUR_NS_RESERVED_NAME, "replay: cannot open %s",
-                                 DUR_NS_RESERVED_NAME);
+            return dur_error_set(err, DUR_E_IO, errno, DUR_NS_RESERVED_NAME,
+                                 "replay: cannot open %s", DUR_NS_RESERVED_NAME);
         if (mkdirat(res, NS_ORPHANS_NAME, 0700) != 0 && errno != EEXIST) {
             int e = errno;
             close(res);
@@ -792,7 +797,8 @@ static dur_code redo_partner_effect(ns_replay *r, const ns_record *rec, uint64_t
     if ((c = name_state(r, dst.dfd, dst.name, &rec->other, &present, &holds, err)) != DUR_OK)
         goto out;
     if (!holds || fstatat(dst.dfd, dst.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        c = already(r, lsn, rec, "object not re-created and target does not hold the replaced object");
+        c = already(r, lsn, rec,
+                    "object not re-created and target does not hold the replaced object");
         goto out;
     }
     int rc;
@@ -804,7 +810,8 @@ static dur_code redo_partner_effect(ns_replay *r, const ns_record *rec, uint64_t
         rc = renameat2(dst.dfd, dst.name, src->dfd, slot, RENAME_NOREPLACE);
     else
         rc = unlinkat(dst.dfd, dst.name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
-    c = rc == 0 ? redone(r, lsn, rec) : skip(r, lsn, rec, "effect on the replaced object failed", errno);
+    c = rc == 0 ? redone(r, lsn, rec)
+                : skip(r, lsn, rec, "effect on the replaced object failed", errno);
 out:
     place_close(&dst);
     return c;
@@ -943,7 +950,8 @@ static dur_code redo_setattr(ns_replay *r, const ns_record *rec, uint64_t lsn, d
         changed = true;
     }
     if ((rec->valid & (DUR_NS_ATTR_ATIME | DUR_NS_ATTR_MTIME)) && !is_lnk) {
-        struct timespec ts[2] = {{.tv_sec = 0, .tv_nsec = UTIME_OMIT}, {.tv_sec = 0, .tv_nsec = UTIME_OMIT}};
+        struct timespec ts[2] = {{.tv_sec = 0, .tv_nsec = UTIME_OMIT},
+                                 {.tv_sec = 0, .tv_nsec = UTIME_OMIT}};
         bool differs = false;
         if (rec->valid & DUR_NS_ATTR_ATIME) {
             ts[0].tv_sec = rec->atime_sec;
@@ -1012,13 +1020,14 @@ out:
     return c;
 }
 
-dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_t len,
-                          uint64_t lsn, dur_error *err)
+dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_t len, uint64_t lsn,
+                          dur_error *err)
 {
     if (type > DUR_WAL_TYPE_USER_MAX)
         return DUR_OK; /* checkpoint markers and other library records */
     if (ns_replay_test_fail_after && r->redone >= ns_replay_test_fail_after)
-        return dur_error_set(err, DUR_E_IO, EINTR, NULL, "replay stopped by test switch at LSN %" PRIu64, lsn);
+        return dur_error_set(err, DUR_E_IO, EINTR, NULL,
+                             "replay stopped by test switch at LSN %" PRIu64, lsn);
     ns_record rec;
     dur_code c = ns_record_decode(type, payload, len, lsn, &rec, err);
     if (c != DUR_OK)
@@ -1027,12 +1036,23 @@ dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_
         return already(r, lsn, &rec, "older than the newest record known applied");
     uint64_t before = r->redone;
     switch (rec.type) {
-    case NS_REC_CREATE: c = redo_create(r, &rec, lsn, err); break;
-    case NS_REC_LINK: c = redo_link(r, &rec, lsn, err); break;
-    case NS_REC_REMOVE: c = redo_remove(r, &rec, lsn, err); break;
-    case NS_REC_RENAME: c = redo_rename(r, &rec, lsn, err); break;
-    case NS_REC_SETATTR: c = redo_setattr(r, &rec, lsn, err); break;
-    default: c = redo_xattr(r, &rec, lsn, err);
+    case NS_REC_CREATE:
+        c = redo_create(r, &rec, lsn, err);
+        break;
+    case NS_REC_LINK:
+        c = redo_link(r, &rec, lsn, err);
+        break;
+    case NS_REC_REMOVE:
+        c = redo_remove(r, &rec, lsn, err);
+        break;
+    case NS_REC_RENAME:
+        c = redo_rename(r, &rec, lsn, err);
+        break;
+    case NS_REC_SETATTR:
+        c = redo_setattr(r, &rec, lsn, err);
+        break;
+    default:
+        c = redo_xattr(r, &rec, lsn, err);
     }
     /* Only records that changed something need a progress mark: re-judging the
      * others on a resumed run finds them applied again. */

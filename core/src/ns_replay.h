@@ -11,13 +11,12 @@ typedef struct ns_replay ns_replay;
  * pre-pass).  persist: keep the map of re-created objects in jdir/replay-map while
  * recovery runs (false for read-only).  hardens: an fdatasync in jdir hardens
  * BACKING's metadata (same ext4/XFS); otherwise each re-creation syncfs()es first. */
-dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens,
-                       dur_ns_log_fn log, void *log_ctx, ns_replay **out, dur_error *err);
+dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens, dur_ns_log_fn log,
+                       void *log_ctx, ns_replay **out, dur_error *err);
 /* Replay one WAL record (checkpoint markers and other library records are ignored). */
-dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_t len,
-                          uint64_t lsn, dur_error *err);
-void ns_replay_counts(const ns_replay *r, uint64_t *redone, uint64_t *already,
-                      uint64_t *skipped);
+dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_t len, uint64_t lsn,
+                          dur_error *err);
+void ns_replay_counts(const ns_replay *r, uint64_t *redone, uint64_t *already, uint64_t *skipped);
 /* After the post-recovery checkpoint: the persisted map is no longer needed. */
 dur_code ns_replay_discard_map(dur_dir *jdir, dur_error *err);
 void ns_replay_free(ns_replay *r);

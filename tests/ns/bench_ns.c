@@ -55,7 +55,8 @@ static double now(void)
 static void wipe(const char *dir)
 {
     char cmd[600];
-    snprintf(cmd, sizeof cmd, "find '%s' -mindepth 1 -maxdepth 1 -name 't*' -exec rm -rf {} +", dir);
+    snprintf(cmd, sizeof cmd, "find '%s' -mindepth 1 -maxdepth 1 -name 't*' -exec rm -rf {} +",
+             dir);
     if (system(cmd) != 0)
         fprintf(stderr, "cleanup failed\n");
 }
@@ -124,7 +125,8 @@ int main(int argc, char **argv)
             wipe(dir);
         }
     }
-    printf("# backing fs: see `durfsctl status`; ext4/XFS with the journal in BACKING need no syncfs\n");
+    printf("# backing fs: see `durfsctl status`; ext4/XFS with the journal in BACKING need no "
+           "syncfs\n");
     close(bfd);
     if (dir == tmp) {
         char cmd[600];

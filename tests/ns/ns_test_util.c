@@ -47,7 +47,8 @@ void nt_wipe(const char *dir, const char *keep)
     struct dirent *e;
     char p[4096];
     while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || (keep && !strcmp(e->d_name, keep)))
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            (keep && !strcmp(e->d_name, keep)))
             continue;
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         nt_rm_rf(p);
@@ -97,7 +98,11 @@ static void list_dir(int dirfd, const char *rel, lines *out, bool top)
         snprintf(path, sizeof path, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name);
         struct stat st;
         assert_int_equal(fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW), 0);
-        char type = S_ISDIR(st.st_mode) ? 'd' : S_ISREG(st.st_mode) ? 'f' : S_ISLNK(st.st_mode) ? 'l' : S_ISFIFO(st.st_mode) ? 'p' : '?';
+        char type = S_ISDIR(st.st_mode)    ? 'd'
+                    : S_ISREG(st.st_mode)  ? 'f'
+                    : S_ISLNK(st.st_mode)  ? 'l'
+                    : S_ISFIFO(st.st_mode) ? 'p'
+                                           : '?';
         if (S_ISREG(st.st_mode)) {
             int f = openat(dirfd, path, O_RDONLY);
             assert_true(f >= 0);
@@ -205,8 +210,12 @@ static dur_code create_common(nt *t, const char *path, mode_t mode, dev_t rdev, 
     dur_ns_begin(t->ns, &op);
     int r;
     switch (mode & S_IFMT) {
-    case S_IFDIR: r = mkdirat(pfd, name, mode & 07777); break;
-    case S_IFLNK: r = symlinkat(target, pfd, name); break;
+    case S_IFDIR:
+        r = mkdirat(pfd, name, mode & 07777);
+        break;
+    case S_IFLNK:
+        r = symlinkat(target, pfd, name);
+        break;
     case S_IFREG: {
         int f = openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY, mode & 07777);
         r = f < 0 ? -1 : 0;
@@ -217,13 +226,15 @@ static dur_code create_common(nt *t, const char *path, mode_t mode, dev_t rdev, 
         }
         break;
     }
-    default: r = mknodat(pfd, name, mode, rdev);
+    default:
+        r = mknodat(pfd, name, mode, rdev);
     }
     assert_int_equal(r, 0);
     struct stat st;
     assert_int_equal(fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
     dur_fh obj = fh_at(pfd, name);
-    dur_ns_log_create(&op, &parent, name, &obj, st.st_mode, st.st_uid, st.st_gid, st.st_rdev, target);
+    dur_ns_log_create(&op, &parent, name, &obj, st.st_mode, st.st_uid, st.st_gid, st.st_rdev,
+                      target);
     close(pfd);
     return finish(&op);
 }

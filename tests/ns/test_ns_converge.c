@@ -196,19 +196,22 @@ static bool random_op(nt *t)
     case 10: {
         x = pick(p, rand() % 2, false);
         struct stat st;
-        if ((done = x && fstatat(t->backing, x, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode)))
+        if ((done = x && fstatat(t->backing, x, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    !S_ISLNK(st.st_mode)))
             assert_int_equal(nt_chmod(t, x, 0600 | (mode_t)(rand() % 0200)), DUR_OK);
         break;
     }
     case 11:
         x = pick(p, rand() % 2, false);
         if ((done = x != NULL))
-            assert_int_equal(nt_chown(t, x, 1000 + (uid_t)(rand() % 3), 100 + (gid_t)(rand() % 3)), DUR_OK);
+            assert_int_equal(nt_chown(t, x, 1000 + (uid_t)(rand() % 3), 100 + (gid_t)(rand() % 3)),
+                             DUR_OK);
         break;
     case 12: {
         x = pick(p, rand() % 2, false);
         struct stat st;
-        if ((done = x && fstatat(t->backing, x, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode))) {
+        if ((done = x && fstatat(t->backing, x, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    !S_ISLNK(st.st_mode))) {
             snprintf(a, sizeof a, "v%d", rand() % 100);
             assert_int_equal(nt_setxattr(t, x, rand() % 2 ? "user.a" : "user.b", a), DUR_OK);
         }
@@ -292,7 +295,8 @@ static int teardown(void **state)
     ns_replay_test_no_evidence = false;
     if (e.root) {
         char cmd[1000];
-        snprintf(cmd, sizeof cmd, "umount '%s' 2>/dev/null; umount '%s' 2>/dev/null; true", e.smnt, e.mnt);
+        snprintf(cmd, sizeof cmd, "umount '%s' 2>/dev/null; umount '%s' 2>/dev/null; true", e.smnt,
+                 e.mnt);
         if (system(cmd) != 0)
             return 0;
         if (!getenv("NS_TEST_KEEP"))
@@ -316,9 +320,11 @@ static void test_convergence(void **state)
     snprintf(e.journal, sizeof e.journal, "%s/.durfs/journal", e.backing);
     snprintf(e.final_journal, sizeof e.final_journal, "%s/final-journal", e.root);
     if (!strcmp(g_fstype, "xfs"))
-        sh("truncate -s 320M '%s' && mkfs.xfs -q -f '%s' && mkdir '%s' '%s'", e.img, e.img, e.mnt, e.smnt);
+        sh("truncate -s 320M '%s' && mkfs.xfs -q -f '%s' && mkdir '%s' '%s'", e.img, e.img, e.mnt,
+           e.smnt);
     else
-        sh("truncate -s 64M '%s' && mkfs.ext4 -q -F '%s' && mkdir '%s' '%s'", e.img, e.img, e.mnt, e.smnt);
+        sh("truncate -s 64M '%s' && mkfs.ext4 -q -F '%s' && mkdir '%s' '%s'", e.img, e.img, e.mnt,
+           e.smnt);
     sh("mount -o loop '%s' '%s' && mkdir '%s'", e.img, e.mnt, e.backing);
 
     int bfd = open(e.backing, O_RDONLY | O_DIRECTORY);
@@ -346,7 +352,8 @@ static void test_convergence(void **state)
         if (snaps < MAX_SNAPS && rand() % (int)(g_ops / (MAX_SNAPS - 1) + 1) == 0)
             snapshot(&e, snaps++);
     }
-    print_message("%s seed %u: %u operations applied, %d snapshots\n", g_fstype, g_seed, applied, snaps);
+    print_message("%s seed %u: %u operations applied, %d snapshots\n", g_fstype, g_seed, applied,
+                  snaps);
     sh("cp -a '%s' '%s'", e.journal, e.final_journal); /* CLOSE mode: all durable */
     char *final = nt_listing(bfd);
     assert_int_equal(dur_ns_close(t.ns, &err), DUR_OK);
@@ -400,7 +407,8 @@ static void test_convergence(void **state)
             fputs(got, f2);
             fclose(f1);
             fclose(f2);
-            fprintf(stderr, "snapshot %d did not converge (seed %u); diff expected got:\n", k, g_seed);
+            fprintf(stderr, "snapshot %d did not converge (seed %u); diff expected got:\n", k,
+                    g_seed);
             sh("diff '%s' '%s' >&2 || true", fe, fg);
             fail();
         }

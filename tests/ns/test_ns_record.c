@@ -292,10 +292,8 @@ static void test_random_mutations(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_truncation_and_trailing),
-        cmocka_unit_test(test_hostile_names),
-        cmocka_unit_test(test_encoder_refuses_bad_input),
+        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_truncation_and_trailing),
+        cmocka_unit_test(test_hostile_names),    cmocka_unit_test(test_encoder_refuses_bad_input),
         cmocka_unit_test(test_random_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,8 +25,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
-
 typedef struct fixture {
     char *root;        /* temp dir */
     char backing[300]; /* root/backing */
@@ -269,7 +267,8 @@ static void lost_everything(fixture *f, uint64_t stop_after)
     assert_string_equal(before, again);
     struct stat st; /* nothing was parked for good */
     char orphans[600];
-    snprintf(orphans, sizeof orphans, "%s/%s/%s", f->backing, DUR_NS_RESERVED_NAME, NS_ORPHANS_NAME);
+    snprintf(orphans, sizeof orphans, "%s/%s/%s", f->backing, DUR_NS_RESERVED_NAME,
+             NS_ORPHANS_NAME);
     assert_int_not_equal(stat(orphans, &st), 0);
     close_ns(f);
     free(before);
@@ -351,15 +350,15 @@ static void test_hostile_record_in_journal(void **state)
     assert_int_equal(dur_wal_open(jd, "wal", &wo, &w, NULL, &err), DUR_OK);
     unsigned char p[64];
     size_t o = 0;
-    p[o++] = 1;            /* version */
-    p[o++] = 4;            /* parent handle: 4 bytes */
+    p[o++] = 1; /* version */
+    p[o++] = 4; /* parent handle: 4 bytes */
     memset(p + o, 0, 8), o += 8;
-    p[o++] = 3;            /* name "a/b" */
+    p[o++] = 3; /* name "a/b" */
     memcpy(p + o, "a/b", 3), o += 3;
-    p[o++] = 4;            /* object handle */
+    p[o++] = 4; /* object handle */
     memset(p + o, 1, 8), o += 8;
     memset(p + o, 0, 4 + 4 + 4 + 8 + 2), o += 22;
-    p[o - 22] = 0x80;      /* mode S_IFREG | 0 */
+    p[o - 22] = 0x80; /* mode S_IFREG | 0 */
     p[o - 21] = 0x81;
     uint64_t lsn = 0;
     assert_int_equal(dur_wal_append_durable(w, 1, p, o, &lsn, &err), DUR_OK);
