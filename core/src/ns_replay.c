@@ -1,37 +1,44 @@
 /* Namespace journal replay.
  *
- * Input: BACKING in ANY state between "the last checkpoint" and "every logged
- * operation applied" (after a power cut the backing filesystem keeps a prefix of its
- * own journal, so typically a prefix of our operations, but replay does not rely on
- * that), plus the records after the checkpoint, in log order (== apply order).
+ * Input: BACKING in ANY state S_j between "the last checkpoint" and "every logged
+ * operation applied" (with the hardening of ns_journal.c it is at least as new as
+ * the durable WAL; replay is still written for any j), plus the records after the
+ * checkpoint in log order (== apply order).
  *
- * Rule: a record is redone only if the state it was logged against is present,
- * judged by IDENTITY (kernel file handles), never by name alone:
- *   CREATE(p,n,obj)      redo iff obj resolves nowhere AND p/n is absent
- *                        (n present with another identity = a later op already
- *                        replaced it; SplitFS#67).  Re-created objects get a new
- *                        handle: map obj -> new, persisted in journal/replay-map.
- *   LINK(obj,p,n)        redo iff obj resolves AND p/n is absent.
- *   REMOVE(p,n,obj)      redo iff p/n holds obj.
- *   RENAME(p,n,q,m,obj,r) redo iff p/n holds obj AND q/m holds r (r none: q/m absent;
- *                        plain rename: q/m absent also accepted -- r was removed later).
- *   SETATTR/XATTR(obj)   if obj resolves: set the logged absolute values (mode, owner,
- *                        times, xattr); SIZE is never replayed (it was fsynced before
- *                        the ack, see dur_ns_log_setattr).
- * A record whose parent does not resolve or whose syscall fails is skipped, counted
- * and logged; it is not fatal.
+ * Pre-pass (deterministic): for each object the log creates, the number of names
+ * the log leaves it with; objects left with none are "dead at end" and never
+ * re-created.  Evidence: the newest CREATE whose object exists (handles are never
+ * reused) proves BACKING reached that LSN; records up to it, and up to the
+ * progress mark of an interrupted recovery, count as applied.
  *
- * Why it converges (full argument in docs/design.md): let S_k be the tree after
- * op k in the original run.  If BACKING == S_j for some j >= checkpoint, replaying
- * records 1..j finds each pre-state absent (every name a record touches was changed
- * again by a later applied op, or the object is already where the op put it), so
- * they are no-ops or transient redo/undo pairs of ops whose effect was later undone;
- * records j+1.. find exactly their pre-state (identity of the re-created object is
- * mapped) and redo it.  Result: S_n, up to fresh handles and empty content of
- * objects the backing tree lost entirely.
- * Idempotence: the map is persisted before replay moves on (fdatasync of the map
- * file, which on ext4/XFS hardens the re-creation too; otherwise a syncfs first),
- * so an interrupted recovery resumed later resolves the same identities.
+ * Rule for the rest: a record is redone only if the state it was logged against is
+ * present, judged by IDENTITY (kernel file handles), never by name alone:
+ *   CREATE(p,n,obj)       obj resolves nowhere, is not dead at end, p/n absent
+ *                         (n taken by another identity = a later op; SplitFS#67).
+ *                         Map obj -> new handle, persisted in JOURNAL/replay-map.
+ *   LINK(obj,p,n)         obj resolves and p/n absent.
+ *   REMOVE(p,n,obj)       p/n holds obj.
+ *   RENAME(p,n,q,m,obj,r) p/n holds obj and q/m holds r (plain rename: or absent).
+ *                         Never-re-created obj: only its effect on r is redone.
+ *   SETATTR/XATTR(obj)    obj resolves: absolute values (mode, owner, times,
+ *                         xattr).  SIZE is never replayed: it was fsynced before
+ *                         the ack (dur_ns_log_setattr), and redoing it could cut
+ *                         off later writes.
+ * A parent that does not resolve because the log removes it later is replaced by
+ * BACKING/.durfs/replay-orphans/<logged handle of the object>, so survivors born
+ * or moved there reach their final place.  A record whose syscall fails is
+ * skipped, counted and logged, never fatal.
+ *
+ * Convergence (docs/design.md): records after j find exactly their pre-state
+ * (modulo mapped handles and never-re-created objects, whose effects on others are
+ * reproduced) and turn S_k-1 into S_k; records up to j are covered by evidence or
+ * fail their pre-state check because a later applied op changed what they touch.
+ * Result: S_n, up to fresh handles and empty content of objects BACKING lost.
+ * Tested: tests/ns/test_ns_converge.c (snapshots of ext4/XFS + final journal).
+ *
+ * Idempotence: each re-creation is persisted (fdatasync; syncfs of BACKING first
+ * when that fdatasync does not harden it) and a progress mark follows every record
+ * that changed something, so an interrupted recovery resumes where it stopped.
  */
 #include "ns_replay.h"
 #include "ns_internal.h"
