@@ -235,7 +235,9 @@ static struct fuse_session *make_session(const durfs_options *o, char *argv0)
              o->read_only ? ",ro" : "", o->fuse_opts[0] ? "," : "", o->fuse_opts);
     char *args_v[] = {argv0, "-o", opts, o->debug ? "-d" : NULL, NULL};
     struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, args_v);
-    return fuse_session_new(&args, &durfs_ops, sizeof(durfs_ops), NULL);
+    struct fuse_session *se = fuse_session_new(&args, &durfs_ops, sizeof(durfs_ops), NULL);
+    fuse_opt_free_args(&args); /* libfuse may have copied and extended them */
+    return se;
 }
 
 static int serve(struct fuse_session *se, const durfs_options *o)
