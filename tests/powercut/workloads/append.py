@@ -12,6 +12,7 @@ after the last acknowledged one only a torn tail (garbage, zeros) is allowed.
 """
 import os
 import random
+import time
 import struct
 import sys
 import zlib
@@ -23,6 +24,7 @@ import common  # noqa: E402
 REC = struct.Struct("<4sQII")  # magic, seq, payload length, crc32(payload)
 MAGIC = b"REC1"
 PER_FILE = 200
+MAX_RECORDS = 40 * PER_FILE  # per process, then it idles
 
 
 def record(name, seq, rng):
@@ -39,6 +41,9 @@ def main():
     log = acklog.AckLog(f"{args.log}.{idx}.log")
     seq, fd, name = 0, -1, None
     while not common.stop:
+        if seq >= MAX_RECORDS:  # bounded space on the test device
+            time.sleep(0.1)
+            continue
         if seq % PER_FILE == 0:
             if fd >= 0:
                 os.close(fd)
@@ -53,7 +58,7 @@ def main():
         first = seq % PER_FILE
         last = min(first + n, PER_FILE) - 1
         log.begin(f=name, q=last)
-        os.write(fd, b"".join(record(name, s, rng) for s in range(first, last + 1)))
+        common.write_all(fd, b"".join(record(name, s, rng) for s in range(first, last + 1)))
         os.fdatasync(fd)
         log.ack(f=name, q=last)
         seq += last - first + 1

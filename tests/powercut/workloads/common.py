@@ -103,3 +103,12 @@ def force_checkpoints(root):
 
 def crc(data):
     return zlib.crc32(data)
+
+
+def write_all(fd, data):
+    """os.write until done: a short write (ENOSPC on the way) must never be
+    acknowledged as a whole record."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]

@@ -2,7 +2,8 @@
 """Workload: create + write + close WITHOUT fsync, in deep directory trees.
 
 Each process creates files d<a>/d<b>/.../f<n> (depth 1..6, directories made on
-demand) with deterministic content of 0 .. 256 KiB, and acknowledges each file
+demand) with deterministic content of 0 .. 128 KiB (at most 1500 files per
+process, then it idles), and acknowledges each file
 after close().  With --fsync: fsync the file and every directory it created.
 
 Invariant checked (close/sync and raw controls): every acknowledged file exists
@@ -11,11 +12,15 @@ ordered: only the second part (close does not make data durable there).
 """
 import os
 import random
+import time
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import acklog  # noqa: E402
 import common  # noqa: E402
+
+
+MAX_FILES = 1500  # per process
 
 
 def file_path(idx, n, rng):
@@ -33,9 +38,12 @@ def main():
     log = acklog.AckLog(f"{args.log}.{idx}.log")
     n = 0
     while not common.stop:
+        if n >= MAX_FILES:  # keep the 1 GiB device from filling up on the raw fs
+            time.sleep(0.1)
+            continue
         n += 1
         rel = file_path(idx, n, rng)
-        size = rng.choice([0, rng.randint(1, 4096), rng.randint(4097, 256 << 10)])
+        size = rng.choice([0, rng.randint(1, 4096), rng.randint(4097, 128 << 10)])
         log.begin(f=rel, s=size)
         parent = os.path.join(args.root, os.path.dirname(rel))
         made = []
@@ -45,7 +53,7 @@ def main():
             p = os.path.dirname(p)
         os.makedirs(parent, exist_ok=True)
         fd = os.open(os.path.join(args.root, rel), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-        os.write(fd, common.pattern(rel, size))
+        common.write_all(fd, common.pattern(rel, size))
         if args.fsync:
             os.fsync(fd)
         os.close(fd)

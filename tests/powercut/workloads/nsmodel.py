@@ -134,7 +134,7 @@ def perform(root, op):
     elif kind == "create":
         fd = os.open(P(a[0]), os.O_WRONLY | os.O_CREAT | os.O_EXCL, a[1])
         try:
-            os.write(fd, common.pattern(a[3], a[2]))
+            common.write_all(fd, common.pattern(a[3], a[2]))
         finally:
             os.close(fd)
     elif kind == "symlink":

@@ -49,7 +49,7 @@ def main():
         log.begin(t=key, v=version)
         tmp = os.path.join(d, t + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.write(fd, common.versioned(key, version, sizes(rng)))
+        common.write_all(fd, common.versioned(key, version, sizes(rng)))
         if args.fsync:
             os.fsync(fd)
         os.close(fd)
