@@ -27,9 +27,7 @@ int syncfs(int fd)
     return 0;
 }
 
-void sync(void)
-{
-}
+void sync(void) {}
 
 int sync_file_range(int fd, off_t offset, off_t nbytes, unsigned int flags)
 {

@@ -86,18 +86,32 @@ def fsync_dir(path):
         os.close(fd)
 
 
+def mount_root(path):
+    while not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
+
+
 def force_checkpoints(root):
-    """Child process asking durfs for checkpoints in a loop (cut during checkpoint/rotation)."""
+    """Child process asking durfs for checkpoints in a loop (cut during
+    checkpoint/rotation).  durfs serves trusted.durfs.* on its root inode only."""
     pid = os.fork()
     if pid:
         return pid
+    import sys
     import time
+    target = mount_root(root)
+    done, failed = 0, None
     while not stop:
         try:
-            os.setxattr(root, "trusted.durfs.checkpoint", b"1")
-        except OSError:
-            pass
+            os.setxattr(target, "trusted.durfs.checkpoint", b"1")
+            done += 1
+        except OSError as e:
+            failed = e
         time.sleep(0.05)
+    if done == 0:
+        print(f"checkpoint forcer: no checkpoint on {target} succeeded: {failed}", file=sys.stderr)
+        os._exit(1)
     os._exit(0)
 
 
