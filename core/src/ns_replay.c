@@ -73,14 +73,20 @@ typedef struct fh_slot {
     bool used, mapped, created;
 } fh_slot;
 
+typedef struct fh_table {
+    fh_slot *tab; /* open addressing, power-of-two capacity */
+    size_t cap, count;
+} fh_table;
+
 struct ns_replay {
     int backing_fd;
     dur_dir *jdir;
     bool persist, hardens;
     dur_ns_log_fn log;
     void *log_ctx;
-    fh_slot *tab; /* open addressing, power-of-two capacity */
-    size_t cap, count, mapped;
+    fh_table objs; /* logged handle -> what replay knows about the object */
+    fh_table rev;  /* re-created handle -> logged handle (the map, reversed) */
+    size_t mapped;
     int map_fd;    /* append-only persisted map, -1 until first use */
     int orphan_fd; /* BACKING/.durfs/replay-orphans, -1 until first use */
     uint64_t redone, already, skipped;
@@ -108,7 +114,7 @@ static uint64_t fh_hash(const dur_fh *fh)
     return XXH3_64bits_withSeed(fh->data, fh->len, (uint64_t)(uint32_t)fh->type);
 }
 
-static fh_slot *slot_find(const ns_replay *r, const dur_fh *key)
+static fh_slot *slot_find(const fh_table *r, const dur_fh *key)
 {
     if (r->cap == 0)
         return NULL;
@@ -120,7 +126,7 @@ static fh_slot *slot_find(const ns_replay *r, const dur_fh *key)
     }
 }
 
-static fh_slot *slot_get(ns_replay *r, const dur_fh *key, dur_error *err)
+static fh_slot *slot_get(fh_table *r, const dur_fh *key, dur_error *err)
 {
     fh_slot *s = slot_find(r, key);
     if (s)
@@ -156,19 +162,24 @@ static fh_slot *slot_get(ns_replay *r, const dur_fh *key, dur_error *err)
 
 static const dur_fh *map_get(const ns_replay *r, const dur_fh *from)
 {
-    const fh_slot *s = slot_find(r, from);
+    const fh_slot *s = slot_find(&r->objs, from);
     return s && s->mapped ? &s->to : NULL;
 }
 
 static dur_code map_put_mem(ns_replay *r, const dur_fh *from, const dur_fh *to, dur_error *err)
 {
-    fh_slot *s = slot_get(r, from, err);
+    fh_slot *s = slot_get(&r->objs, from, err);
     if (!s)
         return DUR_E_NOMEM;
     if (!s->mapped)
         r->mapped++;
     s->mapped = true;
     s->to = *to;
+    fh_slot *b = slot_get(&r->rev, to, err);
+    if (!b)
+        return DUR_E_NOMEM;
+    b->mapped = true;
+    b->to = *from;
     return DUR_OK;
 }
 
@@ -176,7 +187,7 @@ static dur_code map_put_mem(ns_replay *r, const dur_fh *from, const dur_fh *to, 
  * tree does not contain it, so replay never re-creates it (see rules above). */
 static bool dead_at_end(const ns_replay *r, const dur_fh *logged)
 {
-    const fh_slot *s = slot_find(r, logged);
+    const fh_slot *s = slot_find(&r->objs, logged);
     return s && s->created && s->links <= 0;
 }
 
@@ -382,7 +393,7 @@ static dur_code prepass(ns_replay *r, dur_error *err)
         fh_slot *sl = NULL;
         switch (x.type) {
         case NS_REC_CREATE: {
-            if ((sl = slot_get(r, &x.obj, err))) {
+            if ((sl = slot_get(&r->objs, &x.obj, err))) {
                 sl->created = true;
                 sl->links = 1;
             }
@@ -395,15 +406,16 @@ static dur_code prepass(ns_replay *r, dur_error *err)
             break;
         }
         case NS_REC_LINK:
-            if ((sl = slot_get(r, &x.obj, err)))
+            if ((sl = slot_get(&r->objs, &x.obj, err)))
                 sl->links++;
             break;
         case NS_REC_REMOVE:
-            if ((sl = slot_get(r, &x.obj, err)))
+            if ((sl = slot_get(&r->objs, &x.obj, err)))
                 sl->links--;
             break;
         case NS_REC_RENAME:
-            if (x.other.len && !(x.flags & RENAME_EXCHANGE) && (sl = slot_get(r, &x.other, err)))
+            if (x.other.len && !(x.flags & RENAME_EXCHANGE) &&
+                (sl = slot_get(&r->objs, &x.other, err)))
                 sl->links--;
             else
                 sl = (fh_slot *)1; /* nothing to count */
@@ -479,7 +491,8 @@ void ns_replay_free(ns_replay *r)
         else
             unlinkat(r->backing_fd, DUR_NS_RESERVED_NAME "/" NS_ORPHANS_NAME, AT_REMOVEDIR);
     }
-    free(r->tab);
+    free(r->objs.tab);
+    free(r->rev.tab);
     free(r);
 }
 
@@ -497,12 +510,26 @@ static const dur_fh *current(const ns_replay *r, const dur_fh *logged)
     return m ? m : logged;
 }
 
+/* Handles are not unique across a crash: XFS derives an inode's generation from
+ * what is on disk, so an inode replay allocates can carry exactly the handle of a
+ * different object of the log that BACKING lost.  A logged handle that replay itself
+ * handed to another object therefore does not name the logged object. */
+static bool taken_by_other(const ns_replay *r, const dur_fh *logged)
+{
+    if (map_get(r, logged))
+        return false;
+    const fh_slot *b = slot_find(&r->rev, logged);
+    return b && !dur_fh_equal(&b->to, logged);
+}
+
 /* Open the object a logged handle names today (O_PATH).  *fd = -1 when it is gone
  * (ESTALE, or an unlinked inode still cached).  Other errors are fatal: e.g. EPERM
  * means replay lacks CAP_DAC_READ_SEARCH. */
 static dur_code resolve(ns_replay *r, const dur_fh *logged, int *fd, dur_error *err)
 {
     *fd = -1;
+    if (taken_by_other(r, logged))
+        return DUR_OK;
     dur_error e;
     int f = -1;
     dur_error_clear(&e);
@@ -581,7 +608,7 @@ static dur_code name_state(ns_replay *r, int pfd, const char *name, const dur_fh
     dur_code c = dur_fh_get(pfd, name, &fh, err);
     if (c != DUR_OK)
         return c;
-    *holds = dur_fh_equal(&fh, current(r, want));
+    *holds = !taken_by_other(r, want) && dur_fh_equal(&fh, current(r, want));
     return DUR_OK;
 }
 
