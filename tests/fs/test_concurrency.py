@@ -9,32 +9,43 @@ import durfs_harness as H
 H.require_root_fuse()
 PROCS = 8
 OPS = 240  # per process; 3 kinds of metadata op each
-DIRS = 3
+DIRS = 2 * PROCS
 
 
 def name(k, i):
     return 'p%d-%d' % (k, i)
 
 
+def home(k, i):
+    """Where file i of process k is created: mostly its own two directories (the
+    kernel serializes creates in one directory, so shared dirs alone would hide
+    any parallelism from the daemon)."""
+    return 'd%d' % ((2 * k + i % 2) % DIRS)
+
+
+def moved(k, i):
+    """Renames go to the next process's directory: cross-directory, contended."""
+    return 'd%d' % ((2 * k + 3) % DIRS)
+
+
+def final(k, i):
+    return (moved(k, i), 'r' + name(k, i)) if i % 2 == 0 else (home(k, i), name(k, i))
+
+
 def worker(root, k):
-    """Creates file i in dir i%DIRS; renames every 2nd into the next dir;
-    unlinks every 3rd.  Each process owns its names, the directories are shared."""
+    """Creates file i; renames every 2nd into another process's directory;
+    unlinks every 3rd (three ops later).  Each process owns its names."""
     code = 0
     try:
         for i in range(OPS):
-            d = os.path.join(root, 'd%d' % (i % DIRS))
-            fd = os.open(os.path.join(d, name(k, i)), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            p = os.path.join(root, home(k, i), name(k, i))
+            fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             os.write(fd, name(k, i).encode())
             os.close(fd)
             if i % 2 == 0:
-                os.rename(os.path.join(d, name(k, i)),
-                          os.path.join(root, 'd%d' % ((i + 1) % DIRS), 'r' + name(k, i)))
-            if i % 3 == 0:
-                j = i - 3
-                if j >= 0:
-                    src = os.path.join(root, 'd%d' % ((j + 1) % DIRS), 'r' + name(k, j)) \
-                        if j % 2 == 0 else os.path.join(root, 'd%d' % (j % DIRS), name(k, j))
-                    os.unlink(src)
+                os.rename(p, os.path.join(root, *final(k, i)))
+            if i % 3 == 0 and i >= 3:
+                os.unlink(os.path.join(root, *final(k, i - 3)))
     except OSError as e:
         print('worker %d: %s' % (k, e), flush=True)
         code = 1
@@ -45,15 +56,9 @@ def expected(root):
     exp = {}
     for k in range(PROCS):
         for i in range(OPS):
-            loc = ('d%d' % ((i + 1) % DIRS), 'r' + name(k, i)) if i % 2 == 0 \
-                else ('d%d' % (i % DIRS), name(k, i))
-            exp[loc] = name(k, i).encode()
-        for i in range(0, OPS, 3):
-            j = i - 3
-            if j >= 0:
-                loc = ('d%d' % ((j + 1) % DIRS), 'r' + name(k, j)) if j % 2 == 0 \
-                    else ('d%d' % (j % DIRS), name(k, j))
-                del exp[loc]
+            exp[final(k, i)] = name(k, i).encode()
+        for i in range(3, OPS, 3):
+            del exp[final(k, i - 3)]
     return exp
 
 
