@@ -64,6 +64,23 @@ static double elapsed_since(const struct timespec *t, clockid_t clk)
     return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
+/* Stable short name for tools; the probe's name may carry details such as
+ * "ext4 (no journal)" (logged at mount). */
+static const char *fs_kind_name(dur_fs_kind k)
+{
+    switch (k) {
+    case DUR_FS_EXT4: return "ext4";
+    case DUR_FS_XFS: return "xfs";
+    case DUR_FS_BTRFS: return "btrfs";
+    case DUR_FS_TMPFS: return "tmpfs";
+    case DUR_FS_RAMFS: return "ramfs";
+    case DUR_FS_OVERLAY: return "overlay";
+    case DUR_FS_NFS: return "nfs";
+    case DUR_FS_FUSE: return "fuse";
+    default: return "unknown";
+    }
+}
+
 static int status_json(char *buf, size_t size)
 {
     dur_ns_status *s = calloc(1, sizeof(*s));
@@ -75,7 +92,7 @@ static int status_json(char *buf, size_t size)
     json_str(mount, sizeof(mount), g_fs.mount_abs);
     json_str(journal, sizeof(journal), s->journal_dir);
     char kind[96];
-    json_str(kind, sizeof(kind), s->fs.name);
+    json_str(kind, sizeof(kind), fs_kind_name(s->fs.kind));
     const dur_ns_recovery *rc = &s->last_recovery;
     double age = s->checkpoint_time.tv_sec ? elapsed_since(&s->checkpoint_time, CLOCK_REALTIME)
                                            : 0.0;

@@ -260,6 +260,13 @@ void h_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
 void h_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
     (void)ino;
+    if (g_fs.writeback) {
+        /* Dirty pages in the kernel are not in the backing file yet, so its
+         * holes are not the file's holes.  ENOSYS makes the kernel answer
+         * SEEK_DATA/SEEK_HOLE itself (all data, hole at EOF), which is valid. */
+        reply_err(req, ENOSYS);
+        return;
+    }
     off_t res = lseek((int)fi->fh, off, whence);
     if (res < 0)
         reply_err(req, errno);
