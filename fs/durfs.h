@@ -25,7 +25,8 @@
  * state shared by every open handle of the inode (R6). */
 typedef struct dnode_file {
     dur_file_state st;
-    atomic_int opens; /* open handles */
+    atomic_int opens;          /* open handles */
+    atomic_int writable_opens; /* of which opened for writing */
     /* writeback cache: the mtime the kernel last set (ns since the epoch, 0 =
      * none) and whether a write reached the backing file after it; the kernel
      * may send that setattr before the WRITE it stamps (ops_file.c) */
@@ -57,7 +58,9 @@ typedef struct durfs {
     dur_ns *ns;
     dur_ns_recovery recovery;
     dur_fs_policy fs;
-    bool handles;        /* inodes keep kernel file handles; else O_PATH fds */
+    bool handles;        /* inodes are reopened from their handles; else each keeps an
+                          * O_PATH fd (handles are still taken for the journal when
+                          * fs.has_handles) */
     dnode *root;
     char backing_abs[4096], mount_abs[4096];
     struct timespec started;

@@ -201,7 +201,7 @@ int inode_table_init(size_t fd_cache_slots)
         return errno;
     dur_fh fh = {0};
     dur_error err;
-    if (g_fs.handles && dur_fh_get(g_fs.backing_fd, "", &fh, &err) != DUR_OK)
+    if (g_fs.fs.has_handles && dur_fh_get(g_fs.backing_fd, "", &fh, &err) != DUR_OK)
         fh.len = 0;
     dnode *root = node_new(&st, &fh);
     if (!root)
@@ -379,6 +379,7 @@ dnode_file *inode_file(dnode *n)
         return NULL;
     dur_file_state_init(&nf->st);
     atomic_init(&nf->opens, 0);
+    atomic_init(&nf->writable_opens, 0);
     atomic_init(&nf->kernel_mtime_ns, 0);
     atomic_init(&nf->written_after_mtime, false);
     if (atomic_compare_exchange_strong(&n->file, &f, nf))
@@ -507,7 +508,7 @@ int entry_from_fd(int opath_fd, struct fuse_entry_param *e, dur_fh *fh_out)
     }
     dur_fh fh = {0};
     dur_error err;
-    if (g_fs.handles && dur_fh_get(opath_fd, "", &fh, &err) != DUR_OK) {
+    if (g_fs.fs.has_handles && dur_fh_get(opath_fd, "", &fh, &err) != DUR_OK) {
         log_msg(LOG_DEBUG, "no file handle for inode %llu: %s",
                 (unsigned long long)e->attr.st_ino, err.msg);
         fh.len = 0;

@@ -35,6 +35,18 @@ static int file_errno(const char *what, const dur_error *err)
     return EIO;
 }
 
+static bool writable(const struct fuse_file_info *fi)
+{
+    return (fi->flags & O_ACCMODE) != O_RDONLY;
+}
+
+static void count_open(dnode_file *f, const struct fuse_file_info *fi, int delta)
+{
+    atomic_fetch_add(&f->opens, delta);
+    if (writable(fi))
+        atomic_fetch_add(&f->writable_opens, delta);
+}
+
 static void set_open_flags(struct fuse_file_info *fi)
 {
     if (fi->flags & O_DIRECT)
@@ -81,12 +93,12 @@ void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         reply_err(req, e);
         return;
     }
-    atomic_fetch_add(&f->opens, 1);
+    count_open(f, fi, 1);
     fi->fh = (uint64_t)fd;
     set_open_flags(fi);
     if (fuse_reply_open(req, fi) != 0) { /* interrupted: the kernel never saw it */
         close(fd);
-        atomic_fetch_sub(&f->opens, 1);
+        count_open(f, fi, -1);
     }
 }
 
@@ -146,12 +158,12 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
         reply_err(req, e);
         return;
     }
-    atomic_fetch_add(&f->opens, 1);
+    count_open(f, fi, 1);
     fi->fh = (uint64_t)fd;
     set_open_flags(fi);
     if (fuse_reply_create(req, &ent, fi) != 0) {
         close(fd);
-        atomic_fetch_sub(&f->opens, 1);
+        count_open(f, fi, -1);
         inode_forget(inode_get(ent.ino), 1);
     }
 }
@@ -232,7 +244,7 @@ void h_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     dnode_file *f = atomic_load(&inode_get(ino)->file);
     close((int)fi->fh);
     if (f)
-        atomic_fetch_sub(&f->opens, 1);
+        count_open(f, fi, -1);
     reply_err(req, 0);
 }
 
@@ -259,12 +271,20 @@ void h_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
 
 void h_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
-    (void)ino;
-    if (g_fs.writeback) {
-        /* Dirty pages in the kernel are not in the backing file yet, so its
-         * holes are not the file's holes.  ENOSYS makes the kernel answer
-         * SEEK_DATA/SEEK_HOLE itself (all data, hole at EOF), which is valid. */
-        reply_err(req, ENOSYS);
+    dnode_file *f = atomic_load(&inode_get(ino)->file);
+    if (g_fs.writeback && f && atomic_load(&f->writable_opens) > 0 &&
+        (whence == SEEK_DATA || whence == SEEK_HOLE)) {
+        /* The kernel may hold dirty pages of this file that the backing file
+         * does not have yet, so the backing holes are not the file's holes.
+         * Answer the conservative, always valid way: data everywhere below
+         * EOF, the only hole at EOF.  (Closed files get the exact answer.) */
+        struct stat st;
+        if (fstat((int)fi->fh, &st) < 0)
+            reply_err(req, errno);
+        else if (off < 0 || off >= st.st_size)
+            reply_err(req, ENXIO);
+        else
+            fuse_reply_lseek(req, whence == SEEK_DATA ? off : st.st_size);
         return;
     }
     off_t res = lseek((int)fi->fh, off, whence);

@@ -160,7 +160,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
     dur_fh fh = {0};
     dur_error err;
     e = fstatat(r.fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
-    if (!e && g_fs.handles && dur_fh_get(r.fd, name, &fh, &err) != DUR_OK)
+    if (!e && g_fs.fs.has_handles && dur_fh_get(r.fd, name, &fh, &err) != DUR_OK)
         fh.len = 0;
     if (!e)
         e = unlinkat(r.fd, name, is_dir ? AT_REMOVEDIR : 0) < 0 ? errno : 0;
@@ -251,7 +251,7 @@ void h_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
     dur_fh sfh = {0}, dfh = {0};
     dur_error err;
     bool replaced = fstatat(to.fd, newname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
-    if (g_fs.handles) {
+    if (g_fs.fs.has_handles) { /* for the journal, even when we cannot reopen them */
         if (dur_fh_get(from.fd, name, &sfh, &err) != DUR_OK)
             sfh.len = 0;
         if (replaced && dur_fh_get(to.fd, newname, &dfh, &err) != DUR_OK)
