@@ -17,6 +17,15 @@ def run(*args, timeout=60):
                           stdin=subprocess.DEVNULL, timeout=timeout)
 
 
+def running(pid):
+    """True while pid exists and is not a zombie (a daemon is reaped by init later)."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except FileNotFoundError:
+        return False
+
+
 def out(r):
     return (r.stdout + r.stderr).decode('utf-8', 'replace')
 
@@ -120,7 +129,7 @@ class Cmdline(unittest.TestCase):
         m.stop(how='umount')
         fx.m = None
         self.assertFalse(H.is_fuse_mounted(fx.mntdir))
-        self.assertFalse(os.path.exists('/proc/%d' % m.pid), 'daemon still running after umount')
+        self.assertFalse(running(m.pid), 'daemon still running after umount')
 
     def test_exit_codes(self):
         fx = self.fx
