@@ -69,15 +69,24 @@ static double elapsed_since(const struct timespec *t, clockid_t clk)
 static const char *fs_kind_name(dur_fs_kind k)
 {
     switch (k) {
-    case DUR_FS_EXT4: return "ext4";
-    case DUR_FS_XFS: return "xfs";
-    case DUR_FS_BTRFS: return "btrfs";
-    case DUR_FS_TMPFS: return "tmpfs";
-    case DUR_FS_RAMFS: return "ramfs";
-    case DUR_FS_OVERLAY: return "overlay";
-    case DUR_FS_NFS: return "nfs";
-    case DUR_FS_FUSE: return "fuse";
-    default: return "unknown";
+    case DUR_FS_EXT4:
+        return "ext4";
+    case DUR_FS_XFS:
+        return "xfs";
+    case DUR_FS_BTRFS:
+        return "btrfs";
+    case DUR_FS_TMPFS:
+        return "tmpfs";
+    case DUR_FS_RAMFS:
+        return "ramfs";
+    case DUR_FS_OVERLAY:
+        return "overlay";
+    case DUR_FS_NFS:
+        return "nfs";
+    case DUR_FS_FUSE:
+        return "fuse";
+    default:
+        return "unknown";
     }
 }
 
@@ -94,8 +103,8 @@ static int status_json(char *buf, size_t size)
     char kind[96];
     json_str(kind, sizeof(kind), fs_kind_name(s->fs.kind));
     const dur_ns_recovery *rc = &s->last_recovery;
-    double age = s->checkpoint_time.tv_sec ? elapsed_since(&s->checkpoint_time, CLOCK_REALTIME)
-                                           : 0.0;
+    double age =
+        s->checkpoint_time.tv_sec ? elapsed_since(&s->checkpoint_time, CLOCK_REALTIME) : 0.0;
     int n = snprintf(
         buf, size,
         "{\"version\":\"%s\",\"pid\":%d,\"mode\":\"%s\",\"backing\":%s,\"mountpoint\":%s,"
@@ -113,8 +122,7 @@ static int status_json(char *buf, size_t size)
         s->fs.fsync_hardens_all_metadata ? "true" : "false", g_fs.handles ? "true" : "false",
         (unsigned long long)s->last_lsn, (unsigned long long)s->durable_lsn,
         (unsigned long long)s->checkpoint_lsn, age, (unsigned long long)s->checkpoints,
-        (unsigned long long)(s->last_lsn > s->checkpoint_lsn ? s->last_lsn - s->checkpoint_lsn
-                                                              : 0),
+        (unsigned long long)(s->last_lsn > s->checkpoint_lsn ? s->last_lsn - s->checkpoint_lsn : 0),
         (unsigned long long)rc->wal.records_replayed, (unsigned long long)rc->ops_redone,
         (unsigned long long)rc->ops_already, (unsigned long long)rc->ops_skipped,
         (unsigned long long)rc->wal.bytes_cut, (double)rc->elapsed_ns / 1e6,

@@ -84,8 +84,7 @@ int creds_enter(fuse_req_t req, creds_saved *s)
         (gid_t)syscall(SYS_setfsgid, -1) != ctx->gid) {
         restore();
         s->switched = false;
-        log_msg(LOG_ERR, "cannot switch to uid %u gid %u", (unsigned)ctx->uid,
-                (unsigned)ctx->gid);
+        log_msg(LOG_ERR, "cannot switch to uid %u gid %u", (unsigned)ctx->uid, (unsigned)ctx->gid);
         return EPERM;
     }
     s->umask = umask(g_dont_mask ? ctx->umask : 0);

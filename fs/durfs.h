@@ -37,35 +37,35 @@ typedef struct dnode_file {
 /* One backing inode the kernel knows (or a "zombie": forgotten by the kernel but
  * kept because its file data is not yet known durable, see inode.c). */
 typedef struct dnode {
-    struct dnode *hnext; /* hash chain */
-    uint64_t dev, ino;   /* key: backing st_dev/st_ino */
-    uint64_t nlookup;    /* kernel lookup count (table lock) */
-    int fd;              /* permanent O_PATH fd (fallback mode), else -1 */
-    int slot;            /* fd-cache slot, -1 if none (table lock) */
-    uint32_t mode;       /* S_IFMT bits */
-    bool in_table;       /* still reachable through the hash */
-    bool maybe_gone;     /* nlink reached 0 through us: check identity on lookup */
+    struct dnode *hnext;        /* hash chain */
+    uint64_t dev, ino;          /* key: backing st_dev/st_ino */
+    uint64_t nlookup;           /* kernel lookup count (table lock) */
+    int fd;                     /* permanent O_PATH fd (fallback mode), else -1 */
+    int slot;                   /* fd-cache slot, -1 if none (table lock) */
+    uint32_t mode;              /* S_IFMT bits */
+    bool in_table;              /* still reachable through the hash */
+    bool maybe_gone;            /* nlink reached 0 through us: check identity on lookup */
     _Atomic(dnode_file *) file; /* allocated on first open */
-    uint16_t fh_len;     /* handle stored at its real length */
+    uint16_t fh_len;            /* handle stored at its real length */
     int32_t fh_type;
     unsigned char fh_data[]; /* fh_len bytes */
 } dnode;
 
 typedef struct durfs {
     durfs_options opt;
-    int backing_fd;      /* O_DIRECTORY fd of BACKING, opened before mounting */
+    int backing_fd; /* O_DIRECTORY fd of BACKING, opened before mounting */
     uint64_t backing_dev;
     dur_ns *ns;
     dur_ns_recovery recovery;
     dur_fs_policy fs;
-    bool handles;        /* inodes are reopened from their handles; else each keeps an
-                          * O_PATH fd (handles are still taken for the journal when
-                          * fs.has_handles) */
+    bool handles; /* inodes are reopened from their handles; else each keeps an
+                   * O_PATH fd (handles are still taken for the journal when
+                   * fs.has_handles) */
     dnode *root;
     char backing_abs[4096], mount_abs[4096];
     struct timespec started;
     bool writeback;
-    double timeout;      /* entry/attr cache seconds */
+    double timeout; /* entry/attr cache seconds */
 } durfs;
 
 extern durfs g_fs;

@@ -38,10 +38,10 @@
 #include <unistd.h>
 
 typedef struct fd_slot {
-    dnode *n;  /* owner, NULL when free */
+    dnode *n; /* owner, NULL when free */
     int fd;
     int pins;
-    bool ref;  /* clock reference bit */
+    bool ref; /* clock reference bit */
 } fd_slot;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -207,7 +207,7 @@ int inode_table_init(size_t fd_cache_slots)
     if (!root)
         return ENOMEM;
     root->fd = g_fs.backing_fd; /* the root always has its fd */
-    root->nlookup = 1;           /* never forgotten */
+    root->nlookup = 1;          /* never forgotten */
     g_fs.root = root;
     hash_insert(root);
     return 0;
@@ -509,8 +509,8 @@ int entry_from_fd(int opath_fd, struct fuse_entry_param *e, dur_fh *fh_out)
     dur_fh fh = {0};
     dur_error err;
     if (g_fs.fs.has_handles && dur_fh_get(opath_fd, "", &fh, &err) != DUR_OK) {
-        log_msg(LOG_DEBUG, "no file handle for inode %llu: %s",
-                (unsigned long long)e->attr.st_ino, err.msg);
+        log_msg(LOG_DEBUG, "no file handle for inode %llu: %s", (unsigned long long)e->attr.st_ino,
+                err.msg);
         fh.len = 0;
     }
     if (fh_out)

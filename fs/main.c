@@ -231,11 +231,19 @@ static void log_mount_info(const durfs_options *o)
 
 static struct fuse_session *make_session(const durfs_options *o, char *argv0)
 {
-    char opts[4096 + 2048 + 128];
+    /* fsname is BACKING's path, escaped for libfuse's option parser */
+    char fsname[2 * sizeof(g_fs.backing_abs)], *w = fsname;
+    for (const char *p = g_fs.backing_abs; *p; p++) {
+        if (*p == ',' || *p == '\\')
+            *w++ = '\\';
+        *w++ = *p;
+    }
+    *w = '\0';
+    char opts[sizeof(fsname) + 2048 + 128];
     /* default_permissions: the kernel checks permissions like a local fs */
-    snprintf(opts, sizeof(opts), "default_permissions,fsname=%s,subtype=durfs%s%s%s%s",
-             g_fs.backing_abs, o->allow_other ? ",allow_other" : "",
-             o->read_only ? ",ro" : "", o->fuse_opts[0] ? "," : "", o->fuse_opts);
+    snprintf(opts, sizeof(opts), "default_permissions,fsname=%s,subtype=durfs%s%s%s%s", fsname,
+             o->allow_other ? ",allow_other" : "", o->read_only ? ",ro" : "",
+             o->fuse_opts[0] ? "," : "", o->fuse_opts);
     char *args_v[] = {argv0, "-o", opts, o->debug ? "-d" : NULL, NULL};
     struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, args_v);
     struct fuse_session *se = fuse_session_new(&args, &durfs_ops, sizeof(durfs_ops), NULL);

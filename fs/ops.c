@@ -50,9 +50,8 @@ static void h_init(void *userdata, struct fuse_conn_info *conn)
     g_dont_mask = (conn->want & FUSE_CAP_DONT_MASK) != 0;
     conn->max_write = 1u << 20;
     conn->time_gran = 1;
-    log_msg(LOG_DEBUG, "init: protocol %u.%u, writeback cache %s, max_write %u",
-            conn->proto_major, conn->proto_minor, g_fs.writeback ? "on" : "off",
-            conn->max_write);
+    log_msg(LOG_DEBUG, "init: protocol %u.%u, writeback cache %s, max_write %u", conn->proto_major,
+            conn->proto_minor, g_fs.writeback ? "on" : "off", conn->max_write);
 }
 
 static void h_destroy(void *userdata)
@@ -61,12 +60,12 @@ static void h_destroy(void *userdata)
 }
 
 /* Wrappers: time each handler (the reply is sent inside it). */
-#define WRAP(name, params, args)                                                           \
-    static void w_##name params                                                            \
-    {                                                                                      \
-        uint64_t t0 = stats_begin(OP_##name);                                              \
-        h_##name args;                                                                     \
-        stats_end(OP_##name, t0);                                                          \
+#define WRAP(name, params, args)                                                                   \
+    static void w_##name params                                                                    \
+    {                                                                                              \
+        uint64_t t0 = stats_begin(OP_##name);                                                      \
+        h_##name args;                                                                             \
+        stats_end(OP_##name, t0);                                                                  \
     }
 
 WRAP(lookup, (fuse_req_t r, fuse_ino_t p, const char *n), (r, p, n))
@@ -81,8 +80,7 @@ WRAP(mkdir, (fuse_req_t r, fuse_ino_t p, const char *n, mode_t m), (r, p, n, m))
 WRAP(unlink, (fuse_req_t r, fuse_ino_t p, const char *n), (r, p, n))
 WRAP(rmdir, (fuse_req_t r, fuse_ino_t p, const char *n), (r, p, n))
 WRAP(symlink, (fuse_req_t r, const char *l, fuse_ino_t p, const char *n), (r, l, p, n))
-WRAP(rename,
-     (fuse_req_t r, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn, unsigned f),
+WRAP(rename, (fuse_req_t r, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn, unsigned f),
      (r, p, n, np, nn, f))
 WRAP(link, (fuse_req_t r, fuse_ino_t i, fuse_ino_t np, const char *nn), (r, i, np, nn))
 WRAP(open, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f), (r, i, f))
@@ -110,14 +108,12 @@ WRAP(removexattr, (fuse_req_t r, fuse_ino_t i, const char *n), (r, i, n))
 WRAP(access, (fuse_req_t r, fuse_ino_t i, int m), (r, i, m))
 WRAP(create, (fuse_req_t r, fuse_ino_t p, const char *n, mode_t m, struct fuse_file_info *f),
      (r, p, n, m, f))
-WRAP(fallocate,
-     (fuse_req_t r, fuse_ino_t i, int m, off_t o, off_t l, struct fuse_file_info *f),
+WRAP(fallocate, (fuse_req_t r, fuse_ino_t i, int m, off_t o, off_t l, struct fuse_file_info *f),
      (r, i, m, o, l, f))
-WRAP(lseek, (fuse_req_t r, fuse_ino_t i, off_t o, int w, struct fuse_file_info *f),
-     (r, i, o, w, f))
+WRAP(lseek, (fuse_req_t r, fuse_ino_t i, off_t o, int w, struct fuse_file_info *f), (r, i, o, w, f))
 WRAP(copy_file_range,
-     (fuse_req_t r, fuse_ino_t ii, off_t oi, struct fuse_file_info *fi, fuse_ino_t io,
-      off_t oo, struct fuse_file_info *fo, size_t l, int f),
+     (fuse_req_t r, fuse_ino_t ii, off_t oi, struct fuse_file_info *fi, fuse_ino_t io, off_t oo,
+      struct fuse_file_info *fo, size_t l, int f),
      (r, ii, oi, fi, io, oo, fo, l, f))
 
 const struct fuse_lowlevel_ops durfs_ops = {

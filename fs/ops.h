@@ -27,8 +27,7 @@ void h_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
 
 /* ops_dir.c */
 void h_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void h_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-               struct fuse_file_info *fi);
+void h_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void h_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                    struct fuse_file_info *fi);
 void h_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
@@ -52,8 +51,8 @@ void h_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
                        struct fuse_file_info *fi_out, size_t len, int flags);
 
 /* ops_xattr.c */
-void h_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-                size_t size, int flags);
+void h_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+                int flags);
 void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void h_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void h_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);

@@ -130,8 +130,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     free(buf);
 }
 
-void h_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-               struct fuse_file_info *fi)
+void h_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
     do_readdir(req, ino, size, off, fi, false);
 }

@@ -85,8 +85,7 @@ static struct timespec time_arg(int valid, int set_bit, int now_bit, const struc
 
 /* Apply the requested changes in order; stop at the first failure.  Returns the
  * errno and sets *done to the fields that were changed (those get journaled). */
-static int apply_setattr(int path_fd, int file_fd, const struct stat *a, int valid,
-                         unsigned *done)
+static int apply_setattr(int path_fd, int file_fd, const struct stat *a, int valid, unsigned *done)
 {
     char proc[64];
     snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
@@ -142,6 +141,8 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
                struct fuse_file_info *fi)
 {
     dnode *n = inode_get(ino);
+    if (fi && !S_ISREG(n->mode))
+        fi = NULL; /* fi->fh is an fd only for regular files (dirs hold a DIR) */
     fdref r;
     int e = fdref_get(n, &r);
     if (e) {
@@ -176,9 +177,13 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
     if (done && !se && st.st_nlink == 0 && !S_ISDIR(st.st_mode)) {
         /* unlinked (e.g. writeback of a replaced file): nothing left to recover */
     } else if (done && !se) { /* journal what changed, with resolved values */
-        dur_ns_attr a = {.valid = done, .mode = st.st_mode, .uid = st.st_uid,
-                         .gid = st.st_gid, .size = (uint64_t)st.st_size,
-                         .atime = st.st_atim, .mtime = st.st_mtim};
+        dur_ns_attr a = {.valid = done,
+                         .mode = st.st_mode,
+                         .uid = st.st_uid,
+                         .gid = st.st_gid,
+                         .size = (uint64_t)st.st_size,
+                         .atime = st.st_atim,
+                         .mtime = st.st_mtim};
         dur_fh fh;
         inode_fh(n, &fh);
         dur_ns_log_setattr(&op, &fh, (done & DUR_NS_ATTR_SIZE) ? file_fd : -1, &a);

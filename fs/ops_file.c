@@ -59,9 +59,13 @@ static void log_truncate(dur_ns_op *op, dnode *n, int fd)
     struct stat st;
     if (fstat(fd, &st) < 0)
         return;
-    dur_ns_attr a = {.valid = DUR_NS_ATTR_SIZE, .size = (uint64_t)st.st_size,
-                     .mode = st.st_mode, .uid = st.st_uid, .gid = st.st_gid,
-                     .atime = st.st_atim, .mtime = st.st_mtim};
+    dur_ns_attr a = {.valid = DUR_NS_ATTR_SIZE,
+                     .size = (uint64_t)st.st_size,
+                     .mode = st.st_mode,
+                     .uid = st.st_uid,
+                     .gid = st.st_gid,
+                     .atime = st.st_atim,
+                     .mtime = st.st_mtim};
     dur_fh fh;
     inode_fh(n, &fh);
     dur_ns_log_setattr(op, &fh, fd, &a);
@@ -299,8 +303,8 @@ void h_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
                        struct fuse_file_info *fi_out, size_t len, int flags)
 {
     (void)ino_in;
-    ssize_t res = copy_file_range((int)fi_in->fh, &off_in, (int)fi_out->fh, &off_out, len,
-                                  (unsigned)flags);
+    ssize_t res =
+        copy_file_range((int)fi_in->fh, &off_in, (int)fi_out->fh, &off_out, len, (unsigned)flags);
     if (res < 0) {
         reply_err(req, errno);
         return;

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 /* mknod / mkdir / symlink */
-static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-                      dev_t rdev, const char *link)
+static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev,
+                      const char *link)
 {
     dnode *p = inode_get(parent);
     if (is_reserved(p, name)) {

@@ -13,8 +13,8 @@ static void proc_path(char *buf, size_t size, int fd)
     snprintf(buf, size, "/proc/self/fd/%d", fd);
 }
 
-void h_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-                size_t size, int flags)
+void h_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+                int flags)
 {
     dnode *n = inode_get(ino);
     if (n == g_fs.root && control_is_name(name)) {
@@ -71,9 +71,8 @@ void h_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 }
 
 /* getxattr and listxattr share the size protocol: size 0 asks for the length. */
-static void reply_sized(fuse_req_t req, size_t size, ssize_t (*call)(void *ctx, char *buf,
-                                                                       size_t size),
-                        void *ctx)
+static void reply_sized(fuse_req_t req, size_t size,
+                        ssize_t (*call)(void *ctx, char *buf, size_t size), void *ctx)
 {
     char *buf = NULL;
     if (size && !(buf = malloc(size))) {

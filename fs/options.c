@@ -15,10 +15,11 @@
 
 /* Standard options libfuse (3.14) accepts; "name=" entries take a value. */
 static const char *const g_passthrough[] = {
-    "fsname=", "subtype=", "max_read=", "blksize=", "allow_root", "auto_unmount",
-    "suid", "nosuid", "dev", "nodev", "exec", "noexec", "async", "sync", "atime",
-    "noatime", "nodiratime", "relatime", "norelatime", "strictatime", "dirsync",
-    "context=", "fscontext=", "defcontext=", "rootcontext=", NULL,
+    "fsname=",      "subtype=",    "max_read=", "blksize=", "allow_root", "auto_unmount",
+    "suid",         "nosuid",      "dev",       "nodev",    "exec",       "noexec",
+    "async",        "sync",        "atime",     "noatime",  "nodiratime", "relatime",
+    "norelatime",   "strictatime", "dirsync",   "context=", "fscontext=", "defcontext=",
+    "rootcontext=", NULL,
 };
 
 static bool parse_uint(const char *s, unsigned long long max, unsigned long long *out)
@@ -61,8 +62,8 @@ static bool is_passthrough(const char *opt)
 /* Options for mount(8)/systemd only; mount.fuse3 passes some of them on. */
 static bool is_fstab_only(const char *opt)
 {
-    static const char *const flags[] = {"defaults", "auto", "noauto", "nofail", "_netdev",
-                                        "user", "users", "nouser", "owner", "group", NULL};
+    static const char *const flags[] = {"defaults", "auto",   "noauto", "nofail", "_netdev", "user",
+                                        "users",    "nouser", "owner",  "group",  NULL};
     for (int i = 0; flags[i]; i++)
         if (strcmp(opt, flags[i]) == 0)
             return true;
@@ -82,8 +83,7 @@ static int parse_one(durfs_options *o, char *opt, char *msg, size_t msg_size)
         dur_error err;
         if (dur_ns_mode_parse(val, &o->mode, &err) != DUR_OK) {
             snprintf(msg, msg_size,
-                     "durfs: bad value in -o durability=%s (expected close, sync or ordered)",
-                     val);
+                     "durfs: bad value in -o durability=%s (expected close, sync or ordered)", val);
             rc = 2;
         }
     } else if (strcmp(opt, "commit") == 0 && val) {
@@ -202,11 +202,13 @@ int options_parse(int argc, char **argv, durfs_options *o, char *msg, size_t msg
     if (o->show_help || o->show_version)
         return 0;
     if (!o->backing) {
-        snprintf(msg, msg_size, "durfs: missing BACKING directory (usage: durfs [options] BACKING MOUNTPOINT)");
+        snprintf(msg, msg_size,
+                 "durfs: missing BACKING directory (usage: durfs [options] BACKING MOUNTPOINT)");
         return 2;
     }
     if (!o->mountpoint) {
-        snprintf(msg, msg_size, "durfs: missing MOUNTPOINT (usage: durfs [options] BACKING MOUNTPOINT)");
+        snprintf(msg, msg_size,
+                 "durfs: missing MOUNTPOINT (usage: durfs [options] BACKING MOUNTPOINT)");
         return 2;
     }
     return 0;

@@ -57,9 +57,8 @@ void stats_end(int op, uint64_t t0)
     atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->hist[bucket_of(us)], 1, memory_order_relaxed);
     uint64_t m = atomic_load_explicit(&s->max_us, memory_order_relaxed);
-    while (us > m && !atomic_compare_exchange_weak_explicit(&s->max_us, &m, us,
-                                                            memory_order_relaxed,
-                                                            memory_order_relaxed)) {
+    while (us > m && !atomic_compare_exchange_weak_explicit(
+                         &s->max_us, &m, us, memory_order_relaxed, memory_order_relaxed)) {
     }
     t_current_op = -1;
 }

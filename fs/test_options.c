@@ -45,8 +45,8 @@ static void durfs_options_consumed(void **state)
     char msg[512];
     assert_int_equal(parse(&o, msg, 8, "-f", "-s", "-o",
                            "durability=ordered,commit=7,journal=/j,checkpoint_mb=3",
-                           "-ocheckpoint_secs=9,allow_other,ro,nonempty,fsname=x,noatime",
-                           "/b", "/m"),
+                           "-ocheckpoint_secs=9,allow_other,ro,nonempty,fsname=x,noatime", "/b",
+                           "/m"),
                      0);
     assert_true(o.foreground);
     assert_true(o.single_thread);
