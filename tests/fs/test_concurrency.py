@@ -7,8 +7,8 @@ import unittest
 import durfs_harness as H
 
 H.require_root_fuse()
-PROCS = 8
-OPS = 240  # per process; 3 kinds of metadata op each
+PROCS = 16
+OPS = 150  # per process; 3 kinds of metadata op each
 DIRS = 2 * PROCS
 
 
