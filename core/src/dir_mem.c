@@ -330,9 +330,8 @@ static dur_code mf_pwrite(dur_file *df, const void *buf, size_t len, uint64_t of
     dur_code rc = file_live(f, err);
     if (rc == DUR_OK && len > 0) {
         uint64_t from = off < ino->len ? off : ino->len; /* gap bytes change too */
-        if (f->t->crash && dir_crash_before_change(ino, from, off + len) != DUR_OK)
-            rc = dir_nomem(err, df->path);
-        else if (file_grow(ino, off + len) != DUR_OK)
+        if ((f->t->crash && dir_crash_before_change(ino, from, off + len) != DUR_OK) ||
+            file_grow(ino, off + len) != DUR_OK)
             rc = dir_nomem(err, df->path);
         else
             memcpy(ino->data + off, buf, len);
@@ -754,8 +753,10 @@ static int md_root_fd(dur_dir *d)
 static void md_destroy(dur_dir *d)
 {
     mt_tree *t = tree_of(d);
-    while (t->all)
+    while (t->all) {
+        assert(!t->all->prev); /* the list head has no predecessor */
         dir_mt_inode_free(t, t->all);
+    }
     pthread_mutex_destroy(&t->mu);
     free(t);
 }

@@ -77,8 +77,7 @@ struct dur_file {
 };
 
 struct dur_dir_ops {
-    dur_code (*open)(dur_dir *d, const char *path, unsigned flags, dur_file **out,
-                     dur_error *err);
+    dur_code (*open)(dur_dir *d, const char *path, unsigned flags, dur_file **out, dur_error *err);
     dur_code (*exists)(dur_dir *d, const char *path, bool *out, dur_error *err);
     /* Remove a file (or an empty directory). DUR_E_NOTFOUND if missing. */
     dur_code (*remove)(dur_dir *d, const char *path, dur_error *err);
@@ -118,8 +117,7 @@ static inline dur_code dur_dir_open(dur_dir *d, const char *path, unsigned flags
 {
     return d->ops->open(d, path, flags, out, err);
 }
-static inline dur_code dur_dir_create(dur_dir *d, const char *path, dur_file **out,
-                                      dur_error *err)
+static inline dur_code dur_dir_create(dur_dir *d, const char *path, dur_file **out, dur_error *err)
 {
     return d->ops->open(d, path, DUR_O_WRITE | DUR_O_CREATE | DUR_O_TRUNC, out, err);
 }
@@ -131,8 +129,7 @@ static inline dur_code dur_dir_remove(dur_dir *d, const char *path, dur_error *e
 {
     return d->ops->remove(d, path, err);
 }
-static inline dur_code dur_dir_rename(dur_dir *d, const char *from, const char *to,
-                                      dur_error *err)
+static inline dur_code dur_dir_rename(dur_dir *d, const char *from, const char *to, dur_error *err)
 {
     return d->ops->rename(d, from, to, err);
 }
@@ -140,8 +137,7 @@ static inline dur_code dur_dir_mkdir_p(dur_dir *d, const char *path, dur_error *
 {
     return d->ops->mkdir_p(d, path, err);
 }
-static inline dur_code dur_dir_list(dur_dir *d, const char *path, dur_names *out,
-                                    dur_error *err)
+static inline dur_code dur_dir_list(dur_dir *d, const char *path, dur_names *out, dur_error *err)
 {
     return d->ops->list(d, path, out, err);
 }
@@ -149,8 +145,7 @@ static inline dur_code dur_dir_sync_dir(dur_dir *d, const char *path, dur_error 
 {
     return d->ops->sync_dir(d, path, err);
 }
-static inline dur_code dur_dir_lock(dur_dir *d, const char *path, dur_lock **out,
-                                    dur_error *err)
+static inline dur_code dur_dir_lock(dur_dir *d, const char *path, dur_lock **out, dur_error *err)
 {
     return d->ops->lock(d, path, out, err);
 }
@@ -164,8 +159,8 @@ void dur_lock_release(dur_lock *lock);
 /* Append len bytes at the current end of the file. */
 dur_code dur_file_append(dur_file *f, const void *buf, size_t len, dur_error *err);
 /* Read the whole file into a malloc'd buffer (refuses files over max_size with DUR_E_CORRUPT). */
-dur_code dur_file_read_all(dur_dir *d, const char *path, size_t max_size, void **data,
-                           size_t *len, dur_error *err);
+dur_code dur_file_read_all(dur_dir *d, const char *path, size_t max_size, void **data, size_t *len,
+                           dur_error *err);
 static inline void dur_file_close(dur_file *f)
 {
     if (f)

@@ -36,11 +36,11 @@ typedef enum dur_code {
 
 typedef struct dur_error {
     dur_code code;
-    int sys_errno;                  /* errno for DUR_E_IO (and others where known), else 0 */
-    bool has_offset;                /* offset below is meaningful */
-    uint64_t offset;                /* byte offset of the damage / failed I/O */
-    char path[DUR_ERROR_PATH_MAX];  /* file concerned, relative to the directory root; may be "" */
-    char msg[DUR_ERROR_MSG_MAX];    /* what went wrong, what was expected */
+    int sys_errno;                 /* errno for DUR_E_IO (and others where known), else 0 */
+    bool has_offset;               /* offset below is meaningful */
+    uint64_t offset;               /* byte offset of the damage / failed I/O */
+    char path[DUR_ERROR_PATH_MAX]; /* file concerned, relative to the directory root; may be "" */
+    char msg[DUR_ERROR_MSG_MAX];   /* what went wrong, what was expected */
 } dur_error;
 
 /* Short stable name of a code, e.g. "corrupt". */

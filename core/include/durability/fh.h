@@ -44,8 +44,8 @@ typedef enum dur_fs_kind {
     DUR_FS_EXT4,
     DUR_FS_XFS,
     DUR_FS_BTRFS,
-    DUR_FS_TMPFS,   /* volatile: nothing survives a power cut */
-    DUR_FS_RAMFS,   /* volatile */
+    DUR_FS_TMPFS, /* volatile: nothing survives a power cut */
+    DUR_FS_RAMFS, /* volatile */
     DUR_FS_OVERLAY,
     DUR_FS_NFS,
     DUR_FS_FUSE,
@@ -54,8 +54,8 @@ typedef enum dur_fs_kind {
 
 typedef struct dur_fs_policy {
     dur_fs_kind kind;
-    char name[32];       /* "ext4", "xfs", ... or "unknown (magic 0x...)" */
-    bool is_volatile;    /* tmpfs/ramfs: warn loudly, nothing survives a power cut */
+    char name[32];    /* "ext4", "xfs", ... or "unknown (magic 0x...)" */
+    bool is_volatile; /* tmpfs/ramfs: warn loudly, nothing survives a power cut */
     /* Metadata reaches disk as a prefix of completed syscalls and one fsync that
      * commits the fs journal hardens every earlier metadata change (ext4 with a
      * journal, XFS).  When false, the journal must syncfs the backing fs at each

@@ -60,15 +60,15 @@ typedef struct dur_ns_options {
     unsigned checkpoint_seconds; /* and at least this often when it has records (default 300) */
     dur_ns_log_fn log;           /* where to report recovery, checkpoints, errors (may be NULL) */
     void *log_ctx;
-    bool read_only;              /* recover, then refuse logging (ro mounts) */
+    bool read_only; /* recover, then refuse logging (ro mounts) */
 } dur_ns_options;
 void dur_ns_options_default(dur_ns_options *o);
 
 typedef struct dur_ns_recovery {
-    dur_recovery_report wal;   /* what the WAL layer saw */
-    uint64_t ops_redone;       /* records whose effect was missing and was re-applied */
-    uint64_t ops_already;      /* records already reflected in the backing tree */
-    uint64_t ops_skipped;      /* records that could not apply (logged with reasons) */
+    dur_recovery_report wal; /* what the WAL layer saw */
+    uint64_t ops_redone;     /* records whose effect was missing and was re-applied */
+    uint64_t ops_already;    /* records already reflected in the backing tree */
+    uint64_t ops_skipped;    /* records that could not apply (logged with reasons) */
     uint64_t elapsed_ns;
 } dur_ns_recovery;
 
@@ -85,23 +85,23 @@ const dur_fs_policy *dur_ns_fs_policy(dur_ns *ns);
 /* ---- metadata operations ---- */
 typedef struct dur_ns_op {
     dur_ns *ns;
-    uint64_t lsn;          /* LSN of the record appended, 0 if none */
-    dur_code log_error;    /* first logging failure */
+    uint64_t lsn;       /* LSN of the record appended, 0 if none */
+    dur_code log_error; /* first logging failure */
     dur_error err;
-    int harden_fd;         /* fd to fsync before ack (truncate), -1 if none */
+    int harden_fd; /* fd to fsync before ack (truncate), -1 if none */
 } dur_ns_op;
 
 void dur_ns_begin(dur_ns *ns, dur_ns_op *op);
 
 /* The new object obj was created as parent/name. kind is the S_IFMT part of mode. */
-dur_code dur_ns_log_create(dur_ns_op *op, const dur_fh *parent, const char *name,
-                           const dur_fh *obj, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
+dur_code dur_ns_log_create(dur_ns_op *op, const dur_fh *parent, const char *name, const dur_fh *obj,
+                           mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
                            const char *symlink_target);
 dur_code dur_ns_log_link(dur_ns_op *op, const dur_fh *obj, const dur_fh *new_parent,
                          const char *new_name);
 /* unlink (is_dir false) or rmdir (true) of obj at parent/name. */
-dur_code dur_ns_log_remove(dur_ns_op *op, const dur_fh *parent, const char *name,
-                           const dur_fh *obj, bool is_dir);
+dur_code dur_ns_log_remove(dur_ns_op *op, const dur_fh *parent, const char *name, const dur_fh *obj,
+                           bool is_dir);
 /* flags: 0, RENAME_NOREPLACE, RENAME_EXCHANGE.  replaced: the object that was at the
  * target (unlinked by a plain rename, or swapped by EXCHANGE), or NULL. */
 dur_code dur_ns_log_rename(dur_ns_op *op, const dur_fh *old_parent, const char *old_name,
@@ -127,10 +127,9 @@ typedef struct dur_ns_attr {
 } dur_ns_attr;
 /* obj_fd: an fd of the object (needed for SIZE: a size change is hardened by an
  * fsync of the object before the ack, so replay never has to guess; -1 otherwise). */
-dur_code dur_ns_log_setattr(dur_ns_op *op, const dur_fh *obj, int obj_fd,
-                            const dur_ns_attr *attr);
-dur_code dur_ns_log_setxattr(dur_ns_op *op, const dur_fh *obj, const char *name,
-                             const void *value, size_t size, int flags);
+dur_code dur_ns_log_setattr(dur_ns_op *op, const dur_fh *obj, int obj_fd, const dur_ns_attr *attr);
+dur_code dur_ns_log_setxattr(dur_ns_op *op, const dur_fh *obj, const char *name, const void *value,
+                             size_t size, int flags);
 dur_code dur_ns_log_removexattr(dur_ns_op *op, const dur_fh *obj, const char *name);
 
 /* Unlock and wait until the record is durable as the mode requires.  Returns the
@@ -143,8 +142,7 @@ dur_code dur_ns_file_written(dur_ns *ns, dur_file_state *st, int fd, dur_error *
 /* FUSE flush (close): CLOSE/SYNC: fdatasync if dirty. ORDERED: nothing. */
 dur_code dur_ns_file_close(dur_ns *ns, dur_file_state *st, int fd, dur_error *err);
 /* fsync/fdatasync from the program: file data (always) plus every metadata record so far. */
-dur_code dur_ns_file_fsync(dur_ns *ns, dur_file_state *st, int fd, bool datasync,
-                           dur_error *err);
+dur_code dur_ns_file_fsync(dur_ns *ns, dur_file_state *st, int fd, bool datasync, dur_error *err);
 /* fsync of a directory: every metadata record so far durable. */
 dur_code dur_ns_dir_fsync(dur_ns *ns, dur_error *err);
 /* Before renaming a regular file: its data durable first (atomic replace, R2). */
@@ -163,24 +161,28 @@ typedef struct dur_ns_status {
     uint64_t checkpoints;
     dur_wal_stats wal;
     dur_ns_recovery last_recovery;
-    uint64_t file_syncs;      /* fdatasync/fsync of data files */
+    uint64_t file_syncs; /* fdatasync/fsync of data files */
     uint64_t syncfs_calls;
-    uint64_t errors;          /* journal or sync errors returned to programs */
-    bool all_durable;         /* durable_lsn == last_lsn and no dirty state */
+    uint64_t errors;  /* journal or sync errors returned to programs */
+    bool all_durable; /* durable_lsn == last_lsn and no dirty state */
 } dur_ns_status;
 void dur_ns_get_status(dur_ns *ns, dur_ns_status *out);
 
 /* ---- offline tools (no daemon) ---- */
 /* Verify journal + checkpoints of BACKING (or a journal directory) read-only. */
-typedef enum dur_ns_verify_result { DUR_NS_CLEAN, DUR_NS_NEEDS_RECOVERY, DUR_NS_CORRUPT } dur_ns_verify_result;
+typedef enum dur_ns_verify_result {
+    DUR_NS_CLEAN,
+    DUR_NS_NEEDS_RECOVERY,
+    DUR_NS_CORRUPT
+} dur_ns_verify_result;
 dur_code dur_ns_verify(const char *journal_dir, dur_ns_verify_result *result,
                        dur_recovery_report *report, dur_error *err);
 /* Recover BACKING without mounting (progress callback may be NULL). */
-dur_code dur_ns_recover_offline(int backing_fd, const dur_ns_options *opts,
-                                dur_ns_recovery *out, dur_error *err);
+dur_code dur_ns_recover_offline(int backing_fd, const dur_ns_options *opts, dur_ns_recovery *out,
+                                dur_error *err);
 /* Render every record of the journal as text lines to a callback. */
-dur_code dur_ns_dump(const char *journal_dir, void (*line)(void *ctx, const char *text),
-                     void *ctx, dur_error *err);
+dur_code dur_ns_dump(const char *journal_dir, void (*line)(void *ctx, const char *text), void *ctx,
+                     dur_error *err);
 
 #ifdef __cplusplus
 }

@@ -44,9 +44,8 @@ typedef struct dur_recovery_options {
     bool repair;                 /* cut the torn tail on disk (false = read only, e.g. verify) */
 } dur_recovery_options;
 
-dur_code dur_recover(dur_dir *d, const dur_recovery_options *opts,
-                     const dur_recovery_callbacks *cb, dur_recovery_report *report,
-                     dur_error *err);
+dur_code dur_recover(dur_dir *d, const dur_recovery_options *opts, const dur_recovery_callbacks *cb,
+                     dur_recovery_report *report, dur_error *err);
 
 #ifdef __cplusplus
 }

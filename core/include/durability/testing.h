@@ -75,10 +75,10 @@ uint64_t dur_fault_count(dur_dir *fault_dir, dur_fault_op op);
  * on, the library skips that sync.  Never set outside tests. */
 typedef enum dur_test_skip {
     DUR_SKIP_NONE = 0,
-    DUR_SKIP_WAL_SYNC = 1 << 0,         /* group commit skips the fdatasync of the segment */
-    DUR_SKIP_WAL_DIR_SYNC = 1 << 1,     /* skip the directory sync after creating a segment */
-    DUR_SKIP_ATOMIC_FILE_SYNC = 1 << 2, /* atomic write skips fsync of the temp file */
-    DUR_SKIP_ATOMIC_DIR_SYNC = 1 << 3,  /* atomic write skips the parent directory sync */
+    DUR_SKIP_WAL_SYNC = 1 << 0,           /* group commit skips the fdatasync of the segment */
+    DUR_SKIP_WAL_DIR_SYNC = 1 << 1,       /* skip the directory sync after creating a segment */
+    DUR_SKIP_ATOMIC_FILE_SYNC = 1 << 2,   /* atomic write skips fsync of the temp file */
+    DUR_SKIP_ATOMIC_DIR_SYNC = 1 << 3,    /* atomic write skips the parent directory sync */
     DUR_SKIP_RENAME_SOURCE_SYNC = 1 << 4, /* ns journal: rename does not sync the source data */
     DUR_SKIP_CLOSE_SYNC = 1 << 5,         /* ns journal: close does not sync file data */
 } dur_test_skip;

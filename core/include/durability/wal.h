@@ -46,9 +46,9 @@ typedef enum dur_flush_policy {
 } dur_flush_policy;
 
 typedef struct dur_wal_options {
-    uint64_t segment_size;   /* rotate when a segment would exceed this (default 64 MiB) */
-    uint64_t prealloc_bytes; /* fallocate this much of a new segment (0 = none; default 0) */
-    size_t buffer_size;      /* user-space buffer (default 256 KiB) */
+    uint64_t segment_size;         /* rotate when a segment would exceed this (default 64 MiB) */
+    uint64_t prealloc_bytes;       /* fallocate this much of a new segment (0 = none; default 0) */
+    size_t buffer_size;            /* user-space buffer (default 256 KiB) */
     dur_flush_policy flush_policy; /* default DUR_FLUSH_MANUAL */
     unsigned every_n;
     unsigned interval_ms;
