@@ -70,7 +70,8 @@ bool ns_replay_test_no_evidence = false;
 typedef struct fh_slot {
     dur_fh key, to;
     int32_t links; /* names after the whole log, for objects the log created */
-    bool used, mapped, created;
+    uint64_t created_lsn, last_removal_lsn;
+    bool used, mapped, created, exists;
 } fh_slot;
 
 typedef struct fh_table {
@@ -358,10 +359,47 @@ dur_code ns_replay_discard_map(dur_dir *jdir, dur_error *err)
 static dur_code resolve(ns_replay *r, const dur_fh *logged, int *fd, dur_error *err);
 static void close_fd(int fd);
 
+/* How far BACKING provably got (it reaches disk as a prefix of operations):
+ *  - an object the log created at c exists -> LSN >= c (handles are never reused
+ *    within one run; see taken_by_other for replay's own objects);
+ *  - an object created at c <= that bound (or before the log) is gone -> every name
+ *    it had was removed, so LSN >= its last removal in the log.
+ * The second rule can raise the bound and enable itself again: iterate. */
+static dur_code find_evidence(ns_replay *r, dur_error *err)
+{
+    uint64_t e = 0;
+    for (size_t i = 0; i < r->objs.cap; i++) {
+        fh_slot *sl = &r->objs.tab[i];
+        if (!sl->used || (!sl->created && !sl->last_removal_lsn))
+            continue;
+        int fd = -1;
+        dur_code c = resolve(r, &sl->key, &fd, err);
+        if (c != DUR_OK)
+            return c;
+        sl->exists = fd >= 0;
+        close_fd(fd);
+        if (sl->exists && sl->created && sl->created_lsn > e)
+            e = sl->created_lsn;
+    }
+    for (bool raised = true; raised;) {
+        raised = false;
+        for (size_t i = 0; i < r->objs.cap; i++) {
+            const fh_slot *sl = &r->objs.tab[i];
+            if (sl->used && !sl->exists && sl->last_removal_lsn > e &&
+                (!sl->created || sl->created_lsn <= e)) {
+                e = sl->last_removal_lsn;
+                raised = true;
+            }
+        }
+    }
+    r->evidence_lsn = e;
+    return DUR_OK;
+}
+
 /* Pre-pass over the records to replay: which objects does the log create, and how
  * many names does it leave each with?  (Deterministic, so an interrupted recovery
  * computes the same answer.) */
-static dur_code prepass(ns_replay *r, dur_error *err)
+static dur_code prepass(ns_replay *r, bool want_evidence, dur_error *err)
 {
     dur_checkpoint cp;
     bool found = false;
@@ -392,32 +430,30 @@ static dur_code prepass(ns_replay *r, dur_error *err)
             break;
         fh_slot *sl = NULL;
         switch (x.type) {
-        case NS_REC_CREATE: {
+        case NS_REC_CREATE:
             if ((sl = slot_get(&r->objs, &x.obj, err))) {
                 sl->created = true;
                 sl->links = 1;
+                sl->created_lsn = rec.lsn;
             }
-            int fd = -1;
-            if ((c = resolve(r, &x.obj, &fd, err)) != DUR_OK)
-                break;
-            if (fd >= 0 && !ns_replay_test_no_evidence) /* created then; handles are never reused */
-                r->evidence_lsn = rec.lsn;
-            close_fd(fd);
             break;
-        }
         case NS_REC_LINK:
             if ((sl = slot_get(&r->objs, &x.obj, err)))
                 sl->links++;
             break;
         case NS_REC_REMOVE:
-            if ((sl = slot_get(&r->objs, &x.obj, err)))
+            if ((sl = slot_get(&r->objs, &x.obj, err))) {
                 sl->links--;
+                sl->last_removal_lsn = rec.lsn;
+            }
             break;
         case NS_REC_RENAME:
-            if (x.other.len && !(x.flags & RENAME_EXCHANGE) &&
-                (sl = slot_get(&r->objs, &x.other, err)))
+            /* a rename onto another name of the same inode removes nothing */
+            if (x.other.len && !(x.flags & RENAME_EXCHANGE) && !dur_fh_equal(&x.obj, &x.other) &&
+                (sl = slot_get(&r->objs, &x.other, err))) {
                 sl->links--;
-            else
+                sl->last_removal_lsn = rec.lsn;
+            } else
                 sl = (fh_slot *)1; /* nothing to count */
             break;
         default:
@@ -429,7 +465,9 @@ static dur_code prepass(ns_replay *r, dur_error *err)
         }
     }
     dur_wal_reader_close(rd);
-    return c;
+    if (c != DUR_OK || !want_evidence || ns_replay_test_no_evidence)
+        return c;
+    return find_evidence(r, err);
 }
 
 dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens, dur_ns_log_fn log,
@@ -446,15 +484,20 @@ dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens
     r->log_ctx = log_ctx;
     r->map_fd = -1;
     r->orphan_fd = -1;
-    /* The map first: objects an interrupted recovery re-created count as evidence too. */
+    /* The map first.  Evidence is a fact about the crash state only: a resumed
+     * recovery (map or progress present) relies on the progress the first run
+     * recorded instead, since the tree now also holds replay's own choices. */
     dur_code c = persist ? map_load(r, err) : DUR_OK;
+    bool first_run = r->mapped == 0 && r->progress_lsn == 0;
     if (c == DUR_OK)
-        c = prepass(r, err);
-    if (c == DUR_OK && r->evidence_lsn)
+        c = prepass(r, first_run, err);
+    if (c == DUR_OK && r->evidence_lsn) {
         rlog(r, LOG_INFO,
-             "durfs replay: BACKING already contains the object created at LSN %" PRIu64
-             "; records up to it are taken as applied",
+             "durfs replay: BACKING provably reflects every record up to LSN %" PRIu64
+             " (objects created or removed by then); those are taken as applied",
              r->evidence_lsn);
+        c = progress_put(r, r->evidence_lsn, err);
+    }
     if (c != DUR_OK) {
         ns_replay_free(r);
         return c;

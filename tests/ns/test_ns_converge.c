@@ -319,12 +319,15 @@ static void test_convergence(void **state)
     snprintf(e.backing, sizeof e.backing, "%s/backing", e.mnt);
     snprintf(e.journal, sizeof e.journal, "%s/.durfs/journal", e.backing);
     snprintf(e.final_journal, sizeof e.final_journal, "%s/final-journal", e.root);
+    /* fixed UUID and directory hash seed: same readdir order, same workload per seed */
     if (!strcmp(g_fstype, "xfs"))
-        sh("truncate -s 320M '%s' && mkfs.xfs -q -f '%s' && mkdir '%s' '%s'", e.img, e.img, e.mnt,
-           e.smnt);
+        sh("truncate -s 320M '%s' && mkfs.xfs -q -f -m uuid=6a0ad0ab-5d55-4f2c-9d6e-0123456789ab "
+           "'%s' && mkdir '%s' '%s'",
+           e.img, e.img, e.mnt, e.smnt);
     else
-        sh("truncate -s 64M '%s' && mkfs.ext4 -q -F '%s' && mkdir '%s' '%s'", e.img, e.img, e.mnt,
-           e.smnt);
+        sh("truncate -s 64M '%s' && mkfs.ext4 -q -F -U 6a0ad0ab-5d55-4f2c-9d6e-0123456789ab -E "
+           "hash_seed=1b2c3d4e-5f60-4718-8293-a4b5c6d7e8f9 '%s' && mkdir '%s' '%s'",
+           e.img, e.img, e.mnt, e.smnt);
     sh("mount -o loop '%s' '%s' && mkdir '%s'", e.img, e.mnt, e.backing);
 
     int bfd = open(e.backing, O_RDONLY | O_DIRECTORY);
