@@ -91,8 +91,10 @@ struct ns_replay {
     int map_fd;    /* append-only persisted map, -1 until first use */
     int orphan_fd; /* BACKING/.durfs/replay-orphans, -1 until first use */
     uint64_t redone, already, skipped;
-    uint64_t evidence_lsn; /* newest CREATE whose object exists: BACKING is at least there */
-    uint64_t progress_lsn; /* an interrupted recovery finished every record up to here */
+    uint64_t evidence_lsn;  /* newest CREATE whose object exists: BACKING is at least there */
+    uint64_t progress_lsn;  /* an interrupted recovery finished every record up to here */
+    uint64_t namespace_lsn; /* BACKING's namespace equals the one after this record */
+    bool located;
 };
 
 static void rlog(ns_replay *r, int level, const char *fmt, ...)
@@ -193,6 +195,7 @@ static bool dead_at_end(const ns_replay *r, const dur_fh *logged)
 }
 
 #define NS_MAP_PROGRESS 0xFF /* first byte of a progress entry (never a handle length) */
+#define NS_MAP_LOCATED 0xFE  /* first byte of "BACKING's namespace was S_lsn" */
 
 /* Persisted entry: u8 len_a, i32 type_a, a, u8 len_b, i32 type_b, b, u64 XXH3 of the
  * preceding bytes.  A torn last entry (crash while appending) fails its checksum and
@@ -228,7 +231,7 @@ static dur_code map_load(ns_replay *r, dur_error *err)
     const unsigned char *p = data;
     size_t off = 0;
     while (off < len) {
-        if (p[off] == NS_MAP_PROGRESS) { /* progress entry: 0xFF, u64 LSN, u64 XXH3 */
+        if (p[off] == NS_MAP_PROGRESS || p[off] == NS_MAP_LOCATED) { /* tag, u64 LSN, u64 XXH3 */
             uint64_t v[2] = {0, 0};
             if (len - off < 17)
                 break; /* torn */
@@ -241,8 +244,12 @@ static dur_code map_load(ns_replay *r, dur_error *err)
                      NS_REPLAY_MAP_FILE, off);
                 break;
             }
-            if (v[0] > r->progress_lsn)
+            if (p[off] == NS_MAP_LOCATED) {
+                r->located = true;
+                r->namespace_lsn = v[0];
+            } else if (v[0] > r->progress_lsn) {
                 r->progress_lsn = v[0];
+            }
             off += 17;
             continue;
         }
@@ -304,7 +311,14 @@ static dur_code map_open(ns_replay *r, dur_error *err)
  * crash keeps it (page cache); after a power cut an append survives only with the
  * metadata operations before it on a filesystem whose journal orders them (the
  * `hardens` case); otherwise BACKING is syncfs()ed first. */
+static dur_code mark_put(ns_replay *r, unsigned char tag, uint64_t lsn, dur_error *err);
+
 static dur_code progress_put(ns_replay *r, uint64_t lsn, dur_error *err)
+{
+    return mark_put(r, NS_MAP_PROGRESS, lsn, err);
+}
+
+static dur_code mark_put(ns_replay *r, unsigned char tag, uint64_t lsn, dur_error *err)
 {
     if (!r->persist)
         return DUR_OK;
@@ -314,7 +328,7 @@ static dur_code progress_put(ns_replay *r, uint64_t lsn, dur_error *err)
     if (!r->hardens && (c = dur_fd_syncfs(r->backing_fd, "backing filesystem", err)) != DUR_OK)
         return c;
     unsigned char b[17];
-    b[0] = NS_MAP_PROGRESS;
+    b[0] = tag;
     for (int i = 0; i < 8; i++)
         b[1 + i] = (unsigned char)(lsn >> (8 * i));
     uint64_t x = XXH3_64bits(b, 9);
@@ -359,6 +373,195 @@ dur_code ns_replay_discard_map(dur_dir *jdir, dur_error *err)
 static dur_code resolve(ns_replay *r, const dur_fh *logged, int *fd, dur_error *err);
 static void close_fd(int fd);
 
+/* ---- locating BACKING in the log ----
+ * For every (parent handle, name) the log touches, the occupant before the first
+ * record touching it is known from that record (CREATE/LINK: absent; REMOVE and a
+ * rename's source: obj; a rename's target: replaced or absent), and so is the
+ * occupant after every record.  So the namespace after record k, S_k, is known for
+ * every touched name, and names the log does not touch never change.  If BACKING
+ * matches S_k on every touched name, its namespace IS S_k: replaying records > k
+ * is exact.  (Several k may match when operations undo each other; they are the
+ * same namespace, so the largest is taken.)  Attribute records are not affected:
+ * they carry absolute values and are always re-applied in order. */
+typedef struct ns_name {
+    dur_fh parent;
+    char name[NS_NAME_MAX + 1];
+    dur_fh pred;     /* predicted occupant (len 0 = absent) */
+    dur_fh observed; /* occupant in BACKING now */
+    bool used, seen, mismatch;
+} ns_name;
+
+typedef struct ns_touch {
+    uint64_t lsn;
+    uint32_t idx[2];
+    dur_fh post[2];
+    int n;
+} ns_touch;
+
+typedef struct ns_locator {
+    ns_name *tab;
+    size_t cap, count;
+    ns_touch *ops;
+    size_t nops, opcap;
+    bool failed; /* out of memory: fall back to find_evidence */
+} ns_locator;
+
+static uint64_t name_hash(const dur_fh *p, const char *name)
+{
+    return XXH3_64bits_withSeed(name, strlen(name), fh_hash(p));
+}
+
+static ns_name *loc_name(ns_locator *l, const dur_fh *parent, const char *name, uint32_t *idx)
+{
+    if ((l->count + 1) * 2 > l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 256;
+        ns_name *n = calloc(ncap, sizeof *n);
+        if (!n) {
+            l->failed = true;
+            return NULL;
+        }
+        /* indices stored in ops refer to slots: rehash keeps them only if we remap;
+         * simpler: never rehash after ops exist -- grow before recording any op. */
+        for (size_t i = 0; i < l->cap; i++) {
+            if (!l->tab[i].used)
+                continue;
+            size_t j = name_hash(&l->tab[i].parent, l->tab[i].name) & (ncap - 1);
+            while (n[j].used)
+                j = (j + 1) & (ncap - 1);
+            n[j] = l->tab[i];
+            for (size_t k = 0; k < l->nops; k++)
+                for (int t = 0; t < l->ops[k].n; t++)
+                    if (l->ops[k].idx[t] == i)
+                        l->ops[k].idx[t] = (uint32_t)j | 0x80000000u; /* mark remapped */
+        }
+        for (size_t k = 0; k < l->nops; k++)
+            for (int t = 0; t < l->ops[k].n; t++)
+                l->ops[k].idx[t] &= 0x7fffffffu;
+        free(l->tab);
+        l->tab = n;
+        l->cap = ncap;
+    }
+    size_t i = name_hash(parent, name) & (l->cap - 1);
+    while (l->tab[i].used) {
+        if (dur_fh_equal(&l->tab[i].parent, parent) && !strcmp(l->tab[i].name, name)) {
+            *idx = (uint32_t)i;
+            return &l->tab[i];
+        }
+        i = (i + 1) & (l->cap - 1);
+    }
+    memset(&l->tab[i], 0, sizeof l->tab[i]);
+    l->tab[i].used = true;
+    l->tab[i].parent = *parent;
+    memcpy(l->tab[i].name, name, strlen(name) + 1);
+    l->count++;
+    *idx = (uint32_t)i;
+    return &l->tab[i];
+}
+
+static const dur_fh no_fh;
+
+/* Record that `lsn` changes parent/name from pre to post. */
+static void loc_touch(ns_locator *l, ns_touch *op, const dur_fh *parent, const char *name,
+                      const dur_fh *pre, const dur_fh *post)
+{
+    uint32_t idx;
+    ns_name *nm = loc_name(l, parent, name, &idx);
+    if (!nm)
+        return;
+    if (!nm->seen) { /* first touch: its pre-state is the initial occupant */
+        nm->seen = true;
+        nm->pred = *pre;
+    }
+    op->idx[op->n] = idx;
+    op->post[op->n] = *post;
+    op->n++;
+}
+
+static void loc_record(ns_locator *l, const ns_record *x, uint64_t lsn)
+{
+    if (x->type != NS_REC_CREATE && x->type != NS_REC_LINK && x->type != NS_REC_REMOVE &&
+        x->type != NS_REC_RENAME)
+        return;
+    if (l->nops == l->opcap) {
+        size_t ncap = l->opcap ? l->opcap * 2 : 256;
+        ns_touch *n = realloc(l->ops, ncap * sizeof *n);
+        if (!n) {
+            l->failed = true;
+            return;
+        }
+        l->ops = n;
+        l->opcap = ncap;
+    }
+    ns_touch *op = &l->ops[l->nops];
+    memset(op, 0, sizeof *op);
+    op->lsn = lsn;
+    switch (x->type) {
+    case NS_REC_CREATE:
+        loc_touch(l, op, &x->parent, x->name, &no_fh, &x->obj);
+        break;
+    case NS_REC_LINK:
+        loc_touch(l, op, &x->parent2, x->name2, &no_fh, &x->obj);
+        break;
+    case NS_REC_REMOVE:
+        loc_touch(l, op, &x->parent, x->name, &x->obj, &no_fh);
+        break;
+    default: {
+        bool exchange = x->flags & RENAME_EXCHANGE;
+        bool same = dur_fh_equal(&x->obj, &x->other); /* two links of one inode: no-op */
+        const dur_fh *src_post = exchange || same ? (exchange ? &x->other : &x->obj) : &no_fh;
+        loc_touch(l, op, &x->parent, x->name, &x->obj, src_post);
+        loc_touch(l, op, &x->parent2, x->name2, &x->other, &x->obj);
+    }
+    }
+    l->nops++;
+}
+
+/* Observe every touched name, then find the largest k with BACKING == S_k. */
+static dur_code loc_solve(ns_replay *r, ns_locator *l, bool *found, uint64_t *lsn, dur_error *err)
+{
+    *found = false;
+    size_t mismatches = 0;
+    for (size_t i = 0; i < l->cap; i++) {
+        ns_name *nm = &l->tab[i];
+        if (!nm->used)
+            continue;
+        int pfd = -1;
+        dur_code c = resolve(r, &nm->parent, &pfd, err);
+        if (c != DUR_OK)
+            return c;
+        memset(&nm->observed, 0, sizeof nm->observed);
+        if (pfd >= 0) {
+            dur_error e;
+            struct stat st;
+            if (fstatat(pfd, nm->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                dur_fh_get(pfd, nm->name, &nm->observed, &e) != DUR_OK)
+                nm->observed.len = 0xffff; /* unknown: never matches */
+            close(pfd);
+        }
+        nm->mismatch = !dur_fh_equal(&nm->pred, &nm->observed);
+        mismatches += nm->mismatch;
+    }
+    if (mismatches == 0) {
+        *found = true;
+        *lsn = 0;
+    }
+    for (size_t k = 0; k < l->nops; k++) {
+        ns_touch *op = &l->ops[k];
+        for (int t = 0; t < op->n; t++) {
+            ns_name *nm = &l->tab[op->idx[t]];
+            nm->pred = op->post[t];
+            bool mm = !dur_fh_equal(&nm->pred, &nm->observed);
+            mismatches = mismatches - nm->mismatch + mm;
+            nm->mismatch = mm;
+        }
+        if (mismatches == 0) {
+            *found = true;
+            *lsn = op->lsn;
+        }
+    }
+    return DUR_OK;
+}
+
 /* How far BACKING provably got (it reaches disk as a prefix of operations):
  *  - an object the log created at c exists -> LSN >= c (handles are never reused
  *    within one run; see taken_by_other for replay's own objects);
@@ -401,6 +604,8 @@ static dur_code find_evidence(ns_replay *r, dur_error *err)
  * computes the same answer.) */
 static dur_code prepass(ns_replay *r, bool want_evidence, dur_error *err)
 {
+    ns_locator loc;
+    memset(&loc, 0, sizeof loc);
     dur_checkpoint cp;
     bool found = false;
     memset(&cp, 0, sizeof cp);
@@ -428,6 +633,8 @@ static dur_code prepass(ns_replay *r, bool want_evidence, dur_error *err)
         ns_record x;
         if ((c = ns_record_decode(rec.type, rec.payload, rec.len, rec.lsn, &x, err)) != DUR_OK)
             break;
+        if (want_evidence && !loc.failed)
+            loc_record(&loc, &x, rec.lsn);
         fh_slot *sl = NULL;
         switch (x.type) {
         case NS_REC_CREATE:
@@ -465,9 +672,25 @@ static dur_code prepass(ns_replay *r, bool want_evidence, dur_error *err)
         }
     }
     dur_wal_reader_close(rd);
-    if (c != DUR_OK || !want_evidence || ns_replay_test_no_evidence)
-        return c;
-    return find_evidence(r, err);
+    if (c == DUR_OK && want_evidence && !ns_replay_test_no_evidence) {
+        bool found = false;
+        uint64_t k = 0;
+        if (!loc.failed)
+            c = loc_solve(r, &loc, &found, &k, err);
+        if (c == DUR_OK && found) {
+            r->namespace_lsn = k;
+            r->located = true;
+            rlog(r, LOG_INFO,
+                 "durfs replay: BACKING's namespace is the one after LSN %" PRIu64
+                 "; namespace records up to it are applied",
+                 k);
+        } else if (c == DUR_OK) {
+            c = find_evidence(r, err); /* not a prefix state: weaker evidence */
+        }
+    }
+    free(loc.tab);
+    free(loc.ops);
+    return c;
 }
 
 dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens, dur_ns_log_fn log,
@@ -488,7 +711,7 @@ dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens
      * recovery (map or progress present) relies on the progress the first run
      * recorded instead, since the tree now also holds replay's own choices. */
     dur_code c = persist ? map_load(r, err) : DUR_OK;
-    bool first_run = r->mapped == 0 && r->progress_lsn == 0;
+    bool first_run = r->mapped == 0 && r->progress_lsn == 0 && !r->located;
     if (c == DUR_OK)
         c = prepass(r, first_run, err);
     if (c == DUR_OK && r->evidence_lsn) {
@@ -498,6 +721,8 @@ dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens
              r->evidence_lsn);
         c = progress_put(r, r->evidence_lsn, err);
     }
+    if (c == DUR_OK && first_run && r->located)
+        c = mark_put(r, NS_MAP_LOCATED, r->namespace_lsn, err);
     if (c != DUR_OK) {
         ns_replay_free(r);
         return c;
@@ -1109,6 +1334,10 @@ dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_
     dur_code c = ns_record_decode(type, payload, len, lsn, &rec, err);
     if (c != DUR_OK)
         return c;
+    bool attr =
+        rec.type == NS_REC_SETATTR || rec.type == NS_REC_SETXATTR || rec.type == NS_REC_REMOVEXATTR;
+    if (r->located && !attr && lsn <= r->namespace_lsn)
+        return already(r, lsn, &rec, "namespace already past this record");
     if (lsn <= r->evidence_lsn || lsn <= r->progress_lsn)
         return already(r, lsn, &rec, "older than the newest record known applied");
     uint64_t before = r->redone;
