@@ -5,11 +5,14 @@
  * the durable WAL; replay is still written for any j), plus the records after the
  * checkpoint in log order (== apply order).
  *
- * Pre-pass (deterministic): for each object the log creates, the number of names
- * the log leaves it with; objects left with none are "dead at end" and never
- * re-created.  Evidence: the newest CREATE whose object exists (handles are never
- * reused) proves BACKING reached that LSN; records up to it, and up to the
- * progress mark of an interrupted recovery, count as applied.
+ * Pre-pass (deterministic): (1) locate BACKING in the log: the namespace after
+ * record k is predictable on every name the log touches, so find the largest k
+ * whose namespace BACKING has (see "locating BACKING" below); namespace records up
+ * to k are applied.  (2) For each object the log creates, the number of names the
+ * log leaves it with; objects left with none are "dead at end" and never
+ * re-created.  (3) Only if no k matches (not a prefix state): evidence from
+ * objects that exist or are gone.  Records up to the progress mark of an
+ * interrupted recovery count as applied.
  *
  * Rule for the rest: a record is redone only if the state it was logged against is
  * present, judged by IDENTITY (kernel file handles), never by name alone:
