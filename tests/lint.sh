@@ -69,9 +69,12 @@ done
 echo "== cppcheck (${#built[@]} files)"
 filters=()
 for f in "${built[@]}"; do filters+=("--file-filter=$ROOT/$f"); done
-cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+# style is on for its bug-like checks (knownConditionTrueFalse, shadowVariable,
+# clarifyCalculation, unreadVariable); the two pure-taste ones are off.
+cppcheck --quiet --error-exitcode=1 --enable=style,warning,performance,portability \
+    --suppress=variableScope --suppress=constParameter \
     --inline-suppr --suppress=missingIncludeSystem --template=gcc -j "$JOBS" \
-    --project="$tmp/compile_commands.json" "${filters[@]}" || status=1
+    --project="$tmp/compile_commands.json" "${filters[@]}" 2>&1 || status=1
 
 echo "== clang-tidy (${#built[@]} files, $JOBS jobs)"
 # One file per process (state leaks between files in one process, see above).
@@ -95,9 +98,14 @@ if ! printf '%s\n' "${built[@]}" | xargs -P "$JOBS" -I{} bash -c 'tidy_one "$1"'
         cat "$tmp"/tidy/*.log | grep -v -E '^[0-9]+ (warning|error)s? generated|^Suppressed |^Use -header-filter|NOLINT'
     else
         # A header finding shows once per file including it: print each once.
-        cat "$tmp"/tidy/*.log | grep -E ': (warning|error): ' |
-            sed -e "s|^$ROOT/||" -e 's|^\(.*\/\)\?\.\./||' | sort -u
-        echo "(LINT_VERBOSE=1 for the analyzer's path to each finding)"
+        found=$(cat "$tmp"/tidy/*.log | grep -E ': (warning|error): ' |
+            sed -e "s|^$ROOT/||" -e 's|^\(.*\/\)\?\.\./||' | sort -u || true)
+        if [ -n "$found" ]; then
+            echo "$found"
+            echo "(LINT_VERBOSE=1 for the analyzer's path to each finding)"
+        else # clang-tidy failed without a diagnostic line (crash, bad flags): show all
+            cat "$tmp"/tidy/*.log
+        fi
     fi
 fi
 
