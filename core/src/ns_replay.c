@@ -852,12 +852,11 @@ static dur_code orphanage(ns_replay *r, int *fd, dur_error *err)
     return DUR_OK;
 }
 
-static void orphan_name(const dur_fh *logged, char *buf, size_t size)
+/* The orphanage slot of parent/name: one per name, so links and renames between
+ * names of removed directories work as they did in the original run. */
+static void orphan_name(const dur_fh *parent, const char *name, char *buf, size_t size)
 {
-    dur_fh_format(logged, buf, size);
-    for (char *p = buf; *p; p++)
-        if (*p == '/')
-            *p = '_';
+    snprintf(buf, size, "o-%016llx", (unsigned long long)name_hash(parent, name));
 }
 
 /* What parent/name holds now: *present false if absent; *holds true if it is `want`
@@ -913,7 +912,7 @@ static dur_code locate(ns_replay *r, const dur_fh *parent, const char *name, con
         return c;
     pl->dfd = fd;
     pl->orphan = true;
-    orphan_name(obj, pl->name, sizeof pl->name);
+    orphan_name(parent, name, pl->name, sizeof pl->name);
     return DUR_OK;
 }
 
@@ -1035,33 +1034,32 @@ out:
 
 static dur_code redo_link(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_error *err)
 {
-    int ofd = -1, pfd = -1;
+    int ofd = -1;
+    place pl;
+    memset(&pl, 0, sizeof pl);
+    pl.dfd = -1;
     dur_code c = resolve(r, &rec->obj, &ofd, err);
     if (c != DUR_OK)
         return c;
     if (ofd < 0)
         return already(r, lsn, rec, "object is gone");
-    if ((c = resolve(r, &rec->parent2, &pfd, err)) != DUR_OK)
+    if ((c = locate(r, &rec->parent2, rec->name2, &rec->obj, &pl, err)) != DUR_OK)
         goto out;
-    if (pfd < 0) { /* its names went with it */
-        c = already(r, lsn, rec, "new parent is gone");
-        goto out;
-    }
     bool present, holds;
-    if ((c = name_state(r, pfd, rec->name2, NULL, &present, &holds, err)) != DUR_OK)
+    if ((c = name_state(r, pl.dfd, pl.name, NULL, &present, &holds, err)) != DUR_OK)
         goto out;
     if (present) {
         c = already(r, lsn, rec, "name exists");
         goto out;
     }
-    if (linkat(ofd, "", pfd, rec->name2, AT_EMPTY_PATH) != 0) {
+    if (linkat(ofd, "", pl.dfd, pl.name, AT_EMPTY_PATH) != 0) {
         c = skip(r, lsn, rec, "link failed", errno);
         goto out;
     }
     c = redone(r, lsn, rec);
 out:
     close_fd(ofd);
-    close_fd(pfd);
+    place_close(&pl);
     return c;
 }
 
@@ -1107,12 +1105,8 @@ static dur_code redo_partner_effect(ns_replay *r, const ns_record *rec, uint64_t
         goto out;
     }
     int rc;
-    char slot[NS_NAME_MAX + 1];
-    snprintf(slot, sizeof slot, "%s", src->name);
-    if (src->orphan) /* the partner parks under its own slot */
-        orphan_name(&rec->other, slot, sizeof slot);
     if (rec->flags & RENAME_EXCHANGE)
-        rc = renameat2(dst.dfd, dst.name, src->dfd, slot, RENAME_NOREPLACE);
+        rc = renameat2(dst.dfd, dst.name, src->dfd, src->name, RENAME_NOREPLACE);
     else
         rc = unlinkat(dst.dfd, dst.name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
     c = rc == 0 ? redone(r, lsn, rec)
@@ -1169,36 +1163,7 @@ static dur_code redo_rename(ns_replay *r, const ns_record *rec, uint64_t lsn, du
         goto out;
     }
     bool swap = exchange && !partner_gone;
-    int rc = 0;
-    if (!src.orphan && !dst.orphan) {
-        rc = renameat2(src.dfd, src.name, dst.dfd, dst.name, swap ? RENAME_EXCHANGE : 0);
-    } else if (swap) {
-        if (src.orphan && dst.orphan) {
-            /* both stay parked, each under its own slot */
-        } else if (dst.orphan) { /* obj -> its slot, partner out to the old name */
-            char slot[NS_NAME_MAX + 1];
-            orphan_name(&rec->obj, slot, sizeof slot);
-            rc = renameat2(src.dfd, src.name, dst.dfd, slot, RENAME_NOREPLACE);
-            if (rc == 0)
-                rc = renameat2(dst.dfd, dst.name, src.dfd, src.name, RENAME_NOREPLACE);
-        } else { /* partner -> its slot, obj out to the new name */
-            char slot[NS_NAME_MAX + 1];
-            orphan_name(&rec->other, slot, sizeof slot);
-            rc = renameat2(dst.dfd, dst.name, src.dfd, slot, RENAME_NOREPLACE);
-            if (rc == 0)
-                rc = renameat2(src.dfd, src.name, dst.dfd, dst.name, RENAME_NOREPLACE);
-        }
-    } else if (dst.orphan) { /* into a directory the log removes later */
-        struct stat st;
-        if (nholds && fstatat(dst.dfd, dst.name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-            rc = unlinkat(dst.dfd, dst.name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
-        char slot[NS_NAME_MAX + 1];
-        orphan_name(&rec->obj, slot, sizeof slot);
-        if (rc == 0)
-            rc = renameat2(src.dfd, src.name, dst.dfd, slot, 0);
-    } else { /* out of the orphanage */
-        rc = renameat2(src.dfd, src.name, dst.dfd, dst.name, 0);
-    }
+    int rc = renameat2(src.dfd, src.name, dst.dfd, dst.name, swap ? RENAME_EXCHANGE : 0);
     if (rc != 0) {
         c = skip(r, lsn, rec, "rename failed", errno);
         goto out;
