@@ -28,7 +28,7 @@
  *                         the ack (dur_ns_log_setattr), and redoing it could cut
  *                         off later writes.
  * A parent that does not resolve because the log removes it later is replaced by
- * BACKING/.durfs/replay-orphans/<logged handle of the object>, so survivors born
+ * BACKING/.durfs/replay-orphans/o-<hash of parent handle and name>, so survivors born
  * or moved there reach their final place.  A record whose syscall fails is
  * skipped, counted and logged, never fatal.
  *
