@@ -202,14 +202,27 @@ static dur_code ns_identity(dur_ns *ns, dur_error *err)
     size_t len = 0;
     if ((c = dur_file_read_all(ns->jdir, NS_IDENTITY_NAME, 4096, &have, &len, err)) != DUR_OK)
         return c;
-    bool same = len == strlen(want) && memcmp(have, want, len) == 0;
+    /* The handle of BACKING (inode + generation) decides.  The filesystem id may
+     * change when the same filesystem is mounted from another device (XFS derives
+     * it from the device number), so a different one is only reported. */
+    char root_line[400];
+    snprintf(root_line, sizeof root_line, "\nroot %s\n", fh);
+    const char *fsid_end = strchr(want, '\n');
+    fsid_end = fsid_end ? strchr(fsid_end + 1, '\n') : NULL;
+    bool same_root = len < 4096 && memmem(have, len, root_line, strlen(root_line)) != NULL;
+    bool same_fsid = fsid_end && len >= (size_t)(fsid_end - want) &&
+                     memcmp(have, want, (size_t)(fsid_end - want)) == 0;
     free(have);
-    if (!same)
-        return dur_error_set(
-            err, DUR_E_INVAL, 0, NS_IDENTITY_NAME,
-            "journal %s belongs to a different backing tree (filesystem id or root "
-            "handle differ): refusing to replay it here",
-            ns->journal_path);
+    if (!same_root)
+        return dur_error_set(err, DUR_E_INVAL, 0, NS_IDENTITY_NAME,
+                             "journal %s belongs to a different backing tree (handle of the "
+                             "backing directory differs): refusing to replay it here",
+                             ns->journal_path);
+    if (!same_fsid)
+        ns_log(ns, LOG_WARNING,
+               "durfs: journal %s was written on a filesystem with another id (same backing "
+               "directory handle): assuming the filesystem moved to another device",
+               ns->journal_path);
     return DUR_OK;
 }
 
