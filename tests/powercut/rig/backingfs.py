@@ -7,9 +7,9 @@ a snapshot shows what a power cut loses:
   btrfs  commit=600 (no 30 s transaction commit);
   xfs    defaults (delayed logging already holds metadata in memory; the 30 s
          log worker is slowed through fs.xfs.xfssyncd_centisecs, rig/tuning.py).
-Snapshots are checked only after the live filesystem is unmounted and its loop
-device detached, so identical UUIDs never meet; XFS still gets nouuid because
-its UUID table can outlive the unmount briefly.
+Snapshots are checked only after the live filesystem is unmounted, so identical
+UUIDs never meet; XFS still gets nouuid because its UUID table can outlive the
+unmount briefly.
 """
 import os
 

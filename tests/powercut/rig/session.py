@@ -38,13 +38,11 @@ class Session:
         img = self.store.new_image(self.sid + ".img", backingfs.device_image_size())
         prof.make(img)
         dev = sysutil.loop_attach(img)
-        # after the cut the "same disk" comes back: snapshots reuse this device
-        # number (XFS's f_fsid is derived from it, and durfs checks it)
-        self.live_dev = dev
         backing = os.path.join(self.workdir, "backing")
         mnt = os.path.join(self.workdir, "mnt")
         durfs = None
         running = []
+        live_ok = False
         try:
             prof.mount_live(dev, backing)
             if self.cfg["mode"] == "raw":
@@ -78,16 +76,39 @@ class Session:
             if durfs:
                 durfs.stop()
                 durfs = None
+            live_ok = True
         finally:
             for r in running:
                 r.stop(5)
             if durfs:
                 durfs.kill()
             sysutil.umount(backing)
+            if not live_ok:
+                sysutil.loop_detach(dev)
+                self.store.remove(img)
+                for snap in self.snaps:
+                    self.store.remove(snap["image"])
+        # After the cut the same disk comes back: each snapshot is reflinked
+        # back into the live image and mounted from the same loop device (XFS's
+        # f_fsid is derived from the device number, and durfs checks it).
+        self.live_dev, self.live_img = dev, img
+        try:
+            for snap in self.snaps:
+                self.check(snap, logroot)
+        finally:
+            for snap in self.snaps:
+                self.store.remove(snap["image"])
             sysutil.loop_detach(dev)
             self.store.remove(img)
-        for snap in self.snaps:
-            self.check(snap, logroot)
+
+    def present(self, image):
+        """Make image the content of a loop device: (device, detach_after)."""
+        if getattr(self, "live_dev", None):
+            self.store.clone(image, self.live_img)
+            # drop the device's page cache left by the previous mount
+            sysutil.run(["blockdev", "--flushbufs", self.live_dev])
+            return self.live_dev, False
+        return sysutil.loop_attach(image), True
 
     def snapshot(self, img, running):
         n = len(self.snaps)
@@ -100,12 +121,9 @@ class Session:
     # --------------------------------------------------------------- check
     def check(self, snap, logroot):
         recut = self.cfg["mode"] != "raw" and self.cfg.get("recut") and snap["n"] % 2 == 1
-        # recovery writes to the image: keep an untouched clone for the replay copy
-        pristine = self.store.clone(snap["image"], snap["image"] + ".pristine")
         found = self.check_image(snap, logroot, snap["image"], recut)
         if found and not Results.is_control(Results.mode_label(self.cfg)):
-            self.keep_failure(snap, logroot, pristine)
-        self.store.remove(pristine)
+            self.keep_failure(snap, logroot, snap["image"])  # untouched: recovery ran on a clone
         self.store.remove(snap["image"])
 
     def check_image(self, snap, logroot, image, recut):
@@ -115,7 +133,7 @@ class Session:
         prof = backingfs.profile(self.cfg["fs"])
         backing = os.path.join(self.workdir, "snapb")
         mnt = os.path.join(self.workdir, "snapm")
-        dev = sysutil.loop_attach(image, prefer=getattr(self, "live_dev", None))
+        dev, detach = self.present(image)
         durfs = None
         label = f"{self.sid}/snap{snap['n']}"
         bad = 0
@@ -131,7 +149,8 @@ class Session:
                 durfs.start(wait=False)
                 if recut:
                     time.sleep(self.rng.choice([0, 0.002, 0.01, 0.03, 0.1]))
-                    second = self.store.clone(image, image + ".recut")
+                    second = self.store.clone(self.live_img if not detach else image,
+                                              image + ".recut")
                 try:
                     durfs.wait_mounted()
                 except sysutil.RigError as e:
@@ -156,7 +175,8 @@ class Session:
             if durfs:
                 durfs.kill()
             sysutil.umount(backing)
-            sysutil.loop_detach(dev)
+            if detach:
+                sysutil.loop_detach(dev)
         if second:
             bad += self.check_recut(snap, logroot, second, tree)
         return bad
@@ -165,7 +185,7 @@ class Session:
         prof = backingfs.profile(self.cfg["fs"])
         backing = os.path.join(self.workdir, "snapb")
         mnt = os.path.join(self.workdir, "snapm")
-        dev = sysutil.loop_attach(image, prefer=getattr(self, "live_dev", None))
+        dev, detach = self.present(image)
         durfs = None
         label = f"{self.sid}/snap{snap['n']}/recut"
         bad = 0
@@ -197,7 +217,8 @@ class Session:
             if durfs:
                 durfs.kill()
             sysutil.umount(backing)
-            sysutil.loop_detach(dev)
+            if detach:
+                sysutil.loop_detach(dev)
             self.store.remove(image)
         return bad
 
