@@ -93,7 +93,8 @@ static dur_code ns_checkpoint_now(dur_ns *ns, bool force, dur_error *err)
     if (!force && recs == ns->records_at_ckpt)
         goto out; /* nothing logged since the last checkpoint */
     if (L == 0)
-        goto out; /* empty journal: nothing to cover */
+        goto out;                    /* empty journal: nothing to cover */
+    assert(L >= ns->checkpoint_lsn); /* LSNs only grow; a checkpoint never moves back */
     /* Every operation <= L has completed its backing call (L was read under the
      * ordering lock); this syncfs starts after all of them, so it hardens them all,
      * and all file data written so far. */
@@ -519,8 +520,10 @@ static dur_code ns_append(dur_ns_op *op, const ns_record *r)
         c = ns_record_encode(r, ns->encbuf, &len, &op->err);
         if (c == DUR_OK)
             c = dur_wal_append(ns->wal, r->type, ns->encbuf, len, &op->lsn, &op->err);
-        if (c == DUR_OK)
+        if (c == DUR_OK) {
+            assert(op->lsn > 0); /* the WAL numbers records from 1 */
             ns->user_records++;
+        }
     }
     op->log_error = c;
     return c;
@@ -669,6 +672,7 @@ dur_code dur_ns_log_removexattr(dur_ns_op *op, const dur_fh *obj, const char *na
 dur_code dur_ns_end(dur_ns_op *op, dur_error *err)
 {
     dur_ns *ns = op->ns;
+    assert(ns != NULL); /* dur_ns_begin was called: the ordering lock is held */
     uint64_t lsn = op->lsn;
     dur_code c = op->log_error;
     if (c != DUR_OK && err)

@@ -174,6 +174,7 @@ static const dur_fh *map_get(const ns_replay *r, const dur_fh *from)
 
 static dur_code map_put_mem(ns_replay *r, const dur_fh *from, const dur_fh *to, dur_error *err)
 {
+    assert(from->len > 0 && to->len > 0); /* only real handles are mapped */
     fh_slot *s = slot_get(&r->objs, from, err);
     if (!s)
         return DUR_E_NOMEM;
@@ -554,6 +555,7 @@ static dur_code loc_solve(ns_replay *r, ns_locator *l, bool *found, uint64_t *ls
             ns_name *nm = &l->tab[op->idx[t]];
             nm->pred = op->post[t];
             bool mm = !dur_fh_equal(&nm->pred, &nm->observed);
+            assert(mismatches >= (size_t)nm->mismatch); /* the count covers this name */
             mismatches = mismatches - nm->mismatch + mm;
             nm->mismatch = mm;
         }
