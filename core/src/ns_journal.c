@@ -400,6 +400,20 @@ dur_code dur_ns_open(int backing_fd, const dur_ns_options *opts, dur_ns **out,
         c = dur_error_set(err, DUR_E_NOMEM, ENOMEM, NULL, "dur_ns_open: out of memory");
         goto fail;
     }
+    if (ns->opts.read_only && !ns->opts.journal_dir &&
+        faccessat(backing_fd, DUR_NS_RESERVED_NAME, F_OK, AT_SYMLINK_NOFOLLOW) != 0 &&
+        errno == ENOENT) {
+        /* Read-only and never journaled: nothing to recover, nothing may be written. */
+        if ((c = dur_fs_probe(backing_fd, &ns->policy, err)) != DUR_OK)
+            goto fail;
+        snprintf(ns->journal_path, sizeof ns->journal_path, "(none: read-only, no %s)",
+                 DUR_NS_RESERVED_NAME);
+        ns_log(ns, LOG_INFO, "durfs: read-only and no journal in BACKING: nothing to recover");
+        if (recovery)
+            memset(recovery, 0, sizeof *recovery);
+        *out = ns;
+        return DUR_OK;
+    }
     if ((c = ns_open_dirs(ns, err)) != DUR_OK || (c = ns_probe(ns, err)) != DUR_OK ||
         (c = ns_identity(ns, err)) != DUR_OK)
         goto fail;

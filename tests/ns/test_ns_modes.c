@@ -300,6 +300,22 @@ static void test_read_only_refuses_logging(void **state)
     assert_int_equal(dur_ns_close(ns, &err), DUR_OK);
 }
 
+static void test_read_only_without_journal(void **state)
+{
+    fixture *f = *state; /* a tree durfs never saw */
+    dur_ns_options o;
+    dur_ns_options_default(&o);
+    o.read_only = true;
+    dur_error err;
+    dur_ns *ns = NULL;
+    assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_OK);
+    struct stat st;
+    assert_int_not_equal(fstatat(f->bfd, DUR_NS_RESERVED_NAME, &st, 0), 0); /* nothing written */
+    assert_int_equal(dur_ns_dir_fsync(ns, &err), DUR_OK);
+    assert_int_equal(dur_ns_checkpoint(ns, &err), DUR_E_INVAL);
+    assert_int_equal(dur_ns_close(ns, &err), DUR_OK);
+}
+
 static void test_bad_options(void **state)
 {
     fixture *f = *state;
@@ -330,6 +346,7 @@ int main(void)
         T(test_truncate_is_hardened_before_ack),
         T(test_checkpoints),
         T(test_read_only_refuses_logging),
+        T(test_read_only_without_journal),
         T(test_bad_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
