@@ -230,11 +230,14 @@ static dur_code ns_identity(dur_ns *ns, dur_error *err)
 /* ---- recovery callbacks ---- */
 typedef struct ns_rec_ctx {
     ns_replay *replay;
+    uint64_t ns_records; /* namespace records seen (checkpoint markers excluded) */
 } ns_rec_ctx;
 
 static dur_code on_record(void *ctx, const dur_wal_record *rec, dur_error *err)
 {
     ns_rec_ctx *rc = ctx;
+    if (rec->type <= DUR_WAL_TYPE_USER_MAX)
+        rc->ns_records++;
     return ns_replay_record(rc->replay, rec->type, rec->payload, rec->len, rec->lsn, err);
 }
 
@@ -347,13 +350,16 @@ static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
                                ns->opts.log, ns->opts.log_ctx, &rp, err);
     if (c != DUR_OK)
         return c;
-    ns_rec_ctx rc = {.replay = rp};
+    ns_rec_ctx rc = {.replay = rp, .ns_records = 0};
     dur_recovery_options ro = {.wal_path = NS_WAL_DIR,
                                .checkpoint_path = NS_CKPT_DIR,
                                .mode = DUR_READ_BEST_EFFORT,
                                .repair = !ns->opts.read_only};
     dur_recovery_callbacks cb = {.on_checkpoint = NULL, .on_record = on_record, .ctx = &rc};
     c = dur_recover(ns->jdir, &ro, &cb, &rep->wal, err);
+    /* Report namespace records only: the marker a checkpoint leaves after its own
+     * LSN is not something that was replayed (a clean unmount reports 0). */
+    rep->wal.records_replayed = rc.ns_records;
     ns_replay_counts(rp, &rep->ops_redone, &rep->ops_already, &rep->ops_skipped);
     ns_replay_free(rp);
     rep->elapsed_ns = mono_ns() - t0;
@@ -447,7 +453,7 @@ dur_code dur_ns_open(int backing_fd, const dur_ns_options *opts, dur_ns **out,
         }
         /* Replayed records (and a fresh journal) are covered by a checkpoint now, so
          * a crash during the next session never replays them again. */
-        if (rep.wal.records_replayed > 0 || dur_wal_last_lsn(ns->wal) > ns->checkpoint_lsn) {
+        if (rep.wal.records_replayed > 0 || dur_wal_last_lsn(ns->wal) > ns->checkpoint_lsn + 1) {
             if ((c = ns_checkpoint_now(ns, true, err)) != DUR_OK)
                 goto fail;
         }
