@@ -357,6 +357,9 @@ static void test_convergence(void **state)
     }
     print_message("%s seed %u: %u operations applied, %d snapshots\n", g_fstype, g_seed, applied,
                   snaps);
+    dur_ns_status st;
+    dur_ns_get_status(t.ns, &st);
+    assert_int_equal(st.syncfs_calls, 0); /* journaled fs: the WAL fdatasync hardens BACKING */
     sh("cp -a '%s' '%s'", e.journal, e.final_journal); /* CLOSE mode: all durable */
     char *final = nt_listing(bfd);
     assert_int_equal(dur_ns_close(t.ns, &err), DUR_OK);

@@ -300,6 +300,30 @@ static void test_read_only_refuses_logging(void **state)
     assert_int_equal(dur_ns_close(ns, &err), DUR_OK);
 }
 
+/* Hardening policy: where an fdatasync of the WAL does not commit the backing
+ * filesystem's metadata (ext4 without a journal, btrfs, ...), every group commit
+ * syncfs()es BACKING; where it does (journaled ext4, XFS) no syncfs is spent. */
+static void test_hardening_policy(void **state)
+{
+    fixture *f = *state;
+    open_mode(f, DUR_NS_CLOSE, 5, UINT64_MAX);
+    const dur_fs_policy *p = dur_ns_fs_policy(f->t.ns);
+    uint64_t before = status(f).syncfs_calls;
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "h%d", i);
+        assert_int_equal(nt_mkdir(&f->t, name, 0755), DUR_OK);
+    }
+    uint64_t after = status(f).syncfs_calls;
+    print_message("backing %s: %s, %llu syncfs for 3 operations\n", p->name,
+                  p->fsync_hardens_all_metadata ? "WAL fdatasync hardens" : "syncfs per commit",
+                  (unsigned long long)(after - before));
+    if (p->fsync_hardens_all_metadata)
+        assert_int_equal(after, before);
+    else
+        assert_true(after >= before + 3); /* one per group commit, each op its own here */
+}
+
 static void test_read_only_without_journal(void **state)
 {
     fixture *f = *state; /* a tree durfs never saw */
@@ -346,6 +370,7 @@ int main(void)
         T(test_truncate_is_hardened_before_ack),
         T(test_checkpoints),
         T(test_read_only_refuses_logging),
+        T(test_hardening_policy),
         T(test_read_only_without_journal),
         T(test_bad_options),
     };
