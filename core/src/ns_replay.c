@@ -545,6 +545,13 @@ static dur_code loc_solve(ns_replay *r, ns_locator *l, bool *found, uint64_t *ls
         nm->mismatch = !dur_fh_equal(&nm->pred, &nm->observed);
         mismatches += nm->mismatch;
     }
+    /* Exact match: the largest k with no mismatch.  Otherwise, if the fewest
+     * mismatches are at the very end, BACKING is the whole log plus operations whose
+     * records never became durable (unacknowledged; they come last in apply order):
+     * keep it as it is. */
+    size_t best = mismatches;
+    uint64_t best_lsn = 0;
+    bool best_is_end = l->nops == 0;
     if (mismatches == 0) {
         *found = true;
         *lsn = 0;
@@ -563,6 +570,19 @@ static dur_code loc_solve(ns_replay *r, ns_locator *l, bool *found, uint64_t *ls
             *found = true;
             *lsn = op->lsn;
         }
+        if (mismatches <= best) {
+            best = mismatches;
+            best_lsn = op->lsn;
+            best_is_end = k + 1 == l->nops;
+        }
+    }
+    if (!*found && best_is_end && l->nops > 0) {
+        rlog(r, LOG_WARNING,
+             "durfs replay: BACKING is newer than the journal (%zu name(s) changed by "
+             "operations whose records were not durable); keeping those changes",
+             best);
+        *found = true;
+        *lsn = best_lsn;
     }
     return DUR_OK;
 }
