@@ -137,6 +137,21 @@ static bool writeback_times_only(const struct fuse_file_info *fi, int valid)
            (valid & ~(FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_CTIME)) == 0;
 }
 
+/* The writeback cache also re-sends mtime (with ctime, which cannot be set)
+ * after operations that touch ctime, e.g. a rename of a closed file.  When the
+ * backing file already has that mtime the request changes nothing: answer it
+ * without a journal record. */
+static bool mtime_unchanged(int path_fd, const struct stat *attr, int valid, struct stat *st)
+{
+    if (!(valid & FUSE_SET_ATTR_MTIME) ||
+        (valid & ~(FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_CTIME)) != 0)
+        return false;
+    if (fstatat(path_fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+        return false;
+    return st->st_mtim.tv_sec == attr->st_mtim.tv_sec &&
+           st->st_mtim.tv_nsec == attr->st_mtim.tv_nsec;
+}
+
 void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
                struct fuse_file_info *fi)
 {
@@ -147,6 +162,12 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
     int e = fdref_get(n, &r);
     if (e) {
         reply_err(req, e);
+        return;
+    }
+    struct stat cur;
+    if (mtime_unchanged(r.fd, attr, valid, &cur)) {
+        fdref_put(&r);
+        fuse_reply_attr(req, &cur, g_fs.timeout);
         return;
     }
     int file_fd = fi ? (int)fi->fh : -1, own_fd = -1;
