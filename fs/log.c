@@ -55,6 +55,8 @@ void log_ns_callback(void *ctx, int level, const char *msg)
     (void)ctx;
     if (strncmp(msg, "durfs: ", 7) == 0) /* we add our own prefix */
         msg += 7;
+    if (level == LOG_WARNING && strncmp(msg, "WARNING: ", 9) == 0)
+        msg += 9;
     log_msg(level, "%s", msg);
 }
 

@@ -196,27 +196,18 @@ static int open_journal(const durfs_options *o)
     return 0;
 }
 
+/* The journal already logged the recovery report and, on tmpfs/ramfs, the loud
+ * "nothing survives a power cut" warning (through log_ns_callback). */
 static void log_mount_info(const durfs_options *o)
 {
-    if (g_fs.fs.is_volatile)
-        log_msg(LOG_WARNING,
-                "BACKING %s is on %s, which lives in RAM: NOTHING SURVIVES A POWER CUT OR "
-                "REBOOT, whatever durfs journals",
-                g_fs.backing_abs, g_fs.fs.name);
     dur_ns_status *s = calloc(1, sizeof(*s));
     if (s)
         dur_ns_get_status(g_fs.ns, s);
-    log_msg(LOG_INFO, "mounting %s at %s: backing fs %s, durability=%s%s, journal %s",
-            g_fs.backing_abs, g_fs.mount_abs, g_fs.fs.name, dur_ns_mode_name(o->mode),
+    log_msg(LOG_INFO, "mounting %s at %s: backing fs %s%s, durability=%s%s, journal %s",
+            g_fs.backing_abs, g_fs.mount_abs, g_fs.fs.name,
+            g_fs.fs.is_volatile ? " (VOLATILE)" : "", dur_ns_mode_name(o->mode),
             o->read_only ? " (read-only)" : "", s ? s->journal_dir : "?");
     free(s);
-    const dur_ns_recovery *r = &g_fs.recovery;
-    log_msg(LOG_INFO,
-            "recovery: %llu records replayed, %llu redone, %llu already applied, %llu skipped, "
-            "%llu torn bytes cut, %.1f ms",
-            (unsigned long long)r->wal.records_replayed, (unsigned long long)r->ops_redone,
-            (unsigned long long)r->ops_already, (unsigned long long)r->ops_skipped,
-            (unsigned long long)r->wal.bytes_cut, (double)r->elapsed_ns / 1e6);
     if (!g_fs.handles) {
         struct rlimit rl = {0};
         getrlimit(RLIMIT_NOFILE, &rl);
