@@ -60,7 +60,7 @@ static void hash_insert(dnode *n)
 {
     if (g_count + 1 > g_nbuckets) { /* grow x2; on failure keep chaining */
         size_t nb = g_nbuckets * 2;
-        dnode **b = calloc(nb, sizeof(*b));
+        dnode **b = calloc(nb, sizeof(dnode *));
         if (b) {
             for (size_t i = 0; i < g_nbuckets; i++) {
                 for (dnode *p = g_buckets[i], *next; p; p = next) {
@@ -188,7 +188,7 @@ static void slot_install(dnode *n, int fd)
 int inode_table_init(size_t fd_cache_slots)
 {
     g_nbuckets = 1024;
-    g_buckets = calloc(g_nbuckets, sizeof(*g_buckets));
+    g_buckets = calloc(g_nbuckets, sizeof(dnode *));
     g_nslots = fd_cache_slots;
     g_slots = calloc(g_nslots ? g_nslots : 1, sizeof(*g_slots));
     if (!g_buckets || !g_slots)
@@ -449,6 +449,7 @@ int fdref_get(dnode *n, fdref *r)
 
 void fdref_put(fdref *r)
 {
+    int saved = errno; /* callers report the errno of their own call */
     if (r->slot >= 0) {
         pthread_mutex_lock(&g_lock);
         fd_slot *s = &g_slots[r->slot];
@@ -464,6 +465,7 @@ void fdref_put(fdref *r)
     r->fd = -1;
     r->slot = -1;
     r->owned = false;
+    errno = saved;
 }
 
 int inode_open(dnode *n, int flags)

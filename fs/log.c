@@ -29,15 +29,12 @@ static void vlog(int level, const char *fmt, va_list ap)
 {
     if (level == LOG_DEBUG && !g_debug)
         return;
-    va_list ap2;
-    va_copy(ap2, ap);
-    if (g_syslog)
-        vsyslog(level, fmt, ap2);
-    va_end(ap2);
-    if (!g_stderr || (g_syslog && level > LOG_WARNING))
-        return;
     char line[1024];
     vsnprintf(line, sizeof(line), fmt, ap);
+    if (g_syslog)
+        syslog(level, "%s", line);
+    if (!g_stderr || (g_syslog && level > LOG_WARNING))
+        return;
     const char *tag = level <= LOG_ERR ? "error: " : level == LOG_WARNING ? "WARNING: " : "";
     fprintf(stderr, "durfs: %s%s\n", tag, line);
 }

@@ -46,12 +46,12 @@ static void tell_parent(unsigned char status)
 static int fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(int status, const char *fmt, ...)
 {
+    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    fputs("durfs: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    fprintf(stderr, "durfs: %s\n", line);
     tell_parent((unsigned char)status);
     return status;
 }
@@ -126,7 +126,7 @@ static int check_dirs(const durfs_options *o)
         struct dirent *de;
         bool empty = true;
         while ((de = readdir(d)))
-            if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
                 empty = false;
         closedir(d);
         if (!empty)

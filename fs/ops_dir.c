@@ -33,10 +33,9 @@ void h_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     int fd = openat(r.fd, ".", O_RDONLY | O_DIRECTORY);
-    e = errno;
     fdref_put(&r);
     if (fd < 0 || !(d->dp = fdopendir(fd))) {
-        e = errno;
+        e = errno; /* of openat or fdopendir: fdref_put keeps errno */
         if (fd >= 0)
             close(fd);
         free(d);

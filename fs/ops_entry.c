@@ -96,12 +96,12 @@ static int apply_setattr(int path_fd, int file_fd, const struct stat *a, int val
         *done |= DUR_NS_ATTR_MODE;
     }
     if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-        uid_t uid = valid & FUSE_SET_ATTR_UID ? a->st_uid : (uid_t)-1;
-        gid_t gid = valid & FUSE_SET_ATTR_GID ? a->st_gid : (gid_t)-1;
+        uid_t uid = (valid & FUSE_SET_ATTR_UID) ? a->st_uid : (uid_t)-1;
+        gid_t gid = (valid & FUSE_SET_ATTR_GID) ? a->st_gid : (gid_t)-1;
         if (fchownat(path_fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
             return errno;
-        *done |= (valid & FUSE_SET_ATTR_UID ? DUR_NS_ATTR_UID : 0) |
-                 (valid & FUSE_SET_ATTR_GID ? DUR_NS_ATTR_GID : 0);
+        *done |= ((valid & FUSE_SET_ATTR_UID) ? DUR_NS_ATTR_UID : 0) |
+                 ((valid & FUSE_SET_ATTR_GID) ? DUR_NS_ATTR_GID : 0);
     }
     if (valid & FUSE_SET_ATTR_SIZE) {
         if (ftruncate(file_fd, a->st_size) < 0)

@@ -123,6 +123,7 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     int flags = backing_flags(fi->flags), fd = -1;
     bool created = false, have_entry = false;
     struct fuse_entry_param ent;
+    memset(&ent, 0, sizeof(ent));
     dur_ns_op op;
     dur_ns_begin(g_fs.ns, &op);
     creds_saved cs;
@@ -137,7 +138,7 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     }
     if (!e) {
         int pfd = openat(r.fd, name, O_PATH | O_NOFOLLOW);
-        dur_fh fh;
+        dur_fh fh = {0};
         e = pfd < 0 ? errno : entry_from_fd(pfd, &ent, &fh);
         have_entry = !e;
         if (!e && created) {

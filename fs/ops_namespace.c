@@ -30,6 +30,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         return;
     }
     struct fuse_entry_param ent;
+    memset(&ent, 0, sizeof(ent));
     bool have_entry = false;
     dur_ns_op op;
     dur_ns_begin(g_fs.ns, &op);
@@ -37,14 +38,14 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     e = creds_enter(req, &cs);
     if (!e) {
         int rc = S_ISDIR(mode)   ? mkdirat(r.fd, name, mode & ~S_IFMT)
-                 : S_ISLNK(mode) ? symlinkat(link, r.fd, name)
+                 : S_ISLNK(mode) ? symlinkat(link ? link : "", r.fd, name)
                                  : mknodat(r.fd, name, mode, rdev);
         e = rc < 0 ? errno : 0;
         creds_leave(&cs);
     }
     if (!e) {
         int fd = openat(r.fd, name, O_PATH | O_NOFOLLOW);
-        dur_fh fh;
+        dur_fh fh = {0};
         e = fd < 0 ? errno : entry_from_fd(fd, &ent, &fh);
         if (!e) {
             have_entry = true;

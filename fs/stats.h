@@ -8,11 +8,12 @@
 /* Every operation the daemon answers; the names appear in trusted.durfs.stats. */
 #define DURFS_OPS(X)                                                                               \
     X(lookup)                                                                                      \
-    X(forget) X(forget_multi) X(getattr) X(setattr) X(readlink) X(mknod) X(mkdir) X(unlink)        \
-        X(rmdir) X(symlink) X(rename) X(link) X(open) X(read) X(write_buf) X(flush) X(release)     \
-            X(fsync) X(opendir) X(readdir) X(readdirplus) X(releasedir) X(fsyncdir) X(statfs)      \
-                X(setxattr) X(getxattr) X(listxattr) X(removexattr) X(access) X(create)            \
-                    X(fallocate) X(lseek) X(copy_file_range)
+    X(forget)                                                                                      \
+    X(forget_multi) X(getattr) X(setattr) X(readlink) X(mknod) X(mkdir) X(unlink) X(rmdir)         \
+        X(symlink) X(rename) X(link) X(open) X(read) X(write_buf) X(flush) X(release) X(fsync)     \
+            X(opendir) X(readdir) X(readdirplus) X(releasedir) X(fsyncdir) X(statfs) X(setxattr)   \
+                X(getxattr) X(listxattr) X(removexattr) X(access) X(create) X(fallocate) X(lseek)  \
+                    X(copy_file_range)
 
 enum {
 #define DURFS_OP_ENUM(name) OP_##name,

@@ -10,19 +10,20 @@
 #include <stdio.h>
 #include <string.h>
 
-static int parse(durfs_options *o, char *msg, int argc, ...)
+/* argv[0] is "durfs"; args is NULL-terminated. */
+static int parse_v(durfs_options *o, char *msg, const char *const *args)
 {
-    char *argv[32], store[32][256];
-    va_list ap;
-    va_start(ap, argc);
+    static char store[32][256];
+    char *argv[32];
+    int argc = 1;
     argv[0] = "durfs";
-    for (int i = 1; i < argc; i++) {
-        snprintf(store[i], sizeof(store[i]), "%s", va_arg(ap, const char *));
-        argv[i] = store[i];
+    for (; args[argc - 1] && argc < 32; argc++) {
+        snprintf(store[argc], sizeof(store[argc]), "%s", args[argc - 1]);
+        argv[argc] = store[argc];
     }
-    va_end(ap);
     return options_parse(argc, argv, o, msg, 512);
 }
+#define parse(o, msg, n, ...) parse_v(o, msg, (const char *const[]){__VA_ARGS__, NULL})
 
 static void defaults_and_positionals(void **state)
 {
@@ -74,7 +75,7 @@ static void usage_errors_name_the_argument(void **state)
     assert_non_null(strstr(msg, "absolute"));
     assert_int_equal(parse(&o, msg, 2, "/b"), 2);
     assert_non_null(strstr(msg, "MOUNTPOINT"));
-    assert_int_equal(parse(&o, msg, 1), 2);
+    assert_int_equal(parse_v(&o, msg, (const char *const[]){NULL}), 2);
     assert_non_null(strstr(msg, "BACKING"));
     assert_int_equal(parse(&o, msg, 4, "/b", "/m", "/extra"), 2);
     assert_int_equal(parse(&o, msg, 4, "-x", "/b", "/m"), 2);
