@@ -45,6 +45,8 @@ typedef struct dnode {
     uint32_t mode;              /* S_IFMT bits */
     bool in_table;              /* still reachable through the hash */
     bool maybe_gone;            /* nlink reached 0 through us: check identity on lookup */
+    bool zombie;                /* nlookup 0, kept for its file state (table lock) */
+    uint8_t busy;               /* being settled outside the lock: do not free */
     _Atomic(dnode_file *) file; /* allocated on first open */
     uint16_t fh_len;            /* handle stored at its real length */
     int32_t fh_type;

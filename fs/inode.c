@@ -22,7 +22,9 @@
  * (dur_file_state dirty or failed, e.g. ordered mode, or a failed fsync), the node
  * stays in the table with nlookup 0 so the state survives: a later rename of that
  * file still makes its data durable first (R2), and a failed fsync still fails
- * (R6).  A lookup revives it.
+ * (R6).  A lookup revives it.  Their number is bounded: past ZOMBIE_MAX, a
+ * forgotten dirty file is settled instead -- its data made durable with
+ * dur_ns_prepare_rename (the journal's "data durable now" call) -- and freed.
  *
  * Locking: one mutex guards the hash, nlookup, slots and pins.
  */
@@ -44,7 +46,10 @@ typedef struct fd_slot {
     bool ref; /* clock reference bit */
 } fd_slot;
 
+#define ZOMBIE_MAX 16384
+
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t g_zombies;
 static dnode **g_buckets;
 static size_t g_nbuckets, g_count;
 static fd_slot *g_slots;
@@ -256,6 +261,29 @@ static bool needs_own_fd(const struct stat *st)
     return !g_fs.handles || (uint64_t)st->st_dev != g_fs.backing_dev;
 }
 
+/* A node gets a kernel reference again (lock held). */
+static void node_ref(dnode *n)
+{
+    if (n->zombie) {
+        n->zombie = false;
+        g_zombies--;
+    }
+    n->nlookup++;
+}
+
+/* Remove a node with nlookup 0 from the table and free it (lock held). */
+static void node_drop(dnode *n)
+{
+    if (n->zombie) {
+        n->zombie = false;
+        g_zombies--;
+    }
+    if (n->in_table)
+        hash_remove(n);
+    if (!n->busy)
+        node_free(n);
+}
+
 dnode *inode_add(const struct stat *st, const dur_fh *fh, int opath_fd, int *err)
 {
     bool own_fd = needs_own_fd(st);
@@ -265,14 +293,15 @@ dnode *inode_add(const struct stat *st, const dur_fh *fh, int opath_fd, int *err
         if (node_fh_equal(n, fh)) {
             n->maybe_gone = false;
         } else { /* inode number reused: detach the old node */
-            hash_remove(n);
             if (n->nlookup == 0)
-                node_free(n);
+                node_drop(n);
+            else
+                hash_remove(n);
             n = NULL;
         }
     }
     if (n) {
-        n->nlookup++;
+        node_ref(n);
         if (opath_fd >= 0)
             slot_install(n, opath_fd);
         pthread_mutex_unlock(&g_lock);
@@ -321,7 +350,7 @@ static dnode *inode_ref_existing(const struct stat *st)
     if (n && n->maybe_gone)
         n = NULL;
     if (n)
-        n->nlookup++;
+        node_ref(n);
     pthread_mutex_unlock(&g_lock);
     return n;
 }
@@ -332,32 +361,54 @@ static bool file_state_unsettled(dnode *n)
     return f && (dur_file_state_dirty(&f->st) || atomic_load(&f->st.failed_errno) != 0);
 }
 
+/* Make a forgotten node's data durable so it need not be kept (lock NOT held;
+ * the node is pinned by busy). */
+static void settle(dnode *n)
+{
+    dnode_file *f = atomic_load(&n->file);
+    int fd = inode_open(n, O_RDONLY | O_NONBLOCK);
+    if (fd >= 0) {
+        dur_error err;
+        if (dur_ns_prepare_rename(g_fs.ns, &f->st, fd, &err) != DUR_OK)
+            log_dur_error("making a forgotten file's data durable", &err);
+        close(fd);
+    }
+    pthread_mutex_lock(&g_lock);
+    n->busy--;
+    if (n->nlookup == 0 && (!n->in_table || !file_state_unsettled(n)))
+        node_drop(n); /* else: revived meanwhile, or still failed: stays */
+    pthread_mutex_unlock(&g_lock);
+}
+
 void inode_forget(dnode *n, uint64_t nlookup)
 {
     if (n == g_fs.root)
         return;
+    bool need_settle = false;
     pthread_mutex_lock(&g_lock);
     assert(n->nlookup >= nlookup);
     n->nlookup = n->nlookup >= nlookup ? n->nlookup - nlookup : 0;
-    if (n->nlookup == 0) {
-        if (!n->in_table) {
-            node_free(n);
-        } else if (!file_state_unsettled(n) || n->maybe_gone) {
-            hash_remove(n);
-            node_free(n);
+    if (n->nlookup == 0 && !n->zombie) {
+        if (!n->in_table || !file_state_unsettled(n) || n->maybe_gone ||
+            (n->fd >= 0 && !g_fs.handles)) { /* cannot reopen it: nothing to keep */
+            node_drop(n);
         } else {
             /* zombie: keep the file state, drop the permanent fd if any */
             if (n->fd >= 0) {
                 close(n->fd);
                 n->fd = -1;
-                if (!g_fs.handles) { /* cannot reopen it: nothing to keep */
-                    hash_remove(n);
-                    node_free(n);
-                }
+            }
+            n->zombie = true;
+            g_zombies++;
+            if (g_zombies > ZOMBIE_MAX && !n->busy) {
+                n->busy++;
+                need_settle = true;
             }
         }
     }
     pthread_mutex_unlock(&g_lock);
+    if (need_settle)
+        settle(n);
 }
 
 void inode_mark_maybe_gone(uint64_t dev, uint64_t ino)
