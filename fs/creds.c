@@ -26,7 +26,8 @@
 static _Thread_local bool t_unshared;
 static gid_t g_orig_groups[256];
 static int g_norig_groups = -1;
-bool g_dont_mask; /* set by init when the kernel gives us the umask */
+static bool g_unprivileged; /* not root: objects belong to us, as in any user FUSE fs */
+bool g_dont_mask;           /* set by init when the kernel gives us the umask */
 
 static int raw_setgroups(int n, const gid_t *list)
 {
@@ -46,6 +47,7 @@ void creds_init(void)
 {
     int n = getgroups(256, g_orig_groups);
     g_norig_groups = n < 0 ? 0 : n;
+    g_unprivileged = geteuid() != 0;
 }
 
 int creds_enter(fuse_req_t req, creds_saved *s)
@@ -58,6 +60,11 @@ int creds_enter(fuse_req_t req, creds_saved *s)
             return EIO;
         }
         t_unshared = true;
+    }
+    if (g_unprivileged) { /* cannot switch ids: apply the umask only */
+        s->umask = umask(g_dont_mask ? ctx->umask : 0);
+        s->switched = true;
+        return 0;
     }
     if (ctx->uid != 0) {
         gid_t stack[64], *list = stack;
@@ -97,7 +104,8 @@ void creds_leave(creds_saved *s)
         return;
     int saved = errno;
     umask(s->umask);
-    restore();
+    if (!g_unprivileged)
+        restore();
     s->switched = false;
     errno = saved;
 }
