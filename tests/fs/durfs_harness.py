@@ -8,7 +8,6 @@ Exit code 77 (meson "skip") when not root or without /dev/fuse.
 """
 import atexit
 import ctypes
-import errno
 import json
 import os
 import shutil
@@ -401,4 +400,3 @@ def main():
     sys.exit(0 if ok else 1)
 
 
-__all__ = [n for n in dir() if not n.startswith('_')] + ['errno']

@@ -3,7 +3,6 @@ non-zero exit and a message naming the problem, the lock on BACKING, mounting
 BACKING over itself, daemonizing, and the clean-exit paths."""
 import os
 import re
-import signal
 import subprocess
 import unittest
 
