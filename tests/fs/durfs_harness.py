@@ -398,5 +398,3 @@ def main():
     _cleanup_all()
     ok = prog.result.wasSuccessful()
     sys.exit(0 if ok else 1)
-
-
