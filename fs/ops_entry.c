@@ -164,6 +164,20 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
         reply_err(req, e);
         return;
     }
+    bool kernel_times = writeback_times_only(fi, valid);
+    dnode_file *f = S_ISREG(n->mode) && (valid & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+                        ? inode_file(n)
+                        : NULL;
+    if (f) {
+        /* Before applying: a WRITE that lands after this point sets the flag
+         * again after its pwrite, so flush restores this time (ops_file.c). */
+        long long ns = (long long)attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec;
+        /* an explicit time is also what the kernel caches; NOW: unknown */
+        bool known =
+            g_fs.writeback && (valid & FUSE_SET_ATTR_MTIME) && !(valid & FUSE_SET_ATTR_MTIME_NOW);
+        atomic_store(&f->kernel_mtime_ns, known ? ns : 0);
+        atomic_store(&f->written_after_mtime, false);
+    }
     struct stat cur;
     if (mtime_unchanged(r.fd, attr, valid, &cur)) {
         fdref_put(&r);
@@ -184,15 +198,8 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
     dur_ns_begin(g_fs.ns, &op);
     unsigned done = 0;
     e = apply_setattr(r.fd, file_fd, attr, valid, &done);
-    if (writeback_times_only(fi, valid)) {
+    if (kernel_times)
         done = 0; /* applied, not journaled: see writeback_times_only */
-        dnode_file *f = e ? NULL : inode_file(n);
-        if (f) {
-            atomic_store(&f->kernel_mtime_ns,
-                         (long long)attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec);
-            atomic_store(&f->written_after_mtime, false);
-        }
-    }
     struct stat st;
     int se = fstatat(r.fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
     if (done && !se && st.st_nlink == 0 && !S_ISDIR(st.st_mode)) {

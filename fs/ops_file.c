@@ -47,6 +47,22 @@ static void count_open(dnode_file *f, const struct fuse_file_info *fi, int delta
         atomic_fetch_add(&f->writable_opens, delta);
 }
 
+/* Writeback cache: the kernel trusts its own cached mtime of a regular file
+ * and does not always send a new one after a write (e.g. a write in the same
+ * clock tick as the create), while our pwrite moves the backing mtime.  At open
+ * the backing and the kernel agree (every flush restores the kernel's time), so
+ * remember it; a later setattr from the kernel replaces it, and flush puts it
+ * back if a write moved the backing mtime since. */
+static void note_kernel_mtime(dnode_file *f, const struct fuse_file_info *fi, int fd)
+{
+    struct stat st;
+    if (!g_fs.writeback || !writable(fi) || fstat(fd, &st) < 0)
+        return;
+    long long ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    long long expected = 0;
+    atomic_compare_exchange_strong(&f->kernel_mtime_ns, &expected, ns);
+}
+
 static void set_open_flags(struct fuse_file_info *fi)
 {
     if (fi->flags & O_DIRECT)
@@ -98,6 +114,7 @@ void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     count_open(f, fi, 1);
+    note_kernel_mtime(f, fi, fd);
     fi->fh = (uint64_t)fd;
     set_open_flags(fi);
     if (fuse_reply_open(req, fi) != 0) { /* interrupted: the kernel never saw it */
@@ -164,6 +181,7 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
         return;
     }
     count_open(f, fi, 1);
+    note_kernel_mtime(f, fi, fd);
     fi->fh = (uint64_t)fd;
     set_open_flags(fi);
     if (fuse_reply_create(req, &ent, fi) != 0) {
