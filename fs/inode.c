@@ -286,7 +286,9 @@ static void node_drop(dnode *n)
 
 dnode *inode_add(const struct stat *st, const dur_fh *fh, int opath_fd, int *err)
 {
-    bool own_fd = needs_own_fd(st);
+    /* no handle for this object (e.g. name_to_handle_at refused it): it cannot
+     * be reopened, so it keeps its O_PATH fd */
+    bool own_fd = needs_own_fd(st) || !fh || fh->len == 0;
     pthread_mutex_lock(&g_lock);
     dnode *n = hash_find(st->st_dev, st->st_ino);
     if (n && n->maybe_gone && n != g_fs.root) {
