@@ -35,7 +35,11 @@ def round_sessions(a, rng, seconds, snapshots):
         if not a.no_controls:
             out.append(dict(base, label="raw", mode="raw", fsync=False, ckpt=False, expect=LOSSY,
                             seed=rng.randrange(1, 1 << 30)))
+            # btrfs log replay has known bugs with renames/links/symlinks even
+            # when every object and parent is fsynced (backing-fs-crash-semantics
+            # section 1): churn there is reported but not required to be clean
             out.append(dict(base, label="rawfsync", mode="raw", fsync=True, ckpt=False,
+                            expect={"churn": "any"} if fs == "btrfs" else {},
                             seed=rng.randrange(1, 1 << 30)))
         if a.nosync_shim and not a.no_controls:
             # durfs with its syncs made no-ops (LD_PRELOAD): must lose data
