@@ -11,8 +11,6 @@ Snapshots are checked only after the live filesystem is unmounted, so identical
 UUIDs never meet; XFS still gets nouuid because its UUID table can outlive the
 unmount briefly.
 """
-import os
-
 from . import sysutil
 
 IMAGE_SIZE = 1 << 30  # sparse; XFS needs >= 300 MiB
@@ -52,8 +50,3 @@ def profile(name):
 
 def device_image_size():
     return IMAGE_SIZE
-
-
-def fresh_dir(path):
-    os.makedirs(path, exist_ok=True)
-    return path
