@@ -71,4 +71,12 @@ static inline dur_code ns_count_error(dur_ns *ns, dur_code c)
 /* syncfs(BACKING), counted. */
 dur_code ns_syncfs_backing(dur_ns *ns, dur_error *err);
 
+/* ORDERED mode on a filesystem where fsync of one file may persist its changes ahead
+ * of older unrelated ones (btrfs, unknown): file syncs must be syncfs instead, or
+ * BACKING stops being a prefix of the operations (see ns_data.c). */
+static inline bool ns_file_sync_breaks_prefix(const dur_ns *ns)
+{
+    return ns->opts.mode == DUR_NS_ORDERED && !ns->policy.fsync_hardens_all_metadata;
+}
+
 #endif

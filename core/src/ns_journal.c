@@ -702,7 +702,9 @@ dur_code dur_ns_end(dur_ns_op *op, dur_error *err)
         return ns_count_error(ns, c);
     if (op->harden_fd >= 0) {
         atomic_fetch_add(&ns->file_syncs, 1);
-        if ((c = dur_fd_fsync(op->harden_fd, "truncated file", err)) != DUR_OK)
+        c = ns_file_sync_breaks_prefix(ns) ? ns_syncfs_backing(ns, err)
+                                           : dur_fd_fsync(op->harden_fd, "truncated file", err);
+        if (c != DUR_OK)
             return ns_count_error(ns, c);
     }
     if (lsn != 0 && ns->opts.mode != DUR_NS_ORDERED)

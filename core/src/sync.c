@@ -165,8 +165,8 @@ bool dur_file_state_dirty(const dur_file_state *st)
     return atomic_load(&s->sync_gen) != atomic_load(&s->write_gen);
 }
 
-dur_code dur_file_state_sync(dur_file_state *st, int fd, bool datasync, bool force,
-                             const char *what, dur_error *err)
+dur_code dur_file_state_sync_with(dur_file_state *st, dur_file_state_sync_fn sync, void *ctx,
+                                  bool force, const char *what, dur_error *err)
 {
     int failed = atomic_load(&st->failed_errno);
     if (failed)
@@ -176,13 +176,13 @@ dur_code dur_file_state_sync(dur_file_state *st, int fd, bool datasync, bool for
     uint_fast64_t gen = atomic_load(&st->write_gen);
     if (!force && atomic_load(&st->sync_gen) == gen)
         return DUR_OK;
-    int r = datasync ? fdatasync(fd) : fsync(fd);
-    if (r != 0) {
-        int e = errno;
+    dur_code rc = sync(ctx, err);
+    if (rc != DUR_OK) {
+        int e = err && err->sys_errno ? err->sys_errno : EIO;
         int expected = 0;
         /* Only the first failure is remembered; every later sync reports it. */
         atomic_compare_exchange_strong(&st->failed_errno, &expected, e);
-        return fd_err(err, expected ? expected : e, what, datasync ? "fdatasync" : "fsync");
+        return rc;
     }
     /* sync_gen only moves forward: a slower concurrent sync must not lower it. */
     uint_fast64_t cur = atomic_load(&st->sync_gen);
@@ -190,4 +190,27 @@ dur_code dur_file_state_sync(dur_file_state *st, int fd, bool datasync, bool for
     }
     assert(atomic_load(&st->sync_gen) >= gen);
     return DUR_OK;
+}
+
+struct fd_sync_ctx {
+    int fd;
+    bool datasync;
+    const char *what;
+};
+
+static dur_code fd_sync(void *ctx, dur_error *err)
+{
+    const struct fd_sync_ctx *c = ctx;
+    return c->datasync ? dur_fd_fdatasync(c->fd, c->what, err) : dur_fd_fsync(c->fd, c->what, err);
+}
+
+dur_code dur_file_state_sync(dur_file_state *st, int fd, bool datasync, bool force,
+                             const char *what, dur_error *err)
+{
+    struct fd_sync_ctx ctx = {fd, datasync, what};
+    dur_error local;
+    /* The errno of a failed sync must reach the sticky state even when the caller
+     * passed no error object. */
+    dur_code rc = dur_file_state_sync_with(st, fd_sync, &ctx, force, what, err ? err : &local);
+    return rc;
 }

@@ -60,6 +60,12 @@ bool dur_file_state_dirty(const dur_file_state *st);
 /* fdatasync (datasync=true) or fsync fd if dirty (or always, with force); sticky errors. */
 dur_code dur_file_state_sync(dur_file_state *st, int fd, bool datasync, bool force,
                              const char *what, dur_error *err);
+/* As dur_file_state_sync, but the data is made durable by `sync`, a call that covers
+ * the file without being its fsync (e.g. syncfs of its filesystem).  Its failure is
+ * sticky for st like a failed fdatasync. */
+typedef dur_code (*dur_file_state_sync_fn)(void *ctx, dur_error *err);
+dur_code dur_file_state_sync_with(dur_file_state *st, dur_file_state_sync_fn sync, void *ctx,
+                                  bool force, const char *what, dur_error *err);
 
 #ifdef __cplusplus
 }
