@@ -52,6 +52,8 @@ struct dur_ns {
     bool thread_started, stopping;
 
     atomic_uint_fast64_t file_syncs, syncfs_calls, errors;
+    atomic_uint_fast64_t slow_syncs;       /* syncs slower than NS_SLOW_SYNC_NS */
+    atomic_uint_fast64_t slow_sync_logged; /* CLOCK_MONOTONIC ns of the last report */
     dur_ns_recovery last_recovery;
 };
 
@@ -68,6 +70,14 @@ static inline dur_code ns_count_error(dur_ns *ns, dur_code c)
         atomic_fetch_add(&ns->errors, 1);
     return c;
 }
+/* A sync (fdatasync, syncfs, journal commit) slower than this is logged with its
+ * duration: a failing or overloaded device shows up in the log before it fails. */
+#define NS_SLOW_SYNC_NS 1000000000ull
+uint64_t ns_now_ns(void);
+/* Log (at most every 10 s, with the count in between) a sync that started at
+ * start_ns if it was slow. */
+void ns_note_sync(dur_ns *ns, const char *what, uint64_t start_ns);
+
 /* syncfs(BACKING), counted. */
 dur_code ns_syncfs_backing(dur_ns *ns, dur_error *err);
 

@@ -54,10 +54,36 @@ void ns_log(dur_ns *ns, int level, const char *fmt, ...)
     ns->opts.log(ns->opts.log_ctx, level, msg);
 }
 
+uint64_t ns_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void ns_note_sync(dur_ns *ns, const char *what, uint64_t start_ns)
+{
+    uint64_t now = ns_now_ns();
+    uint64_t took = now - start_ns;
+    if (took < NS_SLOW_SYNC_NS)
+        return;
+    uint64_t n = atomic_fetch_add(&ns->slow_syncs, 1) + 1;
+    uint64_t last = atomic_load(&ns->slow_sync_logged);
+    if (last != 0 && now - last < 10 * 1000000000ull)
+        return;
+    if (!atomic_compare_exchange_strong(&ns->slow_sync_logged, &last, now))
+        return; /* another thread reports this interval */
+    ns_log(ns, LOG_WARNING, "durfs: slow sync (%s): %.3f s (%" PRIu64 " slow syncs since mount)",
+           what, (double)took / 1e9, n);
+}
+
 dur_code ns_syncfs_backing(dur_ns *ns, dur_error *err)
 {
     atomic_fetch_add(&ns->syncfs_calls, 1);
-    return dur_fd_syncfs(ns->backing_fd, "backing filesystem", err);
+    uint64_t start = ns_now_ns();
+    dur_code c = dur_fd_syncfs(ns->backing_fd, "backing filesystem", err);
+    ns_note_sync(ns, "syncfs of the backing filesystem", start);
+    return c;
 }
 
 static dur_code leader_hook_syncfs(void *ctx, dur_error *err)
@@ -98,6 +124,7 @@ static dur_code ns_checkpoint_now(dur_ns *ns, bool force, dur_error *err)
     /* Every operation <= L has completed its backing call (L was read under the
      * ordering lock); this syncfs starts after all of them, so it hardens them all,
      * and all file data written so far. */
+    uint64_t start = ns_now_ns();
     if ((c = ns_syncfs_backing(ns, err)) != DUR_OK)
         goto out;
     unsigned char payload[NS_CKPT_PAYLOAD_LEN];
@@ -111,11 +138,14 @@ static dur_code ns_checkpoint_now(dur_ns *ns, bool force, dur_error *err)
     if (c != DUR_OK)
         goto out;
     ns->checkpoint_lsn = L;
-    ns->records_at_ckpt = recs;
     ns->checkpoint_time = now;
     clock_gettime(CLOCK_MONOTONIC, &ns->checkpoint_mono);
     atomic_fetch_add(&ns->checkpoints, 1);
-    ns_log(ns, LOG_INFO, "durfs: checkpoint at LSN %" PRIu64 " published", L);
+    ns_log(ns, LOG_INFO,
+           "durfs: checkpoint at LSN %" PRIu64 " published (%" PRIu64
+           " records since the last one, %.3f s)",
+           L, recs - ns->records_at_ckpt, (double)(ns_now_ns() - start) / 1e9);
+    ns->records_at_ckpt = recs;
 out:
     pthread_mutex_unlock(&ns->ckpt_mu);
     return c;
@@ -702,13 +732,18 @@ dur_code dur_ns_end(dur_ns_op *op, dur_error *err)
         return ns_count_error(ns, c);
     if (op->harden_fd >= 0) {
         atomic_fetch_add(&ns->file_syncs, 1);
+        uint64_t start = ns_now_ns();
         c = ns_file_sync_breaks_prefix(ns) ? ns_syncfs_backing(ns, err)
                                            : dur_fd_fsync(op->harden_fd, "truncated file", err);
+        ns_note_sync(ns, "fsync of a truncated file", start);
         if (c != DUR_OK)
             return ns_count_error(ns, c);
     }
-    if (lsn != 0 && ns->opts.mode != DUR_NS_ORDERED)
+    if (lsn != 0 && ns->opts.mode != DUR_NS_ORDERED) {
+        uint64_t start = ns_now_ns();
         c = dur_wal_sync(ns->wal, lsn, err); /* group commit with concurrent ops */
+        ns_note_sync(ns, "journal commit", start);
+    }
     return ns_count_error(ns, c);
 }
 

@@ -17,11 +17,14 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include "ns_internal.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <syslog.h>
 #include <unistd.h>
 
 typedef struct fixture {
@@ -364,6 +367,40 @@ static void test_ordered_file_syncs_keep_prefix(void **state)
     }
 }
 
+static char slow_log[512];
+static int slow_log_count;
+static void capture_log(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    if (level == LOG_WARNING && strstr(msg, "slow sync")) {
+        snprintf(slow_log, sizeof slow_log, "%s", msg);
+        slow_log_count++;
+    }
+}
+
+/* A sync slower than NS_SLOW_SYNC_NS is logged with its duration and a count, at
+ * most once every 10 s; fast ones are not. */
+static void test_slow_syncs_are_logged(void **state)
+{
+    fixture *f = *state;
+    dur_ns_options o;
+    dur_ns_options_default(&o);
+    o.log = capture_log;
+    dur_error err;
+    assert_int_equal(dur_ns_open(f->bfd, &o, &f->t.ns, NULL, &err), DUR_OK);
+    f->t.backing = f->bfd;
+    slow_log_count = 0;
+    ns_note_sync(f->t.ns, "fast one", ns_now_ns());
+    assert_int_equal(slow_log_count, 0);
+    ns_note_sync(f->t.ns, "closed file", ns_now_ns() - 2 * NS_SLOW_SYNC_NS);
+    assert_int_equal(slow_log_count, 1);
+    assert_non_null(strstr(slow_log, "slow sync (closed file): 2."));
+    assert_non_null(strstr(slow_log, "1 slow syncs"));
+    ns_note_sync(f->t.ns, "closed file", ns_now_ns() - 2 * NS_SLOW_SYNC_NS);
+    assert_int_equal(slow_log_count, 1); /* rate-limited, but counted */
+    assert_int_equal(atomic_load(&f->t.ns->slow_syncs), 2);
+}
+
 static void test_read_only_without_journal(void **state)
 {
     fixture *f = *state; /* a tree durfs never saw */
@@ -407,6 +444,7 @@ int main(void)
         T(test_close_sync_per_mode),
         T(test_prepare_rename_syncs_source_in_every_mode),
         T(test_ordered_file_syncs_keep_prefix),
+        T(test_slow_syncs_are_logged),
         T(test_fsync_makes_everything_durable),
         T(test_truncate_is_hardened_before_ack),
         T(test_checkpoints),
