@@ -192,6 +192,7 @@ dur_code dur_checkpoint_decode(const void *data, size_t len, const char *name, d
     dur_code rc = parse_header(p, len, name, &lsn, &plen, err);
     if (rc != DUR_OK)
         return rc;
+    assert(p); /* parse_header accepted len >= CKPT_HEADER_SIZE, so data != NULL */
     rc = verify_sum(p, p + CKPT_HEADER_SIZE, (size_t)plen, name, err);
     if (rc != DUR_OK)
         return rc;
@@ -270,7 +271,7 @@ dur_code dur_checkpoint_write(dur_dir *d, const char *path, uint64_t lsn, const 
     if (!img)
         return dur_error_set(err, DUR_E_NOMEM, ENOMEM, full,
                              "out of memory for a %zu-byte checkpoint", len);
-    memcpy(img, CKPT_MAGIC, 8);
+    memcpy(img, CKPT_MAGIC, 8); /* NOLINT(bugprone-not-null-terminated-result): raw bytes */
     put_u32(img + 8, CKPT_VERSION);
     put_u32(img + 12, CKPT_HEADER_SIZE);
     put_u64(img + 16, lsn);

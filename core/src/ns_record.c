@@ -477,7 +477,7 @@ void ns_record_format(const ns_record *r, uint64_t lsn, char *buf, size_t size)
         fmt_fh(&r->other, d, sizeof d);
         snprintf(buf, size,
                  "%" PRIu64 " RENAME old_parent=%s old_name=%s new_parent=%s new_name=%s "
-                            "flags=0x%x obj=%s replaced=%s",
+                 "flags=0x%x obj=%s replaced=%s",
                  lsn, a, n1, b, n2, r->flags, c, d);
         break;
     }

@@ -512,7 +512,7 @@ static void loc_record(ns_locator *l, const ns_record *x, uint64_t lsn)
     default: {
         bool exchange = x->flags & RENAME_EXCHANGE;
         bool same = dur_fh_equal(&x->obj, &x->other); /* two links of one inode: no-op */
-        const dur_fh *src_post = exchange || same ? (exchange ? &x->other : &x->obj) : &no_fh;
+        const dur_fh *src_post = exchange ? &x->other : same ? &x->obj : &no_fh;
         loc_touch(l, op, &x->parent, x->name, &x->obj, src_post);
         loc_touch(l, op, &x->parent2, x->name2, &x->other, &x->obj);
     }
@@ -698,11 +698,11 @@ static dur_code prepass(ns_replay *r, bool want_evidence, dur_error *err)
     }
     dur_wal_reader_close(rd);
     if (c == DUR_OK && want_evidence && !ns_replay_test_no_evidence) {
-        bool found = false;
+        bool solved = false;
         uint64_t k = 0;
         if (!loc.failed)
-            c = loc_solve(r, &loc, &found, &k, err);
-        if (c == DUR_OK && found) {
+            c = loc_solve(r, &loc, &solved, &k, err);
+        if (c == DUR_OK && solved) {
             r->namespace_lsn = k;
             r->located = true;
             rlog(r, LOG_INFO,
@@ -770,7 +770,7 @@ void ns_replay_free(ns_replay *r)
         if (d) {
             struct dirent *e;
             while ((e = readdir(d)))
-                if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
                     left++;
             closedir(d);
         } else {
