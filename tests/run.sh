@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README and CI run it:
 #   1. normal build: every meson test (unit, crash, corruption, daemon, tools)
+#      then tests/lint.sh (cppcheck, clang-tidy, clang-format; non-zero on findings)
 #   2. ASan+UBSan build: the same tests
 #   3. libFuzzer targets, each briefly (clang)
 #   4. the power-cut rig, bounded budget
@@ -24,6 +25,9 @@ setup() { # dir, extra args...
 echo "== normal build"
 setup build
 meson test -C build --print-errorlogs --num-processes 2 --no-suite bench
+
+echo "== static analysis and formatting (cppcheck, clang-tidy, clang-format)"
+"$ROOT/tests/lint.sh" build
 
 echo "== ASan + UBSan build"
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
