@@ -22,6 +22,19 @@ setup() { # dir, extra args...
     meson compile -C "$dir"
 }
 
+# Install what the suite needs when it is missing (a fresh Debian 12 machine).
+need=()
+for p in meson ninja-build pkg-config gcc clang libfuse3-dev fuse3 libcmocka-dev libxxhash-dev \
+    xfsprogs btrfs-progs e2fsprogs attr sqlite3 python3 cppcheck clang-tidy clang-format; do
+    dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    echo "== installing: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
 echo "== normal build"
 setup build
 meson test -C build --print-errorlogs --num-processes 2 --no-suite bench
