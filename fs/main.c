@@ -25,6 +25,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 durfs g_fs;
@@ -165,6 +166,38 @@ static void raise_fd_limit(void)
     }
 }
 
+/* `umount` returns before the old daemon has written its final checkpoint and
+ * released BACKING's lock, so `umount X && durfs B X` could fail with "in use".
+ * The old daemon closes /dev/fuse (fuse_session_destroy) before that checkpoint:
+ * a holder without /dev/fuse open is exiting, and is worth waiting for. */
+static long lock_holder_pid(const dur_error *err)
+{
+    const char *p = strstr(err->msg, "locked by pid ");
+    return p ? strtol(p + strlen("locked by pid "), NULL, 10) : 0;
+}
+
+static bool holder_serves_fuse(long pid)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%ld/fd", pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno != ENOENT; /* cannot look (EACCES): assume it serves */
+    bool serves = false;
+    struct dirent *e;
+    while (!serves && (e = readdir(d)) != NULL) {
+        char link[PATH_MAX], target[64];
+        snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            serves = strcmp(target, "/dev/fuse") == 0;
+        }
+    }
+    closedir(d);
+    return serves;
+}
+
 static int open_journal(const durfs_options *o)
 {
     dur_error err;
@@ -186,6 +219,20 @@ static int open_journal(const durfs_options *o)
     no.log = log_ns_callback;
     no.read_only = o->read_only;
     dur_code c = dur_ns_open(g_fs.backing_fd, &no, &g_fs.ns, &g_fs.recovery, &err);
+    /* A daemon that was just unmounted still holds the lock for its final
+     * checkpoint: wait for it (bounded: a guard, it normally takes milliseconds). */
+    long exiting = c == DUR_E_LOCKED ? lock_holder_pid(&err) : 0;
+    if (exiting > 0 && !holder_serves_fuse(exiting)) {
+        log_msg(LOG_NOTICE, "waiting for durfs (pid %ld) to finish its final checkpoint of %s",
+                exiting, g_fs.backing_abs);
+        for (int i = 0; i < 1200 && c == DUR_E_LOCKED && lock_holder_pid(&err) == exiting &&
+                        !holder_serves_fuse(exiting);
+             i++) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            c = dur_ns_open(g_fs.backing_fd, &no, &g_fs.ns, &g_fs.recovery, &err);
+        }
+    }
     if (c != DUR_OK) {
         char buf[1024];
         dur_error_format(&err, buf, sizeof(buf));

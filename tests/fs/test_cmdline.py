@@ -4,6 +4,7 @@ BACKING over itself, daemonizing, and the clean-exit paths."""
 import os
 import re
 import subprocess
+import sys
 import unittest
 
 import durfs_harness as H
@@ -96,6 +97,38 @@ class Cmdline(unittest.TestCase):
         fx.mount()
         self.assertTrue(os.path.exists(fx.m.path('still-works')))
         self.assertEqual(fx.unmount(), 0)
+
+    def test_waits_for_an_exiting_lock_holder(self):
+        """`umount` returns before the old daemon's final checkpoint releases the
+        lock; a new durfs waits for a holder that no longer serves /dev/fuse
+        instead of failing "locked by pid N".  A stand-in holder (flock, no
+        /dev/fuse) releases after 1.5 s; without the wait in fs/main.c this
+        mount fails."""
+        fx = self.fx
+        fx.mount()
+        self.assertEqual(fx.unmount(), 0)
+        lock = os.path.join(fx.backing, '.durfs', 'lock')
+        holder = subprocess.Popen(
+            [sys.executable, '-c',
+             'import fcntl, os, sys, time\n'
+             'f = open(sys.argv[1], "r+")\n'
+             'fcntl.flock(f, fcntl.LOCK_EX)\n'
+             'f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()\n'
+             'print("locked", flush=True)\n'
+             'time.sleep(1.5)\n', lock],
+            stdout=subprocess.PIPE)
+        try:
+            self.assertEqual(holder.stdout.readline().strip(), b'locked')
+            r = run('-f', '-o', 'nonexistent_option_to_stop_early', fx.backing, fx.mntdir)
+            self.assertNotEqual(r.returncode, 0)  # options are checked before the lock
+            m = fx.mount()
+            self.assertTrue(H.is_fuse_mounted(fx.mntdir))
+            self.assertIn('waiting for durfs (pid %d)' % holder.pid, m.log())
+            self.assertEqual(fx.unmount(), 0)
+        finally:
+            holder.kill()
+            holder.wait()
+            holder.stdout.close()
 
     def test_mount_over_itself(self):
         fx = H.Fixture(same=True)
