@@ -95,6 +95,8 @@ typedef struct fdref {
     bool owned; /* close at put */
 } fdref;
 int fdref_get(dnode *n, fdref *r); /* 0 or errno */
+/* Both or neither: on failure nothing is held.  0 or errno. */
+int fdref_get2(dnode *a, fdref *ra, dnode *b, fdref *rb);
 void fdref_put(fdref *r);
 /* A real fd of the node opened with flags (O_RDONLY etc.); -errno on failure. */
 int inode_open(dnode *n, int flags);

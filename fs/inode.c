@@ -449,6 +449,17 @@ size_t inode_count(void)
     return c;
 }
 
+int fdref_get2(dnode *a, fdref *ra, dnode *b, fdref *rb)
+{
+    int e = fdref_get(a, ra);
+    if (e)
+        return e;
+    e = fdref_get(b, rb);
+    if (e)
+        fdref_put(ra);
+    return e;
+}
+
 int fdref_get(dnode *n, fdref *r)
 {
     r->slot = -1;

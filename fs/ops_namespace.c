@@ -96,14 +96,8 @@ void h_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *ne
         return;
     }
     fdref src, dst;
-    int e = fdref_get(n, &src);
+    int e = fdref_get2(n, &src, np, &dst);
     if (e) {
-        reply_err(req, e);
-        return;
-    }
-    e = fdref_get(np, &dst);
-    if (e) {
-        fdref_put(&src);
         reply_err(req, e);
         return;
     }
@@ -224,14 +218,8 @@ void h_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
         return;
     }
     fdref from, to;
-    int e = fdref_get(p, &from);
+    int e = fdref_get2(p, &from, np, &to);
     if (e) {
-        reply_err(req, e);
-        return;
-    }
-    e = fdref_get(np, &to);
-    if (e) {
-        fdref_put(&from);
         reply_err(req, e);
         return;
     }
