@@ -42,12 +42,10 @@ static dur_code sync_file(dur_ns *ns, dur_file_state *st, int fd, bool datasync,
                           const char *what, dur_error *err)
 {
     atomic_fetch_add(&ns->file_syncs, 1);
-    dur_error local;
     uint64_t start = ns_now_ns();
-    dur_code c =
-        ns_file_sync_breaks_prefix(ns)
-            ? dur_file_state_sync_with(st, syncfs_backing, ns, force, what, err ? err : &local)
-            : dur_file_state_sync(st, fd, datasync, force, what, err);
+    dur_code c = ns_file_sync_breaks_prefix(ns)
+                     ? dur_file_state_sync_with(st, syncfs_backing, ns, force, what, err)
+                     : dur_file_state_sync(st, fd, datasync, force, what, err);
     ns_note_sync(ns, what, start);
     return ns_count_error(ns, c);
 }

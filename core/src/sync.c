@@ -176,6 +176,11 @@ dur_code dur_file_state_sync_with(dur_file_state *st, dur_file_state_sync_fn syn
     uint_fast64_t gen = atomic_load(&st->write_gen);
     if (!force && atomic_load(&st->sync_gen) == gen)
         return DUR_OK;
+    /* The errno of a failed sync must reach the sticky state even when the caller
+     * passed no error object. */
+    dur_error local;
+    if (!err)
+        err = &local;
     dur_code rc = sync(ctx, err);
     if (rc != DUR_OK) {
         int e = err && err->sys_errno ? err->sys_errno : EIO;
@@ -208,9 +213,5 @@ dur_code dur_file_state_sync(dur_file_state *st, int fd, bool datasync, bool for
                              const char *what, dur_error *err)
 {
     struct fd_sync_ctx ctx = {fd, datasync, what};
-    dur_error local;
-    /* The errno of a failed sync must reach the sticky state even when the caller
-     * passed no error object. */
-    dur_code rc = dur_file_state_sync_with(st, fd_sync, &ctx, force, what, err ? err : &local);
-    return rc;
+    return dur_file_state_sync_with(st, fd_sync, &ctx, force, what, err);
 }
