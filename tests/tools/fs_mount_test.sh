@@ -96,7 +96,7 @@ expect_rc 0 "status on same-path mount" "$DURFSCTL" status "$T/same"
 out_has "$T/same" "status names the backing path"
 expect_rc 3 "offline verify refuses a mounted path" "$DURFSCTL" verify "$T/same"
 out_has "umount" "refusal says to unmount first"
-# umount returns before the daemon's final checkpoint; mount.durfs waits for
+# umount returns before the daemon's final checkpoint; the new durfs waits for
 # the old daemon instead of failing with "in use".
 expect_rc 0 "umount, then mount again at once" sh -c "umount '$T/same' && mount -T '$T/fstab' '$T/same'"
 is_durfs_mount "$T/same" && ok "remounted" || bad "not remounted"

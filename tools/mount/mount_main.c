@@ -8,15 +8,12 @@
  * usage or options, 32 the mount failed.
  */
 #include "mount_options.h"
-#include "procfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <sched.h>
-#include <signal.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,53 +135,6 @@ static int enter_namespace(const char *ns)
     return 0;
 }
 
-/* Is the daemon pid still serving a mount?  Its last argument is its MOUNTPOINT;
- * it serves while a FUSE filesystem is mounted exactly there. */
-static bool daemon_still_mounted(long pid)
-{
-    char path[64], args[8192];
-    snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return false;
-    size_t n = fread(args, 1, sizeof args - 1, f);
-    fclose(f);
-    if (n == 0)
-        return false;
-    args[n] = '\0';
-    while (n > 0 && args[n - 1] == '\0')
-        n--;
-    const char *last = args;
-    for (size_t i = 0; i < n; i++)
-        if (args[i] == '\0')
-            last = args + i + 1;
-    char real[PATH_MAX], mnt[PATH_MAX], fstype[64];
-    if (realpath(last, real) == NULL ||
-        !procfs_mount_containing(real, mnt, sizeof mnt, fstype, sizeof fstype))
-        return true; /* cannot tell: let the daemon decide */
-    return strcmp(mnt, real) == 0 && strncmp(fstype, "fuse", 4) == 0;
-}
-
-/* `umount` returns before the old daemon has written its final checkpoint and
- * released BACKING's lock, so `umount X && mount X` would fail with "in use".
- * When the lock holder no longer serves a mount, wait for it (bounded) instead. */
-static void wait_for_exiting_daemon(const char *backing)
-{
-    char lock[PATH_MAX + 32];
-    snprintf(lock, sizeof lock, "%s/.durfs/lock", backing);
-    long pid = procfs_lock_holder(lock);
-    if (pid <= 0 || daemon_still_mounted(pid))
-        return;
-    fprintf(stderr, "%s: waiting for durfs (pid %ld) to finish its final checkpoint of %s\n", prog,
-            pid, backing);
-    for (int i = 0; i < 1200; i++) { /* 120 s: a guard, the daemon normally takes ms */
-        if (kill((pid_t)pid, 0) != 0 || procfs_lock_holder(lock) != pid)
-            return;
-        struct timespec ts = {0, 100 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-}
-
 int main(int argc, char **argv)
 {
     const char *base = strrchr(argv[0], '/');
@@ -269,8 +219,8 @@ int main(int argc, char **argv)
         return EXIT_MOUNT_FAILED;
     }
 
-    if (!fake)
-        wait_for_exiting_daemon(backing);
+    /* A daemon just unmounted from here may still hold BACKING's lock for its final
+     * checkpoint: the new daemon waits for it (fs/main.c), so nothing to do here. */
 
     /* fsname=BACKING shows the source in findmnt(8) and lets `mount -a` see that
      * the line is already mounted; skipped when the path would need escaping. */
