@@ -18,6 +18,10 @@
 
 #define NS_ORPHANS_NAME "replay-orphans" /* inside BACKING/.durfs, only during recovery */
 
+/* Zero fill kept ahead of the WAL's records on ext4/XFS (wal.h zero_fill_bytes): a
+ * group commit's fdatasync then costs one device flush, not a journal commit. */
+#define NS_WAL_ZERO_FILL (1024u * 1024u)
+
 #define NS_CKPT_PAYLOAD_VERSION 1
 #define NS_CKPT_PAYLOAD_LEN 24 /* u32 version, u32 mode, u64 lsn, u64 unix time */
 
@@ -31,7 +35,9 @@ struct dur_ns {
     dur_wal *wal;  /* NULL when read-only */
     dur_fs_policy policy;
     bool journal_same_fs;
-    bool hook_syncfs; /* the WAL leader syncfs()es BACKING at each group commit */
+    bool hook_syncfs;       /* the WAL leader syncfs()es BACKING at each group commit */
+    bool journal_zero_fill; /* the journal's filesystem is ext4 or XFS */
+    bool replay_hardens;    /* an fdatasync of a growing file in the journal hardens BACKING */
 
     /* Ordering lock: held from dur_ns_begin until the record is appended, so LSN
      * order is the order in which the backing calls were applied. */

@@ -8,12 +8,16 @@
  *  - Acknowledged == durable (CLOSE/SYNC): dur_ns_end returns only after
  *    dur_wal_sync(op lsn); ORDERED acks at once and the committer syncs every
  *    commit_seconds, so what survives is a prefix of the acknowledged operations.
- *  - BACKING at least as new as the durable WAL: on ext4-with-journal/XFS with the
- *    journal on the same filesystem, each WAL fdatasync (appends grow i_size) commits
- *    the filesystem journal, which holds every metadata call completed before it;
- *    otherwise the WAL leader hook syncfs()es BACKING before each segment fdatasync.
- *    Replay does not depend on this (it converges from any older tree); it only keeps
- *    data written by programs consistent with the names that reach it.
+ *  - Replay converges from any BACKING between the checkpoint and the end of the
+ *    log (ns_replay.c), so the WAL's own fdatasync need not harden BACKING's
+ *    metadata: on ext4/XFS it does not (records overwrite zero fill, so it is one
+ *    device flush, not a filesystem journal commit).  What must not happen is that
+ *    replay re-creates empty an object whose data a program was told is durable.
+ *    On ext4-with-journal/XFS that cannot: a data sync that writes any metadata of
+ *    the file commits the filesystem journal in order, with every metadata call
+ *    before it (the object's creation and names included).  On every other
+ *    filesystem the WAL leader hook syncfs()es BACKING before each segment
+ *    fdatasync, so BACKING is at least as new as the durable WAL.
  *  - A checkpoint at L is published only after syncfs(BACKING) that started after
  *    every operation <= L had completed (L read under `order`), so nothing <= L is
  *    ever needed again.
@@ -362,13 +366,17 @@ static dur_code ns_probe(dur_ns *ns, dur_error *err)
                ns->policy.name);
     int jfd = ns->jdir->ops->root_fd(ns->jdir);
     ns->journal_same_fs = jfd >= 0 && dur_fs_same(ns->backing_fd, jfd);
-    ns->hook_syncfs = !(ns->policy.fsync_hardens_all_metadata && ns->journal_same_fs);
+    ns->hook_syncfs = !ns->policy.fsync_hardens_all_metadata;
+    ns->replay_hardens = ns->policy.fsync_hardens_all_metadata && ns->journal_same_fs;
     if (ns->hook_syncfs)
         ns_log(ns, LOG_NOTICE,
-               "durfs: backing filesystem %s%s: each group commit will syncfs() it (slower)",
-               ns->policy.name,
-               ns->journal_same_fs ? " does not harden all metadata on fsync"
-                                   : " is not the journal's filesystem");
+               "durfs: backing filesystem %s does not harden all metadata on fsync: each "
+               "group commit will syncfs() it (slower)",
+               ns->policy.name);
+    dur_fs_policy jpolicy = ns->policy;
+    if (!ns->journal_same_fs && (jfd < 0 || dur_fs_probe(jfd, &jpolicy, NULL) != DUR_OK))
+        jpolicy.kind = DUR_FS_UNKNOWN;
+    ns->journal_zero_fill = jpolicy.kind == DUR_FS_EXT4 || jpolicy.kind == DUR_FS_XFS;
     return DUR_OK;
 }
 
@@ -376,7 +384,7 @@ static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
 {
     uint64_t t0 = mono_ns();
     ns_replay *rp = NULL;
-    dur_code c = ns_replay_new(ns->backing_fd, ns->jdir, !ns->opts.read_only, !ns->hook_syncfs,
+    dur_code c = ns_replay_new(ns->backing_fd, ns->jdir, !ns->opts.read_only, ns->replay_hardens,
                                ns->opts.log, ns->opts.log_ctx, &rp, err);
     if (c != DUR_OK)
         return c;
@@ -474,6 +482,8 @@ dur_code dur_ns_open(int backing_fd, const dur_ns_options *opts, dur_ns **out,
             wo.leader_hook = leader_hook_syncfs;
             wo.leader_hook_ctx = ns;
         }
+        if (ns->journal_zero_fill)
+            wo.zero_fill_bytes = NS_WAL_ZERO_FILL;
         if ((c = dur_wal_open(ns->jdir, NS_WAL_DIR, &wo, &ns->wal, NULL, err)) != DUR_OK)
             goto fail;
         if (ns_test_fail_before_checkpoint) {

@@ -5,13 +5,17 @@
  *     [0] "DURFSWAL"  [8] u32 version=1  [12] u32 header size=40
  *     [16] u64 segment id  [24] u64 first LSN  [32] u64 XXH3-64 of bytes 0..31
  *   record frame, 24 + len bytes, no padding:
- *     [0] u32 len (<= DUR_WAL_MAX_PAYLOAD)  [4] u8 type (1..255)  [5] 3 zero bytes
+ *     [0] u32 len (<= DUR_WAL_MAX_PAYLOAD)  [4] u8 type (1..255)
+ *     [5] u24 unsynced distance (LSN - the writer's durable LSN at append)
  *     [8] u64 LSN  [16] payload  [16+len] u64 XXH3-64 of bytes [0, 16+len)
  *
  * Why this shape: type 0 is invalid so a zero-filled region (a torn tail on many
  * filesystems) never decodes as a record; the checksum covers length, type and LSN,
  * so a torn or flipped head is caught; the LSN in every frame lets the reader prove
- * contiguity across segments without trusting file names.
+ * contiguity across segments without trusting file names; the distance lets it tell
+ * a hole left by a power cut among unsynced records (possible when records overwrite
+ * zero fill and pages reach the disk out of order) from damage to records that were
+ * already durable.
  */
 #include "wal_format.h"
 
@@ -99,20 +103,33 @@ bool wal_header_decode(const uint8_t in[WAL_HEADER_SIZE], wal_header *h, char *w
     return true;
 }
 
-void wal_frame_head_encode(uint8_t out[WAL_FRAME_HEAD], uint32_t len, uint8_t type, uint64_t lsn)
+void wal_frame_head_encode(uint8_t out[WAL_FRAME_HEAD], uint32_t len, uint8_t type, uint64_t lsn,
+                           uint64_t durable_lsn)
 {
-    assert(len <= DUR_WAL_MAX_PAYLOAD && type != 0 && lsn >= 1);
+    assert(len <= DUR_WAL_MAX_PAYLOAD && type != 0 && lsn >= 1 && durable_lsn < lsn);
+    uint64_t distance = lsn - durable_lsn;
+    if (distance > WAL_DISTANCE_UNKNOWN)
+        distance = WAL_DISTANCE_UNKNOWN;
     wal_put_u32(out, len);
     out[4] = type;
-    out[5] = out[6] = out[7] = 0;
+    out[5] = (uint8_t)distance;
+    out[6] = (uint8_t)(distance >> 8);
+    out[7] = (uint8_t)(distance >> 16);
     wal_put_u64(out + 8, lsn);
+}
+
+uint64_t wal_frame_durable_before(const wal_frame_head *h)
+{
+    if (h->distance >= WAL_DISTANCE_UNKNOWN || h->distance > h->lsn)
+        return 0;
+    return h->lsn - (h->distance ? h->distance : 1);
 }
 
 void wal_frame_head_decode(const uint8_t in[WAL_FRAME_HEAD], wal_frame_head *h)
 {
     h->len = wal_get_u32(in);
     h->type = in[4];
-    memcpy(h->reserved, in + 5, 3);
+    h->distance = (uint32_t)in[5] | (uint32_t)in[6] << 8 | (uint32_t)in[7] << 16;
     h->lsn = wal_get_u64(in + 8);
 }
 
@@ -127,17 +144,13 @@ bool wal_frame_head_plausible(const wal_frame_head *h, char *why, size_t why_siz
         snprintf(why, why_size, "record type 0 (expected 1..255)");
         return false;
     }
-    if (h->reserved[0] | h->reserved[1] | h->reserved[2]) {
-        snprintf(why, why_size, "reserved frame bytes not zero (found %02x %02x %02x)",
-                 h->reserved[0], h->reserved[1], h->reserved[2]);
-        return false;
-    }
     return true;
 }
 
-void wal_frame_encode(uint8_t *out, uint8_t type, uint64_t lsn, const void *payload, uint32_t len)
+void wal_frame_encode(uint8_t *out, uint8_t type, uint64_t lsn, uint64_t durable_lsn,
+                      const void *payload, uint32_t len)
 {
-    wal_frame_head_encode(out, len, type, lsn);
+    wal_frame_head_encode(out, len, type, lsn, durable_lsn);
     if (len)
         memcpy(out + WAL_FRAME_HEAD, payload, len);
     wal_put_u64(out + WAL_FRAME_HEAD + len, wal_checksum(out, WAL_FRAME_HEAD + (size_t)len));

@@ -17,7 +17,7 @@
 #define WAL_MAGIC_LEN 8
 #define WAL_FORMAT_VERSION 1u
 #define WAL_HEADER_SIZE 40u
-#define WAL_FRAME_HEAD 16u /* length, type, 3 zero bytes, LSN */
+#define WAL_FRAME_HEAD 16u /* length, type, 3-byte unsynced distance, LSN */
 #define WAL_FRAME_TAIL 8u  /* XXH3-64 over head + payload */
 #define WAL_FRAME_OVERHEAD (WAL_FRAME_HEAD + WAL_FRAME_TAIL)
 #define WAL_MAX_FRAME ((uint64_t)WAL_FRAME_OVERHEAD + DUR_WAL_MAX_PAYLOAD)
@@ -31,10 +31,17 @@ typedef struct wal_header {
     uint64_t first_lsn;
 } wal_header;
 
+/* Bytes 5..7 of a frame: the record's LSN minus the writer's durable LSN when it was
+ * appended, so every record below lsn - distance was on stable storage before this
+ * frame was written (the reader's torn-versus-corrupt rule).  Saturates at
+ * WAL_DISTANCE_UNKNOWN, which claims nothing; 0 (older writers) claims everything
+ * below lsn. */
+#define WAL_DISTANCE_UNKNOWN 0xFFFFFFu
+
 typedef struct wal_frame_head {
     uint32_t len;
     uint8_t type;
-    uint8_t reserved[3];
+    uint32_t distance; /* 24 bits on disk */
     uint64_t lsn;
 } wal_frame_head;
 
@@ -53,13 +60,18 @@ bool wal_header_decode(const uint8_t in[WAL_HEADER_SIZE], wal_header *h, char *w
                        size_t why_size);
 
 /* Frame head: encode the 16 head bytes; decode them (no validation). */
-void wal_frame_head_encode(uint8_t out[WAL_FRAME_HEAD], uint32_t len, uint8_t type, uint64_t lsn);
+void wal_frame_head_encode(uint8_t out[WAL_FRAME_HEAD], uint32_t len, uint8_t type, uint64_t lsn,
+                           uint64_t durable_lsn);
 void wal_frame_head_decode(const uint8_t in[WAL_FRAME_HEAD], wal_frame_head *h);
-/* Structural checks on a head that need no payload: length cap, type != 0, reserved
- * bytes zero.  Returns false with `why` filled. */
+/* Structural checks on a head that need no payload: length cap, type != 0.
+ * Returns false with `why` filled. */
 bool wal_frame_head_plausible(const wal_frame_head *h, char *why, size_t why_size);
-/* Encode a whole frame (head, payload, checksum) into out (24 + len bytes). */
-void wal_frame_encode(uint8_t *out, uint8_t type, uint64_t lsn, const void *payload, uint32_t len);
+/* Encode a whole frame (head, payload, checksum) into out (24 + len bytes);
+ * durable_lsn < lsn is the writer's durable LSN at the time of the append. */
+void wal_frame_encode(uint8_t *out, uint8_t type, uint64_t lsn, uint64_t durable_lsn,
+                      const void *payload, uint32_t len);
+/* Every record with an LSN <= the result was durable before h's frame was written. */
+uint64_t wal_frame_durable_before(const wal_frame_head *h);
 /* Checksum of a complete frame in memory: compares the stored tail with the computed one. */
 bool wal_frame_checksum_ok(const uint8_t *frame, uint32_t len, uint64_t *stored,
                            uint64_t *computed);

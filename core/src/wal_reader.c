@@ -8,7 +8,13 @@
  *     segment present may start anywhere >= 1, after truncation);
  *   - frames back to back from offset 40 to exactly the end of the file; each with
  *     length <= DUR_WAL_MAX_PAYLOAD, type != 0, reserved bytes zero, a matching
- *     XXH3-64, and LSN == previous + 1.
+ *     XXH3-64, and LSN == previous + 1;
+ *   - except that the LAST segment may go on with zero bytes after its last frame up
+ *     to the end of the file (zero fill written ahead by the writer, see
+ *     zero_fill_bytes in wal.h): a clean end in both modes, reported in
+ *     dur_wal_tail.zero_fill.  A record's type byte is never 0, so an all-zero
+ *     region holds no record.  Non-last segments are trimmed at rotation, so zeros
+ *     there are corruption.
  * A violation is DUR_E_CORRUPT naming segment file and byte offset, EXCEPT in the
  * LAST segment in best-effort mode, where damage that a power cut can produce is a
  * torn tail and ends the stream cleanly:
@@ -18,12 +24,15 @@
  *      a segment that never held a record; a bad header in a longer file holding
  *      non-zero bytes is corruption.
  *   T2 (torn frame) at offset X a frame is partial at EOF, implausible (length over
- *      the cap or past EOF, type 0, reserved bytes set) or fails its checksum, AND
- *      no intact frame (plausible, within the file, checksum OK, LSN >= the expected
- *      one) starts anywhere in (X, EOF).  Zero fill, a cut, and random garbage are
- *      all torn tails; a damaged record followed by an intact one is corruption
- *      ("bad checksum followed by valid-looking data"), because a power cut only
- *      loses a suffix of what was written after the last sync.
+ *      the cap or past EOF, type 0) or fails its checksum, AND no intact frame
+ *      (plausible, within the file, checksum OK, LSN >= the expected one n) that
+ *      was written after record n was durable starts anywhere in (X, EOF): one
+ *      whose unsynced distance says records up to n were durable before it was
+ *      written, or one carrying LSN n itself.  Zero fill, a cut, random garbage and
+ *      a hole among records written since the last sync (pages of an overwritten
+ *      zero fill reaching the disk out of order) are all torn tails; a damaged
+ *      record followed by a record written after it was durable is corruption, as a
+ *      power cut only loses what was written after the last sync.
  *   An intact frame with the wrong LSN is never a torn tail (it is a gap).
  * Strict mode forgives nothing: T1 and T2 are DUR_E_CORRUPT too.
  *
@@ -134,9 +143,9 @@ static bool is_last(const dur_wal_reader *r)
     return r->cur + 1 == r->nseg;
 }
 
-static void end_torn(dur_wal_reader *r, uint64_t valid_length)
+/* The stream ends in the last segment after valid_length bytes of whole records. */
+static void end_at(dur_wal_reader *r, uint64_t valid_length)
 {
-    r->tail.torn = true;
     /* The relative path when it fits, else the file name (which always fits). */
     const char *name = r->path;
     if (strlen(name) >= sizeof r->tail.segment)
@@ -145,6 +154,12 @@ static void end_torn(dur_wal_reader *r, uint64_t valid_length)
     r->tail.valid_length = valid_length;
     r->tail.file_length = r->file_len;
     r->done = true;
+}
+
+static void end_torn(dur_wal_reader *r, uint64_t valid_length)
+{
+    r->tail.torn = true;
+    end_at(r, valid_length);
 }
 
 static dur_code all_zero_from(dur_wal_reader *r, uint64_t from, bool *zero)
@@ -167,7 +182,8 @@ static dur_code all_zero_from(dur_wal_reader *r, uint64_t from, bool *zero)
     return DUR_OK;
 }
 
-/* Is there an intact frame starting in [from, EOF)?  (rule T2) */
+/* Is there an intact frame starting in [from, EOF) that proves the bad frame (which
+ * should carry LSN r->next_lsn) was durable before it was written?  (rule T2) */
 static dur_code find_intact(dur_wal_reader *r, uint64_t from, bool *found, uint64_t *at,
                             uint64_t *lsn)
 {
@@ -191,12 +207,18 @@ static dur_code find_intact(dur_wal_reader *r, uint64_t from, bool *found, uint6
         if (rc != DUR_OK)
             return rc;
         uint64_t stored, computed;
-        if (wal_frame_checksum_ok(p, h.len, &stored, &computed)) {
-            *found = true;
-            *at = y;
-            *lsn = h.lsn;
-            return DUR_OK;
+        if (!wal_frame_checksum_ok(p, h.len, &stored, &computed))
+            continue;
+        /* Written while the expected record was not yet durable: the hole may be a
+         * power cut among unsynced pages.  Look on past it. */
+        if (h.lsn != r->next_lsn && wal_frame_durable_before(&h) < r->next_lsn) {
+            y += WAL_FRAME_OVERHEAD + h.len - 1;
+            continue;
         }
+        *found = true;
+        *at = y;
+        *lsn = h.lsn;
+        return DUR_OK;
     }
     return DUR_OK;
 }
@@ -205,11 +227,22 @@ static dur_code find_intact(dur_wal_reader *r, uint64_t from, bool *found, uint6
 static dur_code bad_frame(dur_wal_reader *r, const char *why)
 {
     uint64_t x = r->off;
-    if (r->mode == DUR_READ_STRICT || !is_last(r))
+    if (!is_last(r))
+        return corrupt(r, x, why);
+    bool zero;
+    dur_code rc = all_zero_from(r, x, &zero);
+    if (rc != DUR_OK)
+        return rc;
+    if (zero) { /* the writer's zero fill: a clean end in either mode */
+        r->tail.zero_fill = r->file_len - x;
+        end_at(r, x);
+        return DUR_OK;
+    }
+    if (r->mode == DUR_READ_STRICT)
         return corrupt(r, x, why);
     bool found;
     uint64_t at = 0, lsn = 0;
-    dur_code rc = find_intact(r, x + 1, &found, &at, &lsn);
+    rc = find_intact(r, x + 1, &found, &at, &lsn);
     if (rc != DUR_OK)
         return rc;
     if (found) {

@@ -107,8 +107,9 @@ static dur_code write_header_and_sync(dur_dir *d, const char *dir, dur_file *f, 
     if (rc != DUR_OK)
         return rc;
     if (prealloc_bytes > WAL_HEADER_SIZE) {
-        /* KEEP_SIZE: the size still grows with every append, so each fdatasync of the
-         * WAL changes i_size (durfs relies on that).  Unsupported = fine, it is a hint. */
+        /* KEEP_SIZE: a hint for contiguous blocks; the size still grows with each
+         * append (zero_fill_bytes is what spares the fdatasync its metadata).
+         * Unsupported = fine. */
         dur_error aerr;
         rc = f->ops->allocate(f, WAL_HEADER_SIZE, prealloc_bytes - WAL_HEADER_SIZE, &aerr);
         if (rc != DUR_OK && rc != DUR_E_NOTSUP) {

@@ -9,6 +9,15 @@
  *   - Rotation writes and fdatasyncs the old segment BEFORE creating the next one,
  *     so every segment but the last is complete on disk; the reader may therefore
  *     forgive a torn tail only in the last segment.
+ *   - Zero fill (zero_fill_bytes): zeros are written past the last record and made
+ *     durable by the next sync, so later records overwrite allocated, written blocks
+ *     and their fdatasync needs no filesystem metadata.  Correctness never depends
+ *     on the fill: a crash keeps some prefix of it, and zeros after the last record
+ *     are a clean end (the reader).  Rotation trims the old segment back to its
+ *     records and fsyncs it before the next segment exists, so zeros can only ever
+ *     follow the last record of the last segment.  A torn tail is cut (ftruncate)
+ *     before writing resumes, so no stale bytes ever lie past the write position:
+ *     only zeros or nothing.
  *   - Resume makes what it found durable (fdatasync the last segment, fsync the
  *     directory) before continuing: a crashed previous process may have left
  *     written-but-unsynced records in the page cache, which a later power cut would
@@ -82,6 +91,7 @@ struct dur_wal {
     dur_file *seg; /* the active segment */
     uint64_t seg_id;
     uint64_t seg_write_off;
+    uint64_t seg_file_end; /* its file size: >= seg_write_off, beyond it only zeros */
 };
 
 void dur_wal_options_default(dur_wal_options *o)
@@ -89,6 +99,7 @@ void dur_wal_options_default(dur_wal_options *o)
     memset(o, 0, sizeof *o);
     o->segment_size = 64u * 1024u * 1024u;
     o->prealloc_bytes = 0;
+    o->zero_fill_bytes = 0;
     o->buffer_size = 256u * 1024u;
     o->flush_policy = DUR_FLUSH_MANUAL;
     o->every_n = 1;
@@ -137,6 +148,43 @@ static dur_code seg_push(dur_wal *w, uint64_t id, uint64_t first_lsn, uint64_t s
     return DUR_OK;
 }
 
+/* I/O role held: keep at least half of zero_fill_bytes of zeros past the write
+ * position (never growing the file past segment_size), written now, made durable by
+ * the sync that follows. */
+static dur_code zero_fill_ahead(dur_wal *w, dur_error *err)
+{
+    static const uint8_t zeros[64 * 1024];
+    uint64_t want = w->o.zero_fill_bytes;
+    if (want == 0 || w->seg_file_end - w->seg_write_off >= want / 2)
+        return DUR_OK;
+    uint64_t end = w->seg_write_off + want;
+    if (end > w->o.segment_size)
+        end = w->o.segment_size;
+    while (w->seg_file_end < end) {
+        uint64_t n = end - w->seg_file_end < sizeof zeros ? end - w->seg_file_end : sizeof zeros;
+        dur_code rc = w->seg->ops->pwrite(w->seg, zeros, (size_t)n, w->seg_file_end, err);
+        if (rc != DUR_OK)
+            return rc;
+        w->seg_file_end += n;
+    }
+    return DUR_OK;
+}
+
+/* I/O role held, the segment's records synced: cut the zero fill off a segment that is
+ * about to stop being the last one, durably, before its successor can exist. */
+static dur_code trim_zero_fill(dur_wal *w, dur_error *err)
+{
+    if (w->seg_file_end == w->seg_write_off)
+        return DUR_OK;
+    assert(w->seg_file_end > w->seg_write_off);
+    dur_code rc = w->seg->ops->truncate(w->seg, w->seg_write_off, err);
+    if (rc == DUR_OK && !(dur_test_get_skip() & DUR_SKIP_WAL_TRIM_SYNC))
+        rc = w->seg->ops->sync_all(w->seg, err);
+    if (rc == DUR_OK)
+        w->seg_file_end = w->seg_write_off;
+    return rc;
+}
+
 static void refresh_disk_stats(dur_wal *w)
 {
     uint64_t total = 0;
@@ -176,7 +224,11 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
         rc = w->seg->ops->pwrite(w->seg, batch.data, batch.len, w->seg_write_off, &e);
         if (rc == DUR_OK)
             w->seg_write_off += batch.len;
+        if (w->seg_file_end < w->seg_write_off)
+            w->seg_file_end = w->seg_write_off;
     }
+    if (rc == DUR_OK && kind != IO_ROTATE)
+        rc = zero_fill_ahead(w, &e);
     if (rc == DUR_OK && kind != IO_WRITE && target > before_durable) {
         if (w->o.leader_hook)
             rc = w->o.leader_hook(w->o.leader_hook_ctx, &e);
@@ -186,13 +238,15 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
         }
     }
     if (rc == DUR_OK && kind == IO_ROTATE)
+        rc = trim_zero_fill(w, &e);
+    if (rc == DUR_OK && kind == IO_ROTATE)
         rc = wal_segment_create(w->d, w->dir, new_id, new_first, w->o.prealloc_bytes, &new_seg, &e);
     uint64_t old_size = w->seg_write_off;
     if (rc == DUR_OK && kind == IO_ROTATE) {
         dur_file_close(w->seg);
         w->seg = new_seg;
         w->seg_id = new_id;
-        w->seg_write_off = WAL_HEADER_SIZE;
+        w->seg_write_off = w->seg_file_end = WAL_HEADER_SIZE;
     }
 
     pthread_mutex_lock(&w->mu);
@@ -319,7 +373,8 @@ dur_code dur_wal_append(dur_wal *w, uint8_t type, const void *payload, size_t le
         w->active.cap = w->active.len + frame;
     }
     uint64_t my = w->next_lsn++;
-    wal_frame_encode(w->active.data + w->active.len, type, my, payload, (uint32_t)len);
+    wal_frame_encode(w->active.data + w->active.len, type, my, w->durable_lsn, payload,
+                     (uint32_t)len);
     w->active.len += frame;
     w->seg_end += frame;
     /* the buffer never holds more than the newest segment can receive */
@@ -516,6 +571,10 @@ static dur_code check_options(const dur_wal_options *o, const char *path, dur_er
         return dur_error_set(err, DUR_E_INVAL, 0, path,
                              "WAL segment_size %" PRIu64 " is below the minimum of %u bytes",
                              o->segment_size, WAL_HEADER_SIZE + WAL_FRAME_OVERHEAD);
+    if (o->zero_fill_bytes > (uint64_t)1 << 30)
+        return dur_error_set(err, DUR_E_INVAL, 0, path,
+                             "WAL zero_fill_bytes %" PRIu64 " is over the maximum of 1 GiB",
+                             o->zero_fill_bytes);
     if (o->buffer_size == 0 || o->buffer_size > (size_t)1 << 30)
         return dur_error_set(err, DUR_E_INVAL, 0, path,
                              "WAL buffer_size %zu must be between 1 byte and 1 GiB",
@@ -667,7 +726,7 @@ static dur_code resume(dur_wal *w, const uint64_t *ids, size_t nids, dur_wal_ope
             return rc;
         rep->bytes_cut = tail.file_length;
         next = first_lsn;
-        w->seg_write_off = WAL_HEADER_SIZE;
+        w->seg_write_off = w->seg_file_end = WAL_HEADER_SIZE;
     } else {
         if ((rc = dur_dir_open(w->d, path, DUR_O_WRITE, &w->seg, err)) != DUR_OK)
             return rc;
@@ -678,9 +737,14 @@ static dur_code resume(dur_wal *w, const uint64_t *ids, size_t nids, dur_wal_ope
             if (rc != DUR_OK)
                 return rc;
             rep->bytes_cut = tail.file_length - tail.valid_length;
+            w->seg_write_off = w->seg_file_end = tail.valid_length;
+        } else if (tail.zero_fill) {
             w->seg_write_off = tail.valid_length;
+            w->seg_file_end = tail.file_length;
         } else if ((rc = w->seg->ops->size(w->seg, &w->seg_write_off, err)) != DUR_OK) {
             return rc;
+        } else {
+            w->seg_file_end = w->seg_write_off;
         }
     }
     /* A crashed predecessor may have left written-but-unsynced records and an unsynced
@@ -748,7 +812,7 @@ dur_code dur_wal_open(dur_dir *d, const char *path, const dur_wal_options *opts,
             goto fail;
         w->seg_id = 1;
         w->next_lsn = 1;
-        w->seg_write_off = WAL_HEADER_SIZE;
+        w->seg_write_off = w->seg_file_end = WAL_HEADER_SIZE;
         w->st.segments_created = 1;
         w->st.bytes_written = WAL_HEADER_SIZE;
         if (seg_push(w, 1, 1, WAL_HEADER_SIZE) != DUR_OK) {

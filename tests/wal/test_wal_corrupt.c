@@ -28,7 +28,9 @@ static dur_dir *new_dir(void)
     return d;
 }
 
-/* Segments {1,2,3} {4,5,6}. */
+/* Segments {1,2,3} {4,5,6}, each record synced before the next is appended (as in
+ * durfs's close mode): every later frame then says the records before it were
+ * durable, which is what lets the reader call damage to them corruption. */
 static void build(dur_dir *d)
 {
     dur_error e;
@@ -40,7 +42,7 @@ static void build(dur_dir *d)
     uint8_t p[PL];
     for (unsigned i = 1; i <= 6; i++) {
         memset(p, (int)(0x10 + i), sizeof p);
-        TU_OK(dur_wal_append(w, (uint8_t)i, p, sizeof p, NULL, &e));
+        TU_OK(dur_wal_append_durable(w, (uint8_t)i, p, sizeof p, NULL, &e));
     }
     TU_OK(dur_wal_close(w, &e));
 }
@@ -156,7 +158,7 @@ static void test_overwrite_fields(void **state)
         {32, 8},                /* header */
         {40 + FR, 4},           /* length of record 2 */
         {40 + FR + 4, 1},       /* type */
-        {40 + FR + 5, 3},       /* reserved */
+        {40 + FR + 5, 3},       /* unsynced distance */
         {40 + FR + 8, 8},       /* LSN */
         {40 + FR + 16, PL},     /* payload */
         {40 + FR + 16 + PL, 8}, /* checksum */
@@ -176,7 +178,7 @@ static void test_overwrite_fields(void **state)
                 bool same = memcmp(before, b + fields[f].off, fields[f].len) == 0;
                 tu_write_file(d, path, b, len);
                 free(b);
-                if (same) { /* e.g. reserved bytes already zero */
+                if (same) { /* e.g. a field that already holds the value */
                     dur_dir_close(d);
                     continue;
                 }
@@ -197,7 +199,7 @@ static void write_segment(dur_dir *d, uint64_t name_id, uint64_t header_id, uint
     wal_header_encode(buf, &(wal_header){.segment_id = header_id, .first_lsn = first});
     uint8_t p[PL] = {0};
     for (size_t i = 0; i < n; i++)
-        wal_frame_encode(buf + 40 + i * FR, 1, lsns[i], p, PL);
+        wal_frame_encode(buf + 40 + i * FR, 1, lsns[i], lsns[i] - 1, p, PL);
     char path[256];
     tu_seg_path(path, sizeof path, WD, name_id);
     tu_write_file(d, path, buf, 40 + n * FR);

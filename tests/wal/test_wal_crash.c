@@ -8,8 +8,11 @@
  * records appended (payloads derive from the LSN), ending at or after the last LSN
  * acknowledged durable and never beyond the last appended.
  *
- * Sensitivity: with DUR_SKIP_WAL_SYNC or DUR_SKIP_WAL_DIR_SYNC the same check must
- * find a lost acknowledged record -- proof that the test depends on those syncs.
+ * Seeds alternate between no zero fill and two zero_fill_bytes settings.
+ *
+ * Sensitivity: with DUR_SKIP_WAL_SYNC, DUR_SKIP_WAL_DIR_SYNC or DUR_SKIP_WAL_TRIM_SYNC
+ * the same check must find a lost acknowledged record or an unreadable log -- proof
+ * that the test depends on those syncs.
  */
 #include "wal_test_util.h"
 
@@ -43,6 +46,7 @@ typedef struct run {
     uint64_t appended;  /* highest LSN whose append returned OK */
     uint64_t truncated; /* highest lsn passed to truncate_below */
     uint64_t syncs_seen;
+    uint64_t zero_fill; /* the writer's zero_fill_bytes */
     int ops;
 } run;
 
@@ -90,6 +94,7 @@ static bool workload(run *r)
     o.every_n = 3;
     o.interval_ms = 1;
     o.prealloc_bytes = rng(&s) % 2 ? 1024 : 0;
+    o.zero_fill_bytes = r->zero_fill;
     dur_wal *w = NULL;
     if (dur_wal_open(r->fence, WAL_DIR, &o, &w, NULL, &e) != DUR_OK)
         return r->cut_done;
@@ -222,7 +227,14 @@ static const char *one_run(uint64_t seed, int ops, uint64_t cut_sync, uint64_t c
                            uint64_t *syncs, char *msg, size_t msz)
 {
     dur_error e;
-    run r = {.seed = seed, .cut_at_sync = cut_sync, .cut_at_op = cut_op, .ops = ops};
+    /* A third of the seeds each without zero fill, with a fill shorter than a
+     * segment, and with one that reaches the segment's end. */
+    static const uint64_t fills[3] = {0, 200, 4096};
+    run r = {.seed = seed,
+             .cut_at_sync = cut_sync,
+             .cut_at_op = cut_op,
+             .ops = ops,
+             .zero_fill = fills[seed % 3]};
     r.copts.torn_tails = torn;
     r.copts.keep_garbage = torn;
     if (dur_dir_new_crash(seed ^ 0xC0FFEE, &r.crash, &e) != DUR_OK)
@@ -338,6 +350,14 @@ static void test_sensitivity_skip_wal_dir_sync(void **state)
     expect_violation(DUR_SKIP_WAL_DIR_SYNC);
 }
 
+/* Without the fsync after trimming a rotated segment, a cut can leave zero fill
+ * inside a segment that is no longer the last: the reopen must then fail. */
+static void test_sensitivity_skip_wal_trim_sync(void **state)
+{
+    (void)state;
+    expect_violation(DUR_SKIP_WAL_TRIM_SYNC);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--many") == 0) {
@@ -350,6 +370,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cut_at_random_ops_torn),
         cmocka_unit_test(test_sensitivity_skip_wal_sync),
         cmocka_unit_test(test_sensitivity_skip_wal_dir_sync),
+        cmocka_unit_test(test_sensitivity_skip_wal_trim_sync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,10 +56,11 @@ static void test_frame_round_trip(void **state)
 {
     (void)state;
     uint8_t f[WAL_FRAME_OVERHEAD + 5];
-    wal_frame_encode(f, 9, 42, "hello", 5);
+    wal_frame_encode(f, 9, 42, 41, "hello", 5);
     assert_int_equal(wal_get_u32(f), 5);
     assert_int_equal(f[4], 9);
-    assert_int_equal(f[5] | f[6] | f[7], 0);
+    assert_int_equal(f[5], 1); /* distance 42 - 41, 24-bit LE */
+    assert_int_equal(f[6] | f[7], 0);
     assert_int_equal(wal_get_u64(f + 8), 42);
     assert_memory_equal(f + 16, "hello", 5);
     assert_int_equal(wal_get_u64(f + 21), XXH3_64bits(f, 21));
@@ -77,9 +78,18 @@ static void test_frame_round_trip(void **state)
         assert_false(ok);
         f[i / 8] ^= (uint8_t)(1u << (i % 8));
     }
+    wal_frame_head_decode(f, &h);
+    assert_int_equal(wal_frame_durable_before(&h), 41);
+    /* A distance beyond 24 bits saturates and then claims nothing; 0 claims all below. */
+    wal_frame_encode(f, 9, 1u << 25, 0, "hello", 5);
+    wal_frame_head_decode(f, &h);
+    assert_int_equal(h.distance, WAL_DISTANCE_UNKNOWN);
+    assert_int_equal(wal_frame_durable_before(&h), 0);
+    h.distance = 0;
+    assert_int_equal(wal_frame_durable_before(&h), (1u << 25) - 1);
     /* empty payload */
     uint8_t e[WAL_FRAME_OVERHEAD];
-    wal_frame_encode(e, 1, 1, NULL, 0);
+    wal_frame_encode(e, 1, 1, 0, NULL, 0);
     assert_true(wal_frame_checksum_ok(e, 0, &s, &c));
 }
 
@@ -92,8 +102,9 @@ static void test_frame_head_plausibility(void **state)
     assert_non_null(strstr(why, "exceeds"));
     h = (wal_frame_head){.len = 1, .type = 0, .lsn = 1};
     assert_false(wal_frame_head_plausible(&h, why, sizeof why));
-    h = (wal_frame_head){.len = 1, .type = 1, .reserved = {0, 1, 0}, .lsn = 1};
-    assert_false(wal_frame_head_plausible(&h, why, sizeof why));
+    /* The distance field is data (covered by the checksum), not a plausibility check. */
+    h = (wal_frame_head){.len = 1, .type = 1, .distance = 0x10000, .lsn = 1};
+    assert_true(wal_frame_head_plausible(&h, why, sizeof why));
     h = (wal_frame_head){.len = DUR_WAL_MAX_PAYLOAD, .type = 255, .lsn = 1};
     assert_true(wal_frame_head_plausible(&h, why, sizeof why));
 }

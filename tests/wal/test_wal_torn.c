@@ -1,5 +1,6 @@
 /* Torn tails: the last record cut at every byte offset (plain cut, zero fill,
- * garbage fill), torn segment headers, and the same damage in a non-last segment
+ * garbage fill), the writer's zero fill, a hole among unsynced records versus among
+ * synced ones, torn segment headers, and the same damage in a non-last segment
  * (which must be refused).  Each case is checked through the best-effort reader,
  * the strict reader and the writer's resume. */
 #include "wal_test_util.h"
@@ -100,25 +101,122 @@ static void test_last_record_cut_everywhere(void **state)
             uint64_t flen = fill == 0 ? cut : len;
             free(b);
             expect_records(d, DUR_READ_BEST_EFFORT, n - 1);
+            /* zeros from the record's first byte on: the writer's zero fill, a clean end */
+            bool zero_tail = fill == 1 && cut == start;
             tu_log log;
             assert_int_equal(tu_read_log(d, WD, DUR_READ_BEST_EFFORT, 0, &log), DUR_OK);
-            assert_int_equal(log.tail.torn, flen > start);
+            assert_int_equal(log.tail.torn, flen > start && !zero_tail);
+            assert_int_equal(log.tail.zero_fill, zero_tail ? flen - start : 0);
             if (flen > start) {
                 assert_string_equal(log.tail.segment, seg);
                 assert_int_equal(log.tail.valid_length, start);
                 assert_int_equal(log.tail.file_length, flen);
             }
             tu_log_free(&log);
-            if (flen > start) {
+            if (zero_tail) {
+                expect_records(d, DUR_READ_STRICT, n - 1);
+            } else if (flen > start) {
                 assert_int_equal(tu_read_log(d, WD, DUR_READ_STRICT, 0, &log), DUR_E_CORRUPT);
                 assert_string_equal(log.err.path, seg);
                 assert_true(log.err.has_offset);
                 assert_int_equal(log.err.offset, start);
                 tu_log_free(&log);
             }
-            expect_resume(d, n - 1, flen - start);
+            expect_resume(d, n - 1, zero_tail ? 0 : flen - start);
             dur_dir_close(d);
         }
+    }
+}
+
+/* A writer with zero_fill_bytes leaves zeros after its last record: both readers see a
+ * clean end, resume continues at the last record (keeping the fill), and rotation
+ * trims the fill off the segment it leaves, so that segment ends at its last record. */
+static void test_zero_fill_is_a_clean_end(void **state)
+{
+    (void)state;
+    dur_dir *d = new_dir();
+    dur_error e;
+    dur_wal_options o;
+    dur_wal_options_default(&o);
+    o.zero_fill_bytes = 4096;
+    dur_wal *w = NULL;
+    TU_OK(dur_wal_open(d, WD, &o, &w, NULL, &e));
+    uint8_t p[40];
+    for (unsigned i = 1; i <= 5; i++) {
+        memset(p, (int)i, sizeof p);
+        TU_OK(dur_wal_append_durable(w, (uint8_t)i, p, sizeof p, NULL, &e));
+    }
+    TU_OK(dur_wal_close(w, &e));
+    char seg[256];
+    tu_seg_path(seg, sizeof seg, WD, 1);
+    size_t len;
+    free(tu_read_file(d, seg, &len));
+    /* filled 4096 past record 1; more than half of it was left after record 5 */
+    assert_int_equal(len, 40 + 64 + 4096);
+    for (int mode = 0; mode < 2; mode++) {
+        tu_log log;
+        assert_int_equal(tu_read_log(d, WD, mode ? DUR_READ_BEST_EFFORT : DUR_READ_STRICT, 0, &log),
+                         DUR_OK);
+        assert_int_equal(log.n, 5);
+        assert_false(log.tail.torn);
+        assert_int_equal(log.tail.valid_length, 40 + 5 * 64);
+        assert_int_equal(log.tail.zero_fill, len - (40 + 5 * 64));
+        tu_log_free(&log);
+    }
+    expect_resume(d, 5, 0); /* appends record 6 at the end of record 5 */
+    TU_OK(dur_wal_open(d, WD, &o, &w, NULL, &e));
+    TU_OK(dur_wal_rotate(w, &e));
+    TU_OK(dur_wal_close(w, &e));
+    free(tu_read_file(d, seg, &len));
+    assert_int_equal(len, 40 + 6 * 64);
+    expect_records(d, DUR_READ_STRICT, 6);
+    dur_dir_close(d);
+}
+
+/* A hole (a lost page: zeros) in the middle of the last segment.  Records appended
+ * in one window, without a sync between them, may reach the disk out of order when
+ * they overwrite zero fill: the hole is a torn tail and the records after it are
+ * dropped.  Records each synced before the next was appended say so in their frames
+ * (the unsynced distance): the same hole is then corruption. */
+static void test_hole_torn_only_among_unsynced_records(void **state)
+{
+    (void)state;
+    char seg[256];
+    tu_seg_path(seg, sizeof seg, WD, 1);
+    for (int synced = 0; synced < 2; synced++) {
+        dur_dir *d = new_dir();
+        dur_error e;
+        dur_wal *w = NULL;
+        TU_OK(dur_wal_open(d, WD, NULL, &w, NULL, &e));
+        uint8_t p[40];
+        for (unsigned i = 1; i <= 5; i++) {
+            memset(p, (int)i, sizeof p);
+            TU_OK(synced ? dur_wal_append_durable(w, (uint8_t)i, p, sizeof p, NULL, &e)
+                         : dur_wal_append(w, (uint8_t)i, p, sizeof p, NULL, &e));
+        }
+        TU_OK(dur_wal_close(w, &e));
+        size_t len;
+        uint8_t *b = tu_read_file(d, seg, &len);
+        assert_int_equal(len, 40 + 5 * 64);
+        memset(b + 40 + 2 * 64, 0, 64); /* record 3 lost */
+        set_file(d, seg, b, len);
+        free(b);
+        tu_log log;
+        dur_code rc = tu_read_log(d, WD, DUR_READ_BEST_EFFORT, 0, &log);
+        if (synced) {
+            assert_int_equal(rc, DUR_E_CORRUPT);
+            assert_int_equal(log.err.offset, 40 + 2 * 64);
+            assert_non_null(strstr(log.err.msg, "intact record (LSN 4)"));
+        } else {
+            assert_int_equal(rc, DUR_OK);
+            assert_int_equal(log.n, 2);
+            assert_true(log.tail.torn);
+            assert_int_equal(log.tail.valid_length, 40 + 2 * 64);
+        }
+        tu_log_free(&log);
+        if (!synced)
+            expect_resume(d, 2, 3 * 64);
+        dur_dir_close(d);
     }
 }
 
@@ -236,6 +334,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_last_record_cut_everywhere),
+        cmocka_unit_test(test_zero_fill_is_a_clean_end),
+        cmocka_unit_test(test_hole_torn_only_among_unsynced_records),
         cmocka_unit_test(test_torn_non_last_segment_is_corrupt),
         cmocka_unit_test(test_torn_last_header),
         cmocka_unit_test(test_torn_header_first_segment),

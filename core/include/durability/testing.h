@@ -81,6 +81,7 @@ typedef enum dur_test_skip {
     DUR_SKIP_ATOMIC_DIR_SYNC = 1 << 3,    /* atomic write skips the parent directory sync */
     DUR_SKIP_RENAME_SOURCE_SYNC = 1 << 4, /* ns journal: rename does not sync the source data */
     DUR_SKIP_CLOSE_SYNC = 1 << 5,         /* ns journal: close does not sync file data */
+    DUR_SKIP_WAL_TRIM_SYNC = 1 << 6,      /* rotation skips the fsync after trimming zero fill */
 } dur_test_skip;
 void dur_test_set_skip(unsigned mask);
 unsigned dur_test_get_skip(void);
