@@ -13,7 +13,13 @@
  *     worker thread unshares its fs_struct (CLONE_FS) once so umask() is per
  *     thread.
  * Switching fsuid away from 0 drops the filesystem capabilities of this thread,
- * so everything else (handles, journal I/O) must happen after creds_leave. */
+ * so everything else (handles, journal I/O) must happen after creds_leave.
+ *
+ * Cost: a full switch and its undo are nine syscalls around every create.  A
+ * root:root caller of a root:root daemon (the common case) needs no id switch:
+ * it would set what is already set, and root callers keep the daemon's groups
+ * either way.  The umask calls are skipped when the thread already has the
+ * caller's umask. */
 #include "durfs.h"
 
 #include <errno.h>
@@ -24,7 +30,10 @@
 #include <unistd.h>
 
 static _Thread_local bool t_unshared;
+static _Thread_local mode_t t_umask; /* this thread's umask outside creds_enter */
 static gid_t g_orig_groups[256];
+static bool g_root_root; /* daemon runs as uid 0, gid 0: what restore() goes back to */
+static mode_t g_umask;   /* the process umask at start, inherited by unsharing threads */
 static int g_norig_groups = -1;
 static bool g_unprivileged; /* not root: objects belong to us, as in any user FUSE fs */
 bool g_dont_mask;           /* set by init when the kernel gives us the umask */
@@ -48,21 +57,45 @@ void creds_init(void)
     int n = getgroups(256, g_orig_groups);
     g_norig_groups = n < 0 ? 0 : n;
     g_unprivileged = geteuid() != 0;
+    g_root_root = geteuid() == 0 && getegid() == 0;
+    g_umask = umask(0);
+    umask(g_umask);
+}
+
+/* The caller's umask on this thread; remembers the one to go back to. */
+static void umask_enter(const struct fuse_ctx *ctx, creds_saved *s)
+{
+    mode_t want = g_dont_mask ? ctx->umask : 0;
+    s->umask = t_umask;
+    s->umask_set = want != t_umask;
+    if (s->umask_set)
+        umask(want);
+}
+
+/* Acting as the caller changes nothing but the umask: the thread already has
+ * fsuid 0 and fsgid 0 (from the start, and restore() goes back to them), and a
+ * root caller keeps the daemon's groups anyway (see creds_enter). */
+static bool caller_is_daemon(const struct fuse_ctx *ctx)
+{
+    return g_root_root && ctx->uid == 0 && ctx->gid == 0;
 }
 
 int creds_enter(fuse_req_t req, creds_saved *s)
 {
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     s->switched = false;
+    s->ids_switched = false;
+    s->umask_set = false;
     if (!t_unshared) {
         if (unshare(CLONE_FS) < 0) {
             log_msg(LOG_ERR, "unshare(CLONE_FS) failed: %m; cannot apply the caller's umask");
             return EIO;
         }
         t_unshared = true;
+        t_umask = g_umask; /* unshare copies the process's fs_struct */
     }
-    if (g_unprivileged) { /* cannot switch ids: apply the umask only */
-        s->umask = umask(g_dont_mask ? ctx->umask : 0);
+    if (g_unprivileged || caller_is_daemon(ctx)) { /* no id switch: the umask only */
+        umask_enter(ctx, s);
         s->switched = true;
         return 0;
     }
@@ -86,6 +119,7 @@ int creds_enter(fuse_req_t req, creds_saved *s)
     syscall(SYS_setfsgid, ctx->gid);
     syscall(SYS_setfsuid, ctx->uid);
     s->switched = true;
+    s->ids_switched = true;
     /* setfs*id cannot report failure: read back to be sure */
     if ((uid_t)syscall(SYS_setfsuid, -1) != ctx->uid ||
         (gid_t)syscall(SYS_setfsgid, -1) != ctx->gid) {
@@ -94,7 +128,7 @@ int creds_enter(fuse_req_t req, creds_saved *s)
         log_msg(LOG_ERR, "cannot switch to uid %u gid %u", (unsigned)ctx->uid, (unsigned)ctx->gid);
         return EPERM;
     }
-    s->umask = umask(g_dont_mask ? ctx->umask : 0);
+    umask_enter(ctx, s);
     return 0;
 }
 
@@ -103,8 +137,9 @@ void creds_leave(creds_saved *s)
     if (!s->switched)
         return;
     int saved = errno;
-    umask(s->umask);
-    if (!g_unprivileged)
+    if (s->umask_set)
+        umask(s->umask);
+    if (s->ids_switched)
         restore();
     s->switched = false;
     errno = saved;

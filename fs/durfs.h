@@ -109,7 +109,9 @@ bool is_reserved(dnode *parent, const char *name);
 
 /* ---- creds.c ---- */
 typedef struct creds_saved {
-    bool switched;
+    bool switched;     /* creds_leave has something to undo */
+    bool ids_switched; /* fsuid/fsgid (and groups) were changed */
+    bool umask_set;    /* umask was changed; umask holds the one to restore */
     mode_t umask;
 } creds_saved;
 void creds_init(void); /* remember the daemon's own groups (before threads) */
