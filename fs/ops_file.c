@@ -53,14 +53,23 @@ static void count_open(dnode_file *f, const struct fuse_file_info *fi, int delta
  * the backing and the kernel agree (every flush restores the kernel's time), so
  * remember it; a later setattr from the kernel replaces it, and flush puts it
  * back if a write moved the backing mtime since. */
+static void remember_kernel_mtime(dnode_file *f, const struct stat *st)
+{
+    long long ns = (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    long long expected = 0;
+    atomic_compare_exchange_strong(&f->kernel_mtime_ns, &expected, ns);
+}
+
+static bool wants_kernel_mtime(const struct fuse_file_info *fi)
+{
+    return g_fs.writeback && writable(fi);
+}
+
 static void note_kernel_mtime(dnode_file *f, const struct fuse_file_info *fi, int fd)
 {
     struct stat st;
-    if (!g_fs.writeback || !writable(fi) || fstat(fd, &st) < 0)
-        return;
-    long long ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    long long expected = 0;
-    atomic_compare_exchange_strong(&f->kernel_mtime_ns, &expected, ns);
+    if (wants_kernel_mtime(fi) && fstat(fd, &st) == 0)
+        remember_kernel_mtime(f, &st);
 }
 
 static void set_open_flags(struct fuse_file_info *fi)
@@ -181,7 +190,8 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
         return;
     }
     count_open(f, fi, 1);
-    note_kernel_mtime(f, fi, fd);
+    if (wants_kernel_mtime(fi)) /* ent.attr is the file as just opened: no fstat */
+        remember_kernel_mtime(f, &ent.attr);
     fi->fh = (uint64_t)fd;
     set_open_flags(fi);
     if (fuse_reply_create(req, &ent, fi) != 0) {
