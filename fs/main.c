@@ -321,7 +321,13 @@ int main(int argc, char **argv)
     }
     log_init(o->foreground, o->debug);
     g_fs.backing_fd = -1;
-    g_fs.timeout = 1.0;
+    /* Entry/attribute cache time.  While mounted, durfs is the only writer of
+     * BACKING (changes made there directly are outside the contract,
+     * docs/guarantees.md), and the kernel updates or invalidates what it caches
+     * for every change made through the mount, so a cached name or attribute
+     * cannot go stale: keep them like passthrough_ll's cache=always.  With 1 s
+     * every name older than a second cost a LOOKUP round trip again. */
+    g_fs.timeout = 86400.0;
     clock_gettime(CLOCK_MONOTONIC, &g_fs.started);
 
     int rc = check_dirs(o);
