@@ -700,6 +700,24 @@ dur_code dur_ns_log_setattr(dur_ns_op *op, const dur_fh *obj, int obj_fd, const 
     return c;
 }
 
+dur_code dur_ns_log_setattr_change(dur_ns_op *op, const dur_fh *obj, int obj_fd,
+                                   const dur_ns_attr *before, const dur_ns_attr *after)
+{
+    /* Only owner and mode can be skipped: their current values always come from
+     * logged operations.  A size or a time may come from writes, which are not
+     * logged, so setting it "again" must still make it durable. */
+    unsigned skippable = DUR_NS_ATTR_MODE | DUR_NS_ATTR_UID | DUR_NS_ATTR_GID;
+    bool changed = (after->valid & ~skippable) != 0 || before->mode != after->mode ||
+                   before->uid != after->uid || before->gid != after->gid;
+    if (changed)
+        return dur_ns_log_setattr(op, obj, obj_fd, after);
+    /* Under the ordering lock: every operation whose effect the call observed has
+     * appended its record by now. */
+    if (op->ns->wal)
+        op->wait_lsn = dur_wal_last_lsn(op->ns->wal);
+    return op->log_error;
+}
+
 dur_code dur_ns_log_setxattr(dur_ns_op *op, const dur_fh *obj, const char *name, const void *value,
                              size_t size, int flags)
 {
@@ -733,7 +751,7 @@ dur_code dur_ns_end(dur_ns_op *op, dur_error *err)
 {
     dur_ns *ns = op->ns;
     assert(ns != NULL); /* dur_ns_begin was called: the ordering lock is held */
-    uint64_t lsn = op->lsn;
+    uint64_t lsn = op->lsn ? op->lsn : op->wait_lsn;
     dur_code c = op->log_error;
     if (c != DUR_OK && err)
         *err = op->err;

@@ -18,6 +18,7 @@
 
 #include <fcntl.h>
 #include "ns_internal.h"
+#include "ns_record.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,6 +253,64 @@ static void test_truncate_is_hardened_before_ack(void **state)
     assert_int_equal(dur_ns_end(&op, &err), DUR_E_INVAL);
 }
 
+/* A chown to the owner a file already has (SQLite does it to every journal file it
+ * creates as root) logs nothing, but still returns only once every record logged
+ * before it is durable: the owner it found may come from an operation whose record
+ * is not.  Fails if dur_ns_end ignores op.wait_lsn (durable_lsn stays behind). */
+static void test_unchanged_owner_logs_nothing_but_waits(void **state)
+{
+    fixture *f = *state;
+    open_mode(f, DUR_NS_CLOSE, 5, UINT64_MAX);
+    assert_int_equal(nt_create(&f->t, "c", 0644, "x"), DUR_OK);
+    dur_fh fh;
+    dur_error err;
+    assert_int_equal(dur_fh_get(f->bfd, "c", &fh, &err), DUR_OK);
+    struct stat st;
+    assert_int_equal(fstatat(f->bfd, "c", &st, 0), 0);
+    /* A record appended but not yet durable, as an operation in flight leaves it. */
+    ns_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.type = NS_REC_SETATTR;
+    rec.obj = fh;
+    rec.valid = DUR_NS_ATTR_MODE;
+    rec.mode = st.st_mode;
+    unsigned char buf[4096];
+    size_t len = 0;
+    assert_int_equal(ns_record_encode(&rec, buf, &len, &err), DUR_OK);
+    uint64_t pending = 0;
+    assert_int_equal(dur_wal_append(f->t.ns->wal, NS_REC_SETATTR, buf, len, &pending, &err),
+                     DUR_OK);
+    assert_true(status(f).durable_lsn < pending);
+
+    dur_ns_attr same = {.valid = DUR_NS_ATTR_UID | DUR_NS_ATTR_GID,
+                        .mode = st.st_mode,
+                        .uid = st.st_uid,
+                        .gid = st.st_gid};
+    dur_ns_op op;
+    dur_ns_begin(f->t.ns, &op);
+    assert_int_equal(dur_ns_log_setattr_change(&op, &fh, -1, &same, &same), DUR_OK);
+    assert_int_equal(op.lsn, 0);
+    assert_int_equal(op.wait_lsn, pending);
+    assert_int_equal(dur_ns_end(&op, &err), DUR_OK);
+    dur_ns_status s = status(f);
+    assert_int_equal(s.last_lsn, pending); /* nothing logged */
+    assert_int_equal(s.durable_lsn, pending);
+
+    /* A real change, or anything besides mode and owner, is logged. */
+    dur_ns_attr other = same;
+    other.uid = st.st_uid + 1;
+    dur_ns_begin(f->t.ns, &op);
+    assert_int_equal(dur_ns_log_setattr_change(&op, &fh, -1, &same, &other), DUR_OK);
+    assert_int_equal(dur_ns_end(&op, &err), DUR_OK);
+    assert_int_equal(op.lsn, pending + 1);
+    dur_ns_attr times = same;
+    times.valid = DUR_NS_ATTR_MTIME;
+    dur_ns_begin(f->t.ns, &op);
+    assert_int_equal(dur_ns_log_setattr_change(&op, &fh, -1, &same, &times), DUR_OK);
+    assert_int_equal(dur_ns_end(&op, &err), DUR_OK);
+    assert_int_equal(op.lsn, pending + 2);
+}
+
 static void test_checkpoints(void **state)
 {
     fixture *f = *state;
@@ -447,6 +506,7 @@ int main(void)
         T(test_slow_syncs_are_logged),
         T(test_fsync_makes_everything_durable),
         T(test_truncate_is_hardened_before_ack),
+        T(test_unchanged_owner_logs_nothing_but_waits),
         T(test_checkpoints),
         T(test_read_only_refuses_logging),
         T(test_hardening_policy),

@@ -88,7 +88,8 @@ typedef struct dur_ns_op {
     uint64_t lsn;       /* LSN of the record appended, 0 if none */
     dur_code log_error; /* first logging failure */
     dur_error err;
-    int harden_fd; /* fd to fsync before ack (truncate), -1 if none */
+    int harden_fd;     /* fd to fsync before ack (truncate), -1 if none */
+    uint64_t wait_lsn; /* no record, but wait for this LSN (dur_ns_log_setattr_change) */
 } dur_ns_op;
 
 void dur_ns_begin(dur_ns *ns, dur_ns_op *op);
@@ -128,6 +129,16 @@ typedef struct dur_ns_attr {
 /* obj_fd: an fd of the object (needed for SIZE: a size change is hardened by an
  * fsync of the object before the ack, so replay never has to guess; -1 otherwise). */
 dur_code dur_ns_log_setattr(dur_ns_op *op, const dur_fh *obj, int obj_fd, const dur_ns_attr *attr);
+/* chown/chmod that may have changed nothing (e.g. SQLite, as root, fchown()s each
+ * new journal file to the owner it already has).  before: the object's attributes
+ * read after dur_ns_begin (under the ordering lock), after: once applied
+ * (after->valid: the fields the call set).  When the call set anything but mode and
+ * owner, or mode or owner changed (a chown may clear set-id bits), this is
+ * dur_ns_log_setattr.  Otherwise nothing is logged, and dur_ns_end still waits
+ * until every record logged so far is durable: the values the call found may come
+ * from an operation not yet durable. */
+dur_code dur_ns_log_setattr_change(dur_ns_op *op, const dur_fh *obj, int obj_fd,
+                                   const dur_ns_attr *before, const dur_ns_attr *after);
 dur_code dur_ns_log_setxattr(dur_ns_op *op, const dur_fh *obj, const char *name, const void *value,
                              size_t size, int flags);
 dur_code dur_ns_log_removexattr(dur_ns_op *op, const dur_fh *obj, const char *name);
