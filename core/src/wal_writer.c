@@ -92,6 +92,7 @@ struct dur_wal {
     uint64_t seg_id;
     uint64_t seg_write_off;
     uint64_t seg_file_end; /* its file size: >= seg_write_off, beyond it only zeros */
+    bool seg_fill_failed;  /* writing zero fill failed (disk full): no more in this segment */
 };
 
 void dur_wal_options_default(dur_wal_options *o)
@@ -150,21 +151,29 @@ static dur_code seg_push(dur_wal *w, uint64_t id, uint64_t first_lsn, uint64_t s
 
 /* I/O role held: keep at least half of zero_fill_bytes of zeros past the write
  * position (never growing the file past segment_size), written now, made durable by
- * the sync that follows. */
+ * the sync that follows.  The fill only saves time, so a failure to write it (a
+ * full disk) is not an error: filling stops for this segment, and the file's real
+ * size is what rotation will trim.  Only not knowing that size is an error. */
 static dur_code zero_fill_ahead(dur_wal *w, dur_error *err)
 {
     static const uint8_t zeros[64 * 1024];
     uint64_t want = w->o.zero_fill_bytes;
-    if (want == 0 || w->seg_file_end - w->seg_write_off >= want / 2)
+    if (want == 0 || w->seg_fill_failed || w->seg_file_end - w->seg_write_off >= want / 2)
         return DUR_OK;
     uint64_t end = w->seg_write_off + want;
     if (end > w->o.segment_size)
         end = w->o.segment_size;
     while (w->seg_file_end < end) {
         uint64_t n = end - w->seg_file_end < sizeof zeros ? end - w->seg_file_end : sizeof zeros;
-        dur_code rc = w->seg->ops->pwrite(w->seg, zeros, (size_t)n, w->seg_file_end, err);
-        if (rc != DUR_OK)
+        dur_error ignored;
+        if (w->seg->ops->pwrite(w->seg, zeros, (size_t)n, w->seg_file_end, &ignored) != DUR_OK) {
+            w->seg_fill_failed = true; /* a short write may still have grown the file */
+            uint64_t size = 0;
+            dur_code rc = w->seg->ops->size(w->seg, &size, err);
+            if (rc == DUR_OK && size > w->seg_file_end)
+                w->seg_file_end = size;
             return rc;
+        }
         w->seg_file_end += n;
     }
     return DUR_OK;
@@ -247,6 +256,7 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
         w->seg = new_seg;
         w->seg_id = new_id;
         w->seg_write_off = w->seg_file_end = WAL_HEADER_SIZE;
+        w->seg_fill_failed = false;
     }
 
     pthread_mutex_lock(&w->mu);

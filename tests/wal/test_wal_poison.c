@@ -155,6 +155,38 @@ static void test_failing_allocate(void **state)
     sweep(DUR_FAULT_ALLOCATE, 3);
 }
 
+/* Zero fill only saves time: failing to write it (a full disk) must not poison the
+ * writer.  Records go on landing after the last record, rotation still leaves the
+ * old segment exact, and everything acknowledged survives a power cut. */
+static void test_failing_zero_fill_is_not_an_error(void **state)
+{
+    (void)state;
+    dur_error e;
+    dur_dir *crash = NULL, *fd = NULL;
+    TU_OK(dur_dir_new_crash(7, &crash, &e));
+    TU_OK(dur_dir_new_fault(crash, false, &fd, &e));
+    dur_wal_options o;
+    dur_wal_options_default(&o);
+    o.zero_fill_bytes = 4096;
+    dur_wal *w = NULL;
+    TU_OK(dur_wal_open(fd, WD, &o, &w, NULL, &e));
+    dur_fault_arm(fd, DUR_FAULT_WRITE, 2, ENOSPC); /* 1: the first batch, 2: its zero fill */
+    uint8_t buf[MAXP];
+    uint64_t lsn = 0;
+    for (uint64_t i = 1; i <= 5; i++) {
+        size_t len = tu_payload(7, i, MAXP, buf);
+        TU_OK(dur_wal_append_durable(w, 1, buf, len, &lsn, &e));
+        if (i == 3)
+            TU_OK(dur_wal_rotate(w, &e));
+    }
+    assert_int_equal(dur_fault_count(fd, DUR_FAULT_WRITE) >= 2, true);
+    assert_false(dur_wal_poisoned(w));
+    TU_OK(dur_wal_close(w, &e));
+    dur_dir_close(fd);
+    check_after_cut(crash, 7, 5, 5);
+    dur_dir_close(crash);
+}
+
 static void test_failing_open_steps(void **state)
 {
     (void)state;
@@ -303,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_failing_sync),
         cmocka_unit_test(test_failing_segment_create),
         cmocka_unit_test(test_failing_allocate),
+        cmocka_unit_test(test_failing_zero_fill_is_not_an_error),
         cmocka_unit_test(test_failing_open_steps),
         cmocka_unit_test(test_failing_resume),
         cmocka_unit_test(test_failing_remove_does_not_poison),
