@@ -48,6 +48,8 @@ typedef struct dnode {
     bool zombie;                /* nlookup 0, kept for its file state (table lock) */
     uint8_t busy;               /* being settled outside the lock: do not free */
     _Atomic(dnode_file *) file; /* allocated on first open */
+    atomic_uint fcaps;          /* security.capability known absent: generation << 1 | 1
+                                 * (ops_xattr.c) */
     uint16_t fh_len;            /* handle stored at its real length */
     int32_t fh_type;
     unsigned char fh_data[]; /* fh_len bytes */

@@ -126,6 +126,7 @@ static dnode *node_new(const struct stat *st, const dur_fh *fh)
     if (len)
         memcpy(n->fh_data, fh->data, len);
     atomic_init(&n->file, NULL);
+    atomic_init(&n->fcaps, 0u);
     return n;
 }
 

@@ -5,7 +5,38 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/xattr.h>
+
+/* The kernel asks for security.capability before every write(2) to a file
+ * (FUSE mounts have no SB_NOSEC, so it cannot remember the answer): 11 times
+ * per SQLite transaction.  Files almost never have one, and while mounted only
+ * a setxattr through durfs can add one (changes made directly in BACKING are
+ * outside the contract), so a node remembers "absent" and the answer costs no
+ * syscall.  The round trip itself stays: that is the kernel's.
+ *
+ * node->fcaps = generation << 1 | absent.  setxattr/removexattr of the name
+ * bump the generation (clearing "absent") before and after the call, and a
+ * getxattr records "absent" only if the generation it started with is still
+ * there, so a lookup racing with a setxattr never leaves a stale "absent". */
+static const char FCAPS_NAME[] = "security.capability";
+
+static bool is_fcaps(const char *name)
+{
+    return strcmp(name, FCAPS_NAME) == 0;
+}
+
+static void fcaps_invalidate(dnode *n)
+{
+    unsigned old = atomic_load(&n->fcaps);
+    while (!atomic_compare_exchange_weak(&n->fcaps, &old, (old + 2u) & ~1u))
+        ;
+}
+
+static void fcaps_note_absent(dnode *n, unsigned seen)
+{
+    atomic_compare_exchange_strong(&n->fcaps, &seen, seen | 1u);
+}
 
 /* xattr calls need a path: O_PATH fds are not accepted by f*xattr. */
 static void proc_path(char *buf, size_t size, int fd)
@@ -29,9 +60,14 @@ void h_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     }
     char path[64];
     proc_path(path, sizeof(path), r.fd);
+    bool fcaps = is_fcaps(name);
+    if (fcaps)
+        fcaps_invalidate(n);
     dur_ns_op op;
     dur_ns_begin(g_fs.ns, &op);
     e = setxattr(path, name, value, size, flags) < 0 ? errno : 0;
+    if (fcaps)
+        fcaps_invalidate(n);
     if (!e) {
         dur_fh fh;
         inode_fh(n, &fh);
@@ -57,9 +93,14 @@ void h_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
     }
     char path[64];
     proc_path(path, sizeof(path), r.fd);
+    bool fcaps = is_fcaps(name);
+    if (fcaps)
+        fcaps_invalidate(n);
     dur_ns_op op;
     dur_ns_begin(g_fs.ns, &op);
     e = removexattr(path, name) < 0 ? errno : 0;
+    if (fcaps)
+        fcaps_invalidate(n);
     if (!e) {
         dur_fh fh;
         inode_fh(n, &fh);
@@ -70,23 +111,26 @@ void h_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
     reply_err(req, e);
 }
 
-/* getxattr and listxattr share the size protocol: size 0 asks for the length. */
-static void reply_sized(fuse_req_t req, size_t size,
-                        ssize_t (*call)(void *ctx, char *buf, size_t size), void *ctx)
+/* getxattr and listxattr share the size protocol: size 0 asks for the length.
+ * Returns the errno replied (0: success). */
+static int reply_sized(fuse_req_t req, size_t size,
+                       ssize_t (*call)(void *ctx, char *buf, size_t size), void *ctx)
 {
     char *buf = NULL;
     if (size && !(buf = malloc(size))) {
         reply_err(req, ENOMEM);
-        return;
+        return ENOMEM;
     }
     ssize_t len = call(ctx, buf, size);
-    if (len < 0)
-        reply_err(req, errno);
+    int e = len < 0 ? errno : 0;
+    if (e)
+        reply_err(req, e);
     else if (size == 0)
         fuse_reply_xattr(req, (size_t)len);
     else
         fuse_reply_buf(req, buf, (size_t)len);
     free(buf);
+    return e;
 }
 
 typedef struct xattr_call {
@@ -105,31 +149,42 @@ static ssize_t call_list(void *ctx, char *buf, size_t size)
     return listxattr(c->path, buf, size);
 }
 
-static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* Returns the errno replied (0: success). */
+static int xattr_read(fuse_req_t req, dnode *n, const char *name, size_t size)
 {
     fdref r;
-    int e = fdref_get(inode_get(ino), &r);
+    int e = fdref_get(n, &r);
     if (e) {
         reply_err(req, e);
-        return;
+        return e;
     }
     char path[64];
     proc_path(path, sizeof(path), r.fd);
     xattr_call c = {path, name};
-    reply_sized(req, size, name ? call_get : call_list, &c);
+    e = reply_sized(req, size, name ? call_get : call_list, &c);
     fdref_put(&r);
+    return e;
 }
 
 void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-    if (inode_get(ino) == g_fs.root && control_is_name(name)) {
+    dnode *n = inode_get(ino);
+    if (n == g_fs.root && control_is_name(name)) {
         control_getxattr(req, name, size);
         return;
     }
-    xattr_read(req, ino, name, size);
+    if (!is_fcaps(name)) {
+        xattr_read(req, n, name, size);
+        return;
+    }
+    unsigned seen = atomic_load(&n->fcaps);
+    if (seen & 1u)
+        reply_err(req, ENODATA);
+    else if (xattr_read(req, n, name, size) == ENODATA)
+        fcaps_note_absent(n, seen);
 }
 
 void h_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-    xattr_read(req, ino, NULL, size);
+    xattr_read(req, inode_get(ino), NULL, size);
 }

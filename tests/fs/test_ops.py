@@ -6,6 +6,7 @@ import mmap
 import os
 import socket
 import stat
+import struct
 import unittest
 
 import durfs_harness as H
@@ -336,6 +337,26 @@ class Ops(unittest.TestCase):
         os.setxattr(M(self.d), 'user.dir', b'd')
         self.assertEqual(os.getxattr(B(self.d), 'user.dir'), b'd')
         self.assertNotIn('trusted.durfs.status', os.listxattr(M()))
+
+    def test_file_capability_seen_after_setcap(self):
+        # The kernel asks for security.capability before every write and durfs
+        # remembers "absent" per file (ops_xattr.c): a setcap through the mount
+        # must be seen at once, and the next write clears it as locally.
+        p = M(self.d, 'f')
+        write_file(p, b'x')
+        with open(p, 'ab') as f:
+            f.write(b'y')  # asked, answered absent, remembered
+        cap = struct.pack('<5I', 0x02000001, 1 << 10, 0, 0, 0)  # v2, effective, net_bind
+        os.setxattr(p, 'security.capability', cap)
+        self.assertEqual(os.getxattr(p, 'security.capability'), cap)
+        self.assertEqual(os.getxattr(B(self.d, 'f'), 'security.capability'), cap)
+        with open(p, 'ab') as f:
+            f.write(b'z')  # the kernel sees the capability and removes it
+        self.assertErrno(errno.ENODATA, os.getxattr, B(self.d, 'f'), 'security.capability')
+        self.assertErrno(errno.ENODATA, os.getxattr, p, 'security.capability')
+        os.setxattr(p, 'security.capability', cap)
+        os.removexattr(p, 'security.capability')
+        self.assertErrno(errno.ENODATA, os.getxattr, p, 'security.capability')
 
     def test_fallocate_and_seek(self):
         p = M(self.d, 'f')
