@@ -56,5 +56,7 @@ void h_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
 void h_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void h_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void h_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+/* n was just created by us: it has no security.capability (none is set at create). */
+void xattr_note_created(dnode *n);
 
 #endif

@@ -192,6 +192,8 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     count_open(f, fi, 1);
     if (wants_kernel_mtime(fi)) /* ent.attr is the file as just opened: no fstat */
         remember_kernel_mtime(f, &ent.attr);
+    if (created) /* spares the first write's security.capability lookup */
+        xattr_note_created(inode_get(ent.ino));
     fi->fh = (uint64_t)fd;
     set_open_flags(fi);
     if (fuse_reply_create(req, &ent, fi) != 0) {

@@ -38,6 +38,11 @@ static void fcaps_note_absent(dnode *n, unsigned seen)
     atomic_compare_exchange_strong(&n->fcaps, &seen, seen | 1u);
 }
 
+void xattr_note_created(dnode *n)
+{
+    fcaps_note_absent(n, atomic_load(&n->fcaps));
+}
+
 /* xattr calls need a path: O_PATH fds are not accepted by f*xattr. */
 static void proc_path(char *buf, size_t size, int fd)
 {
