@@ -25,6 +25,11 @@
 #define NS_CKPT_PAYLOAD_VERSION 1
 #define NS_CKPT_PAYLOAD_LEN 24 /* u32 version, u32 mode, u64 lsn, u64 unix time */
 
+/* The mode of the session that wrote the records after checkpoint cp (the daemon
+ * publishes a checkpoint whenever a session's mode differs from the latest one's);
+ * false when cp holds no valid namespace payload. */
+bool ns_checkpoint_mode(const dur_checkpoint *cp, dur_ns_mode *mode);
+
 struct dur_ns {
     int backing_fd; /* not owned */
     dur_ns_options opts;
@@ -38,6 +43,8 @@ struct dur_ns {
     bool hook_syncfs;       /* the WAL leader syncfs()es BACKING at each group commit */
     bool journal_zero_fill; /* the journal's filesystem is ext4 or XFS */
     bool replay_hardens;    /* an fdatasync of a growing file in the journal hardens BACKING */
+    bool ckpt_mode_known;   /* at open: the latest checkpoint's payload names a mode */
+    dur_ns_mode ckpt_mode;
 
     /* Ordering lock: held from dur_ns_begin until the record is appended, so LSN
      * order is the order in which the backing calls were applied. */

@@ -122,7 +122,7 @@ static dur_code ns_checkpoint_now(dur_ns *ns, bool force, dur_error *err)
     dur_code c = DUR_OK;
     if (!force && recs == ns->records_at_ckpt)
         goto out; /* nothing logged since the last checkpoint */
-    if (L == 0)
+    if (L == 0 && !force)
         goto out;                    /* empty journal: nothing to cover */
     assert(L >= ns->checkpoint_lsn); /* LSNs only grow; a checkpoint never moves back */
     /* Every operation <= L has completed its backing call (L was read under the
@@ -265,7 +265,32 @@ static dur_code ns_identity(dur_ns *ns, dur_error *err)
 typedef struct ns_rec_ctx {
     ns_replay *replay;
     uint64_t ns_records; /* namespace records seen (checkpoint markers excluded) */
+    bool ckpt_mode_known;
+    dur_ns_mode ckpt_mode; /* the mode of the session that wrote the replayed records */
 } ns_rec_ctx;
+
+bool ns_checkpoint_mode(const dur_checkpoint *cp, dur_ns_mode *mode)
+{
+    const unsigned char *p = cp->payload;
+    if (!p || cp->len < NS_CKPT_PAYLOAD_LEN)
+        return false;
+    uint32_t version =
+        (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    uint32_t m = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+    if (version != NS_CKPT_PAYLOAD_VERSION ||
+        (m != DUR_NS_CLOSE && m != DUR_NS_SYNC && m != DUR_NS_ORDERED))
+        return false;
+    *mode = (dur_ns_mode)m;
+    return true;
+}
+
+static dur_code on_checkpoint(void *ctx, const dur_checkpoint *cp, dur_error *err)
+{
+    (void)err;
+    ns_rec_ctx *rc = ctx;
+    rc->ckpt_mode_known = cp && ns_checkpoint_mode(cp, &rc->ckpt_mode); /* NULL: none */
+    return DUR_OK;
+}
 
 static dur_code on_record(void *ctx, const dur_wal_record *rec, dur_error *err)
 {
@@ -366,13 +391,18 @@ static dur_code ns_probe(dur_ns *ns, dur_error *err)
                ns->policy.name);
     int jfd = ns->jdir->ops->root_fd(ns->jdir);
     ns->journal_same_fs = jfd >= 0 && dur_fs_same(ns->backing_fd, jfd);
-    ns->hook_syncfs = !ns->policy.fsync_hardens_all_metadata;
+    /* ORDERED needs every group commit to harden BACKING (replay leaves its trees
+     * alone); a WAL on another filesystem cannot. */
+    ns->hook_syncfs = !ns->policy.fsync_hardens_all_metadata ||
+                      (ns->opts.mode == DUR_NS_ORDERED && !ns->journal_same_fs);
     ns->replay_hardens = ns->policy.fsync_hardens_all_metadata && ns->journal_same_fs;
     if (ns->hook_syncfs)
         ns_log(ns, LOG_NOTICE,
-               "durfs: backing filesystem %s does not harden all metadata on fsync: each "
-               "group commit will syncfs() it (slower)",
-               ns->policy.name);
+               "durfs: backing filesystem %s: each group commit will syncfs() it (%s)",
+               ns->policy.name,
+               ns->policy.fsync_hardens_all_metadata
+                   ? "ordered mode with the journal on another filesystem"
+                   : "it does not harden all metadata on fsync; slower");
     dur_fs_policy jpolicy = ns->policy;
     if (!ns->journal_same_fs && (jfd < 0 || dur_fs_probe(jfd, &jpolicy, NULL) != DUR_OK))
         jpolicy.kind = DUR_FS_UNKNOWN;
@@ -388,12 +418,13 @@ static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
                                ns->opts.log, ns->opts.log_ctx, &rp, err);
     if (c != DUR_OK)
         return c;
-    ns_rec_ctx rc = {.replay = rp, .ns_records = 0};
+    ns_rec_ctx rc = {.replay = rp, .ns_records = 0, .ckpt_mode_known = false};
     dur_recovery_options ro = {.wal_path = NS_WAL_DIR,
                                .checkpoint_path = NS_CKPT_DIR,
                                .mode = DUR_READ_BEST_EFFORT,
                                .repair = !ns->opts.read_only};
-    dur_recovery_callbacks cb = {.on_checkpoint = NULL, .on_record = on_record, .ctx = &rc};
+    dur_recovery_callbacks cb = {
+        .on_checkpoint = on_checkpoint, .on_record = on_record, .ctx = &rc};
     c = dur_recover(ns->jdir, &ro, &cb, &rep->wal, err);
     /* Report namespace records only: the marker a checkpoint leaves after its own
      * LSN is not something that was replayed (a clean unmount reports 0). */
@@ -403,6 +434,8 @@ static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
     rep->elapsed_ns = mono_ns() - t0;
     if (c == DUR_OK)
         ns->checkpoint_lsn = rep->wal.checkpoint_found ? rep->wal.checkpoint_lsn : 0;
+    ns->ckpt_mode_known = rep->wal.checkpoint_found && rc.ckpt_mode_known;
+    ns->ckpt_mode = rc.ckpt_mode;
     return c;
 }
 
@@ -482,7 +515,9 @@ dur_code dur_ns_open(int backing_fd, const dur_ns_options *opts, dur_ns **out,
             wo.leader_hook = leader_hook_syncfs;
             wo.leader_hook_ctx = ns;
         }
-        if (ns->journal_zero_fill)
+        /* ORDERED keeps append-only segments: its rare group commits then harden
+         * BACKING, which replay relies on to leave a prefix (ns_replay.c). */
+        if (ns->journal_zero_fill && ns->opts.mode != DUR_NS_ORDERED)
             wo.zero_fill_bytes = NS_WAL_ZERO_FILL;
         if ((c = dur_wal_open(ns->jdir, NS_WAL_DIR, &wo, &ns->wal, NULL, err)) != DUR_OK)
             goto fail;
@@ -492,8 +527,11 @@ dur_code dur_ns_open(int backing_fd, const dur_ns_options *opts, dur_ns **out,
             goto fail;
         }
         /* Replayed records (and a fresh journal) are covered by a checkpoint now, so
-         * a crash during the next session never replays them again. */
-        if (rep.wal.records_replayed > 0 || dur_wal_last_lsn(ns->wal) > ns->checkpoint_lsn + 1) {
+         * a crash during the next session never replays them again.  A checkpoint
+         * also says which mode wrote the records after it (replay needs that), so a
+         * session whose mode differs from the latest checkpoint's starts with one. */
+        if (rep.wal.records_replayed > 0 || dur_wal_last_lsn(ns->wal) > ns->checkpoint_lsn + 1 ||
+            !ns->ckpt_mode_known || ns->ckpt_mode != ns->opts.mode) {
             if ((c = ns_checkpoint_now(ns, true, err)) != DUR_OK)
                 goto fail;
         }

@@ -24,10 +24,17 @@
  *   RENAME(p,n,q,m,obj,r) p/n holds obj and q/m holds r (plain rename: or absent).
  *                         Never-re-created obj: only its effect on r is redone.
  *   SETATTR/XATTR(obj)    obj resolves: absolute values (mode, owner, times,
- *                         xattr).  SIZE is never replayed: it was fsynced before
- *                         the ack (dur_ns_log_setattr), and redoing it could cut
- *                         off later writes.
- * A parent that does not resolve because the log removes it later is replaced by
+ *                         xattr) -- unless BACKING's namespace is past the log's
+ *                         end (operations whose records were lost): an absolute
+ *                         value re-applied there would undo a later change.
+ * A log written in ORDERED mode (the latest checkpoint's payload says so; a session
+ * whose mode differs starts with a checkpoint) is not replayed at all: its group
+ * commits harden BACKING and the filesystem commits in order, so BACKING is a
+ * prefix of the operations at least as new as the durable log, and re-applying
+ * anything could only break the prefix (found by the power-cut rig on XFS: a
+ * chmod reverted; a directory whose unlogged removal hid its creation re-made).  SIZE is never
+ * replayed: it was fsynced before the ack (dur_ns_log_setattr), and redoing it could cut off later
+ * writes. A parent that does not resolve because the log removes it later is replaced by
  * BACKING/.durfs/replay-orphans/o-<hash of parent handle and name>, so survivors born
  * or moved there reach their final place.  A record whose syscall fails is
  * skipped, counted and logged, never fatal.
@@ -98,6 +105,13 @@ struct ns_replay {
     uint64_t progress_lsn;  /* an interrupted recovery finished every record up to here */
     uint64_t namespace_lsn; /* BACKING's namespace equals the one after this record */
     bool located;
+    /* BACKING holds every logged attribute change: its namespace is past the log's
+     * end (operations whose records were lost came after all of these). */
+    bool attrs_applied;
+    /* The log was written in ORDERED mode: BACKING is a prefix of the operations at
+     * least as new as the durable log (its group commits harden BACKING, the
+     * filesystem commits in order), so nothing is re-applied. */
+    bool ordered_writer;
 };
 
 static void rlog(ns_replay *r, int level, const char *fmt, ...)
@@ -200,6 +214,7 @@ static bool dead_at_end(const ns_replay *r, const dur_fh *logged)
 
 #define NS_MAP_PROGRESS 0xFF /* first byte of a progress entry (never a handle length) */
 #define NS_MAP_LOCATED 0xFE  /* first byte of "BACKING's namespace was S_lsn" */
+#define NS_MAP_ATTRS 0xFD    /* first byte of "BACKING held every attribute change" */
 
 /* Persisted entry: u8 len_a, i32 type_a, a, u8 len_b, i32 type_b, b, u64 XXH3 of the
  * preceding bytes.  A torn last entry (crash while appending) fails its checksum and
@@ -235,7 +250,8 @@ static dur_code map_load(ns_replay *r, dur_error *err)
     const unsigned char *p = data;
     size_t off = 0;
     while (off < len) {
-        if (p[off] == NS_MAP_PROGRESS || p[off] == NS_MAP_LOCATED) { /* tag, u64 LSN, u64 XXH3 */
+        if (p[off] == NS_MAP_PROGRESS || p[off] == NS_MAP_LOCATED ||
+            p[off] == NS_MAP_ATTRS) { /* tag, u64 LSN, u64 XXH3 */
             uint64_t v[2] = {0, 0};
             if (len - off < 17)
                 break; /* torn */
@@ -251,6 +267,8 @@ static dur_code map_load(ns_replay *r, dur_error *err)
             if (p[off] == NS_MAP_LOCATED) {
                 r->located = true;
                 r->namespace_lsn = v[0];
+            } else if (p[off] == NS_MAP_ATTRS) {
+                r->attrs_applied = true;
             } else if (v[0] > r->progress_lsn) {
                 r->progress_lsn = v[0];
             }
@@ -521,9 +539,11 @@ static void loc_record(ns_locator *l, const ns_record *x, uint64_t lsn)
 }
 
 /* Observe every touched name, then find the largest k with BACKING == S_k. */
-static dur_code loc_solve(ns_replay *r, ns_locator *l, bool *found, uint64_t *lsn, dur_error *err)
+static dur_code loc_solve(ns_replay *r, ns_locator *l, bool *found, bool *newer, uint64_t *lsn,
+                          dur_error *err)
 {
     *found = false;
+    *newer = false;
     size_t mismatches = 0;
     for (size_t i = 0; i < l->cap; i++) {
         ns_name *nm = &l->tab[i];
@@ -582,6 +602,7 @@ static dur_code loc_solve(ns_replay *r, ns_locator *l, bool *found, uint64_t *ls
              "operations whose records were not durable); keeping those changes",
              best);
         *found = true;
+        *newer = true;
         *lsn = best_lsn;
     }
     return DUR_OK;
@@ -639,8 +660,16 @@ static dur_code prepass(ns_replay *r, bool want_evidence, dur_error *err)
     if (c != DUR_OK && c != DUR_E_NOTFOUND)
         return c;
     uint64_t from = found ? cp.lsn + 1 : 1;
+    dur_ns_mode writer_mode = DUR_NS_CLOSE; /* unknown: replay as for CLOSE */
+    if (found && !ns_checkpoint_mode(&cp, &writer_mode))
+        writer_mode = DUR_NS_CLOSE;
     if (found)
         dur_checkpoint_free(&cp);
+    r->ordered_writer = writer_mode == DUR_NS_ORDERED;
+    if (r->ordered_writer)
+        rlog(r, LOG_INFO,
+             "durfs replay: ORDERED-mode journal: BACKING is a prefix of the "
+             "operations at least as new as it; nothing is re-applied");
     bool wal_exists = false;
     if ((c = dur_dir_exists(r->jdir, NS_WAL_DIR, &wal_exists, err)) != DUR_OK || !wal_exists)
         return c;
@@ -698,13 +727,18 @@ static dur_code prepass(ns_replay *r, bool want_evidence, dur_error *err)
     }
     dur_wal_reader_close(rd);
     if (c == DUR_OK && want_evidence && !ns_replay_test_no_evidence) {
-        bool solved = false;
+        bool solved = false, newer = false;
         uint64_t k = 0;
         if (!loc.failed)
-            c = loc_solve(r, &loc, &solved, &k, err);
+            c = loc_solve(r, &loc, &solved, &newer, &k, err);
         if (c == DUR_OK && solved) {
             r->namespace_lsn = k;
             r->located = true;
+            r->attrs_applied = newer;
+            if (newer)
+                rlog(r, LOG_INFO,
+                     "durfs replay: BACKING is newer than the journal: no logged "
+                     "attribute change is re-applied");
             rlog(r, LOG_INFO,
                  "durfs replay: BACKING's namespace is the one after LSN %" PRIu64
                  "; namespace records up to it are applied",
@@ -746,6 +780,9 @@ dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens
              r->evidence_lsn);
         c = progress_put(r, r->evidence_lsn, err);
     }
+    /* ATTRS before LOCATED: a resumed run that finds LOCATED never re-locates. */
+    if (c == DUR_OK && first_run && r->attrs_applied)
+        c = mark_put(r, NS_MAP_ATTRS, r->namespace_lsn, err);
     if (c == DUR_OK && first_run && r->located)
         c = mark_put(r, NS_MAP_LOCATED, r->namespace_lsn, err);
     if (c != DUR_OK) {
@@ -1317,6 +1354,10 @@ dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_
 {
     if (type > DUR_WAL_TYPE_USER_MAX)
         return DUR_OK; /* checkpoint markers and other library records */
+    if (r->ordered_writer) {
+        r->already++;
+        return DUR_OK;
+    }
     if (ns_replay_test_fail_after && r->redone >= ns_replay_test_fail_after)
         return dur_error_set(err, DUR_E_IO, EINTR, NULL,
                              "replay stopped by test switch at LSN %" PRIu64, lsn);
@@ -1328,6 +1369,10 @@ dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_
         rec.type == NS_REC_SETATTR || rec.type == NS_REC_SETXATTR || rec.type == NS_REC_REMOVEXATTR;
     if (r->located && !attr && lsn <= r->namespace_lsn)
         return already(r, lsn, &rec, "namespace already past this record");
+    /* Re-applying an absolute value over a BACKING that is newer would undo a later
+     * change (an ORDERED-mode tree would stop being a prefix). */
+    if (attr && r->attrs_applied)
+        return already(r, lsn, &rec, "BACKING holds every logged attribute change");
     if (lsn <= r->evidence_lsn || lsn <= r->progress_lsn)
         return already(r, lsn, &rec, "older than the newest record known applied");
     uint64_t before = r->redone;

@@ -748,6 +748,15 @@ static dur_code resume(dur_wal *w, const uint64_t *ids, size_t nids, dur_wal_ope
                 return rc;
             rep->bytes_cut = tail.file_length - tail.valid_length;
             w->seg_write_off = w->seg_file_end = tail.valid_length;
+        } else if (tail.zero_fill && w->o.zero_fill_bytes == 0) {
+            /* A writer without zero fill keeps the file append-only: every fdatasync
+             * then grows it (durfs's ORDERED mode relies on that). */
+            rc = w->seg->ops->truncate(w->seg, tail.valid_length, err);
+            if (rc == DUR_OK)
+                rc = w->seg->ops->sync_all(w->seg, err);
+            if (rc != DUR_OK)
+                return rc;
+            w->seg_write_off = w->seg_file_end = tail.valid_length;
         } else if (tail.zero_fill) {
             w->seg_write_off = tail.valid_length;
             w->seg_file_end = tail.file_length;

@@ -5,6 +5,8 @@
  *  - broken rule: with RENAME judged by name (SplitFS#67) the same test FAILS;
  *  - lost: BACKING lost every change since the checkpoint -> replay rebuilds it;
  *  - interrupted: recovery stopped after k re-creations, then rerun -> same tree;
+ *  - newer: BACKING past the journal keeps its later names and attributes;
+ *  - ordered: a journal written in ORDERED mode is not re-applied at all;
  *  - verify/dump/identity.
  */
 #include "ns_internal.h"
@@ -341,6 +343,9 @@ static void test_unlogged_newer_changes_are_kept(void **state)
     assert_int_equal(unlinkat(f->bfd, "B2", 0), 0);
     assert_int_equal(mkdirat(f->bfd, "newdir", 0700), 0);
     assert_int_equal(renameat(f->bfd, "y2", f->bfd, "B"), 0); /* over a logged name */
+    /* and a later mode of a file whose mode the journal sets (chmod 0604): replaying
+     * that absolute value would undo this change */
+    assert_int_equal(fchmodat(f->bfd, "d/f", 0651, 0), 0);
     char *before = nt_listing(f->bfd);
     restore_journal(f);
     dur_ns_recovery rec;
@@ -348,7 +353,44 @@ static void test_unlogged_newer_changes_are_kept(void **state)
     char *after = nt_listing(f->bfd);
     if (strcmp(before, after) != 0)
         fail_msg("replay undid newer changes:\nBEFORE\n%s\nAFTER\n%s", before, after);
-    assert_int_equal(rec.ops_skipped, 0); /* (attribute records are re-applied: absolute) */
+    assert_int_equal(rec.ops_skipped, 0);
+    struct stat st;
+    assert_int_equal(fstatat(f->bfd, "d/f", &st, 0), 0);
+    assert_int_equal(st.st_mode & 07777, 0651);
+    free(before);
+    free(after);
+}
+
+/* A journal written in ORDERED mode is never replayed: its group commits harden
+ * BACKING, so BACKING is a prefix at least as new as the journal, and anything
+ * re-applied could break the prefix.  Here BACKING went on past the journal with
+ * changes that hide themselves from the namespace locator (a directory the journal
+ * creates, removed again; a file the journal chmods, chmodded again): replaying
+ * would re-make the directory and revert the mode. */
+static void test_ordered_journal_is_not_replayed(void **state)
+{
+    fixture *f = *state;
+    close_ns(f);
+    dur_ns_options o = opts();
+    o.mode = DUR_NS_ORDERED;
+    dur_error err;
+    assert_int_equal(dur_ns_open(f->bfd, &o, &f->t.ns, NULL, &err), DUR_OK);
+    workload(&f->t, true);
+    assert_int_equal(nt_mkdir(&f->t, "late", 0755), DUR_OK);
+    assert_int_equal(dur_ns_dir_fsync(f->t.ns, &err), DUR_OK); /* the journal, durable */
+    save_journal(f);
+    close_ns(f);
+    assert_int_equal(unlinkat(f->bfd, "late", AT_REMOVEDIR), 0);
+    assert_int_equal(fchmodat(f->bfd, "d/f", 0651, 0), 0);
+    char *before = nt_listing(f->bfd);
+    restore_journal(f);
+    dur_ns_recovery rec;
+    open_ns(f, &rec); /* a CLOSE-mode session now: the journal's own mode counts */
+    char *after = nt_listing(f->bfd);
+    if (strcmp(before, after) != 0)
+        fail_msg("replay changed an ORDERED tree:\nBEFORE\n%s\nAFTER\n%s", before, after);
+    assert_true(rec.wal.records_replayed > 0);
+    assert_int_equal(rec.ops_redone, 0);
     free(before);
     free(after);
 }
@@ -416,6 +458,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dump_and_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_record_in_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unlogged_newer_changes_are_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ordered_journal_is_not_replayed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
