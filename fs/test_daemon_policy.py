@@ -4,7 +4,8 @@ integration suite proper is tests/fs/):
 * a rename of a regular file whose data is not yet durable makes the data durable
   first (dur_ns_prepare_rename) in ORDERED mode, where close does not sync --
   also after the kernel forgot the inode between close and rename (zombie
-  nodes, fs/inode.c) -- and a rename of a file whose data is already durable
+  nodes, fs/inode.c; without file handles, DURFS_TEST_NO_HANDLES=1, the data
+  is made durable at forget instead) -- and a rename of a file whose data is already durable
   does not sync again;
 * under the writeback cache, stat through the mount equals stat on BACKING
   after close (mtime kept equal to the kernel's, fs/ops_file.c).
@@ -56,7 +57,14 @@ class DaemonPolicy(unittest.TestCase):
         s0 = self.syncs()
         drop_kernel_caches()  # the kernel forgets the inode; the daemon keeps its state
         os.rename(p('z.tmp'), p('z'))
-        self.assertEqual(self.syncs(), s0 + 1, 'forgotten dirty file renamed without a data sync')
+        if os.environ.get('DURFS_TEST_NO_HANDLES'):
+            # no zombies without handles: the data is made durable at forget, and the
+            # rename of the node looked up afresh may sync once more
+            self.assertGreaterEqual(self.syncs(), s0 + 1,
+                                    'forgotten dirty file renamed without a data sync')
+        else:
+            self.assertEqual(self.syncs(), s0 + 1,
+                             'forgotten dirty file renamed without a data sync')
         with open(p('z'), 'rb') as f:
             self.assertEqual(f.read(), b'x' * 5000)
 
