@@ -265,8 +265,6 @@ static dur_code ns_identity(dur_ns *ns, dur_error *err)
 typedef struct ns_rec_ctx {
     ns_replay *replay;
     uint64_t ns_records; /* namespace records seen (checkpoint markers excluded) */
-    bool ckpt_mode_known;
-    dur_ns_mode ckpt_mode; /* the mode of the session that wrote the replayed records */
 } ns_rec_ctx;
 
 bool ns_checkpoint_mode(const dur_checkpoint *cp, dur_ns_mode *mode)
@@ -282,14 +280,6 @@ bool ns_checkpoint_mode(const dur_checkpoint *cp, dur_ns_mode *mode)
         return false;
     *mode = (dur_ns_mode)m;
     return true;
-}
-
-static dur_code on_checkpoint(void *ctx, const dur_checkpoint *cp, dur_error *err)
-{
-    (void)err;
-    ns_rec_ctx *rc = ctx;
-    rc->ckpt_mode_known = cp && ns_checkpoint_mode(cp, &rc->ckpt_mode); /* NULL: none */
-    return DUR_OK;
 }
 
 static dur_code on_record(void *ctx, const dur_wal_record *rec, dur_error *err)
@@ -418,13 +408,13 @@ static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
                                ns->opts.log, ns->opts.log_ctx, &rp, err);
     if (c != DUR_OK)
         return c;
-    ns_rec_ctx rc = {.replay = rp, .ns_records = 0, .ckpt_mode_known = false};
+    ns->ckpt_mode_known = ns_replay_writer_mode(rp, &ns->ckpt_mode);
+    ns_rec_ctx rc = {.replay = rp, .ns_records = 0};
     dur_recovery_options ro = {.wal_path = NS_WAL_DIR,
                                .checkpoint_path = NS_CKPT_DIR,
                                .mode = DUR_READ_BEST_EFFORT,
                                .repair = !ns->opts.read_only};
-    dur_recovery_callbacks cb = {
-        .on_checkpoint = on_checkpoint, .on_record = on_record, .ctx = &rc};
+    dur_recovery_callbacks cb = {.on_checkpoint = NULL, .on_record = on_record, .ctx = &rc};
     c = dur_recover(ns->jdir, &ro, &cb, &rep->wal, err);
     /* Report namespace records only: the marker a checkpoint leaves after its own
      * LSN is not something that was replayed (a clean unmount reports 0). */
@@ -434,8 +424,6 @@ static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
     rep->elapsed_ns = mono_ns() - t0;
     if (c == DUR_OK)
         ns->checkpoint_lsn = rep->wal.checkpoint_found ? rep->wal.checkpoint_lsn : 0;
-    ns->ckpt_mode_known = rep->wal.checkpoint_found && rc.ckpt_mode_known;
-    ns->ckpt_mode = rc.ckpt_mode;
     return c;
 }
 

@@ -27,14 +27,16 @@
  *                         xattr) -- unless BACKING's namespace is past the log's
  *                         end (operations whose records were lost): an absolute
  *                         value re-applied there would undo a later change.
+ *                         SIZE is never replayed: it was fsynced before the ack
+ *                         (dur_ns_log_setattr), and redoing it could cut off
+ *                         later writes.
  * A log written in ORDERED mode (the latest checkpoint's payload says so; a session
  * whose mode differs starts with a checkpoint) is not replayed at all: its group
  * commits harden BACKING and the filesystem commits in order, so BACKING is a
  * prefix of the operations at least as new as the durable log, and re-applying
  * anything could only break the prefix (found by the power-cut rig on XFS: a
- * chmod reverted; a directory whose unlogged removal hid its creation re-made).  SIZE is never
- * replayed: it was fsynced before the ack (dur_ns_log_setattr), and redoing it could cut off later
- * writes. A parent that does not resolve because the log removes it later is replaced by
+ * chmod reverted; a directory whose unlogged removal hid its creation re-made).
+ * A parent that does not resolve because the log removes it later is replaced by
  * BACKING/.durfs/replay-orphans/o-<hash of parent handle and name>, so survivors born
  * or moved there reach their final place.  A record whose syscall fails is
  * skipped, counted and logged, never fatal.
@@ -108,11 +110,18 @@ struct ns_replay {
     /* BACKING holds every logged attribute change: its namespace is past the log's
      * end (operations whose records were lost came after all of these). */
     bool attrs_applied;
-    /* The log was written in ORDERED mode: BACKING is a prefix of the operations at
-     * least as new as the durable log (its group commits harden BACKING, the
-     * filesystem commits in order), so nothing is re-applied. */
-    bool ordered_writer;
+    /* The mode of the session that wrote the log, from the latest checkpoint.  An
+     * ORDERED log is not re-applied: BACKING is a prefix of the operations at least
+     * as new as it (its group commits harden BACKING, the filesystem commits in
+     * order). */
+    bool writer_known;
+    dur_ns_mode writer_mode;
 };
+
+static bool ordered_writer(const ns_replay *r)
+{
+    return r->writer_known && r->writer_mode == DUR_NS_ORDERED;
+}
 
 static void rlog(ns_replay *r, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -660,13 +669,10 @@ static dur_code prepass(ns_replay *r, bool want_evidence, dur_error *err)
     if (c != DUR_OK && c != DUR_E_NOTFOUND)
         return c;
     uint64_t from = found ? cp.lsn + 1 : 1;
-    dur_ns_mode writer_mode = DUR_NS_CLOSE; /* unknown: replay as for CLOSE */
-    if (found && !ns_checkpoint_mode(&cp, &writer_mode))
-        writer_mode = DUR_NS_CLOSE;
+    r->writer_known = found && ns_checkpoint_mode(&cp, &r->writer_mode);
     if (found)
         dur_checkpoint_free(&cp);
-    r->ordered_writer = writer_mode == DUR_NS_ORDERED;
-    if (r->ordered_writer)
+    if (ordered_writer(r))
         rlog(r, LOG_INFO,
              "durfs replay: ORDERED-mode journal: BACKING is a prefix of the "
              "operations at least as new as it; nothing is re-applied");
@@ -824,6 +830,12 @@ void ns_replay_free(ns_replay *r)
     free(r->objs.tab);
     free(r->rev.tab);
     free(r);
+}
+
+bool ns_replay_writer_mode(const ns_replay *r, dur_ns_mode *mode)
+{
+    *mode = r->writer_mode;
+    return r->writer_known;
 }
 
 void ns_replay_counts(const ns_replay *r, uint64_t *redone, uint64_t *already, uint64_t *skipped)
@@ -1354,7 +1366,7 @@ dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_
 {
     if (type > DUR_WAL_TYPE_USER_MAX)
         return DUR_OK; /* checkpoint markers and other library records */
-    if (r->ordered_writer) {
+    if (ordered_writer(r)) {
         r->already++;
         return DUR_OK;
     }

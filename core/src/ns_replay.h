@@ -17,6 +17,9 @@ dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens
 dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_t len, uint64_t lsn,
                           dur_error *err);
 void ns_replay_counts(const ns_replay *r, uint64_t *redone, uint64_t *already, uint64_t *skipped);
+/* The mode of the session that wrote the log (the latest checkpoint's payload);
+ * false when there is no checkpoint or its payload names none. */
+bool ns_replay_writer_mode(const ns_replay *r, dur_ns_mode *mode);
 /* After the post-recovery checkpoint: the persisted map is no longer needed. */
 dur_code ns_replay_discard_map(dur_dir *jdir, dur_error *err);
 void ns_replay_free(ns_replay *r);

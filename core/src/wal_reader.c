@@ -7,8 +7,8 @@
  *     first LSN == the LSN following the previous segment's last record (the first
  *     segment present may start anywhere >= 1, after truncation);
  *   - frames back to back from offset 40 to exactly the end of the file; each with
- *     length <= DUR_WAL_MAX_PAYLOAD, type != 0, reserved bytes zero, a matching
- *     XXH3-64, and LSN == previous + 1;
+ *     length <= DUR_WAL_MAX_PAYLOAD, type != 0, a matching XXH3-64, and
+ *     LSN == previous + 1;
  *   - except that the LAST segment may go on with zero bytes after its last frame up
  *     to the end of the file (zero fill written ahead by the writer, see
  *     zero_fill_bytes in wal.h): a clean end in both modes, reported in

@@ -740,22 +740,17 @@ static dur_code resume(dur_wal *w, const uint64_t *ids, size_t nids, dur_wal_ope
     } else {
         if ((rc = dur_dir_open(w->d, path, DUR_O_WRITE, &w->seg, err)) != DUR_OK)
             return rc;
-        if (tail.torn) {
+        /* A torn tail is cut; so is zero fill when this writer keeps none, so its
+         * file stays append-only and every fdatasync grows it (durfs's ORDERED mode
+         * relies on that). */
+        if (tail.torn || (tail.zero_fill && w->o.zero_fill_bytes == 0)) {
             rc = w->seg->ops->truncate(w->seg, tail.valid_length, err);
             if (rc == DUR_OK)
                 rc = w->seg->ops->sync_all(w->seg, err);
             if (rc != DUR_OK)
                 return rc;
-            rep->bytes_cut = tail.file_length - tail.valid_length;
-            w->seg_write_off = w->seg_file_end = tail.valid_length;
-        } else if (tail.zero_fill && w->o.zero_fill_bytes == 0) {
-            /* A writer without zero fill keeps the file append-only: every fdatasync
-             * then grows it (durfs's ORDERED mode relies on that). */
-            rc = w->seg->ops->truncate(w->seg, tail.valid_length, err);
-            if (rc == DUR_OK)
-                rc = w->seg->ops->sync_all(w->seg, err);
-            if (rc != DUR_OK)
-                return rc;
+            if (tail.torn)
+                rep->bytes_cut = tail.file_length - tail.valid_length;
             w->seg_write_off = w->seg_file_end = tail.valid_length;
         } else if (tail.zero_fill) {
             w->seg_write_off = tail.valid_length;
