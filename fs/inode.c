@@ -25,8 +25,9 @@
  * (R6).  A lookup revives it.  Their number is bounded: past ZOMBIE_MAX, a
  * forgotten dirty file is settled instead -- its data made durable with
  * dur_ns_prepare_rename (the journal's "data durable now" call) -- and freed.
- * Without handles (the permanent-fd fallback) a forgotten node could not be
- * reopened, so a dirty one is always settled at forget.
+ * A node that holds a permanent fd (no usable handle: the fallback, a submount,
+ * an object without a handle) could not be reopened once that fd is closed, so a
+ * dirty one is always settled at forget instead.
  *
  * Locking: one mutex guards the hash, nlookup, slots and pins.
  */
@@ -396,17 +397,13 @@ void inode_forget(dnode *n, uint64_t nlookup)
     if (n->nlookup == 0 && !n->zombie) {
         if (!n->in_table || !file_state_unsettled(n) || n->maybe_gone) {
             node_drop(n);
-        } else if (n->fd >= 0 && !g_fs.handles) {
-            /* Without handles it could not be reopened later, so it cannot wait as
-             * a zombie: make its data durable now (R2 for a later rename). */
+        } else if (n->fd >= 0) {
+            /* Its permanent fd is the only way back to it (no usable handle), so it
+             * cannot wait as a zombie: make its data durable now (R2 for a later
+             * rename). */
             n->busy++;
             need_settle = true;
-        } else {
-            /* zombie: keep the file state, drop the permanent fd if any */
-            if (n->fd >= 0) {
-                close(n->fd);
-                n->fd = -1;
-            }
+        } else { /* zombie: keep the file state; the handle reopens it */
             n->zombie = true;
             g_zombies++;
             if (g_zombies > ZOMBIE_MAX && !n->busy) {

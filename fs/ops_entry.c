@@ -196,8 +196,11 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
     }
     dur_ns_op op;
     dur_ns_begin(g_fs.ns, &op);
-    struct stat before; /* under the ordering lock, for dur_ns_log_setattr_change */
-    bool have_before = fstatat(r.fd, "", &before, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0;
+    /* Under the ordering lock, for dur_ns_log_setattr_change; only a chown/chmod
+     * can turn out to change nothing (mtime-only requests are the hot path). */
+    struct stat before;
+    bool have_before = (valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
+                       fstatat(r.fd, "", &before, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0;
     unsigned done = 0;
     e = apply_setattr(r.fd, file_fd, attr, valid, &done);
     if (kernel_times)
@@ -214,14 +217,15 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
                          .size = (uint64_t)st.st_size,
                          .atime = st.st_atim,
                          .mtime = st.st_mtim};
-        dur_ns_attr b = {.mode = before.st_mode, .uid = before.st_uid, .gid = before.st_gid};
         dur_fh fh;
         inode_fh(n, &fh);
         int size_fd = (done & DUR_NS_ATTR_SIZE) ? file_fd : -1;
-        if (have_before)
+        if (have_before) {
+            dur_ns_attr b = {.mode = before.st_mode, .uid = before.st_uid, .gid = before.st_gid};
             dur_ns_log_setattr_change(&op, &fh, size_fd, &b, &a);
-        else
+        } else {
             dur_ns_log_setattr(&op, &fh, size_fd, &a);
+        }
     } else if (done) {
         log_msg(LOG_ERR, "setattr: cannot stat inode %llu after changing it: %s",
                 (unsigned long long)n->ino, strerror(se));
