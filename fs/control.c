@@ -116,7 +116,8 @@ static int status_json(char *buf, size_t size)
         "\"recovery\":{\"records_replayed\":%llu,\"ops_redone\":%llu,\"ops_already\":%llu,"
         "\"ops_skipped\":%llu,\"bytes_cut\":%llu,\"elapsed_ms\":%.3f},"
         "\"wal\":{\"appends\":%llu,\"syncs\":%llu,\"records_per_sync\":%.3f,\"segments\":%u},"
-        "\"file_syncs\":%llu,\"syncfs_calls\":%llu,\"errors\":%llu,\"all_durable\":%s}",
+        "\"file_syncs\":%llu,\"file_data_records\":%llu,\"file_data_bytes\":%llu,"
+        "\"syncfs_calls\":%llu,\"errors\":%llu,\"all_durable\":%s}",
         DURFS_VERSION, (int)getpid(), dur_ns_mode_name(s->mode), backing, mount, journal,
         (unsigned long long)s->wal.bytes_on_disk, kind, s->fs.is_volatile ? "true" : "false",
         s->fs.fsync_hardens_all_metadata ? "true" : "false", g_fs.handles ? "true" : "false",
@@ -129,6 +130,7 @@ static int status_json(char *buf, size_t size)
         (unsigned long long)s->wal.appends, (unsigned long long)s->wal.syncs,
         s->wal.syncs ? (double)s->wal.synced_records / (double)s->wal.syncs : 0.0,
         s->wal.live_segments, (unsigned long long)s->file_syncs,
+        (unsigned long long)s->file_data_records, (unsigned long long)s->file_data_bytes,
         (unsigned long long)s->syncfs_calls, (unsigned long long)s->errors,
         s->all_durable ? "true" : "false");
     free(s);

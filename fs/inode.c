@@ -375,7 +375,9 @@ static void settle(dnode *n)
     int fd = inode_open(n, O_RDONLY | O_NONBLOCK);
     if (fd >= 0) {
         dur_error err;
-        if (dur_ns_prepare_rename(g_fs.ns, &f->st, fd, &err) != DUR_OK)
+        dur_fh fh;
+        inode_fh(n, &fh);
+        if (dur_ns_prepare_rename(g_fs.ns, &f->st, fd, &fh, &err) != DUR_OK)
             log_dur_error("making a forgotten file's data durable", &err);
         close(fd);
     }

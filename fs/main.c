@@ -216,6 +216,7 @@ static int open_journal(const durfs_options *o)
         no.checkpoint_bytes = (uint64_t)o->checkpoint_mb << 20;
     if (o->checkpoint_secs)
         no.checkpoint_seconds = o->checkpoint_secs;
+    no.data_journal_max = o->data_journal;
     no.log = log_ns_callback;
     no.read_only = o->read_only;
     dur_code c = dur_ns_open(g_fs.backing_fd, &no, &g_fs.ns, &g_fs.recovery, &err);

@@ -221,7 +221,9 @@ static int note_written(dnode *n, int fd)
     if (g_fs.writeback && atomic_load(&f->kernel_mtime_ns))
         atomic_store(&f->written_after_mtime, true);
     dur_error err;
-    if (dur_ns_file_written(g_fs.ns, &f->st, fd, &err) != DUR_OK)
+    dur_fh fh;
+    inode_fh(n, &fh);
+    if (dur_ns_file_written(g_fs.ns, &f->st, fd, &fh, &err) != DUR_OK)
         return file_errno("write", &err);
     return 0;
 }
@@ -262,13 +264,16 @@ static void restore_kernel_mtime(dnode_file *f, int fd)
 
 void h_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    dnode_file *f = inode_file(inode_get(ino));
+    dnode *n = inode_get(ino);
+    dnode_file *f = inode_file(n);
     dur_error err;
+    dur_fh fh;
+    inode_fh(n, &fh);
     if (f && g_fs.writeback)
         restore_kernel_mtime(f, (int)fi->fh);
     if (!f)
         reply_err(req, ENOMEM);
-    else if (dur_ns_file_close(g_fs.ns, &f->st, (int)fi->fh, &err) != DUR_OK)
+    else if (dur_ns_file_close(g_fs.ns, &f->st, (int)fi->fh, &fh, &err) != DUR_OK)
         reply_err(req, file_errno("close", &err));
     else
         reply_err(req, 0);
@@ -285,11 +290,14 @@ void h_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void h_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-    dnode_file *f = inode_file(inode_get(ino));
+    dnode *n = inode_get(ino);
+    dnode_file *f = inode_file(n);
     dur_error err;
+    dur_fh fh;
+    inode_fh(n, &fh);
     if (!f)
         reply_err(req, ENOMEM);
-    else if (dur_ns_file_fsync(g_fs.ns, &f->st, (int)fi->fh, datasync != 0, &err) != DUR_OK)
+    else if (dur_ns_file_fsync(g_fs.ns, &f->st, (int)fi->fh, &fh, datasync != 0, &err) != DUR_OK)
         reply_err(req, file_errno("fsync", &err));
     else
         reply_err(req, 0);

@@ -196,7 +196,9 @@ static int prepare_rename(int dirfd, const char *name, const struct stat *st)
     if (fd < 0)
         return errno;
     dur_error err;
-    dur_code c = dur_ns_prepare_rename(g_fs.ns, &f->st, fd, &err);
+    dur_fh fh;
+    inode_fh(n, &fh);
+    dur_code c = dur_ns_prepare_rename(g_fs.ns, &f->st, fd, &fh, &err);
     close(fd);
     if (c != DUR_OK) {
         log_dur_error("rename: making the source's data durable", &err);

@@ -115,6 +115,14 @@ static int parse_one(durfs_options *o, char *opt, char *msg, size_t msg_size)
         } else {
             o->checkpoint_secs = (unsigned)v;
         }
+    } else if (strcmp(opt, "data_journal") == 0 && val) {
+        if (!parse_uint(val, 65536, &v)) {
+            snprintf(msg, msg_size, "durfs: bad value in -o data_journal=%s (bytes, 0..65536)",
+                     val);
+            rc = 2;
+        } else {
+            o->data_journal = (unsigned)v;
+        }
     } else if (!val && strcmp(opt, "allow_other") == 0) {
         o->allow_other = true;
     } else if (!val && strcmp(opt, "default_permissions") == 0) {
@@ -156,6 +164,7 @@ int options_parse(int argc, char **argv, durfs_options *o, char *msg, size_t msg
     memset(o, 0, sizeof(*o));
     o->mode = DUR_NS_CLOSE;
     o->commit_seconds = 5;
+    o->data_journal = 65536;
     msg[0] = '\0';
     int npos = 0;
     bool no_more_opts = false;
@@ -235,6 +244,9 @@ void options_usage(const char *prog)
            "  -o journal=DIR         journal directory (default BACKING/.durfs/journal)\n"
            "  -o checkpoint_mb=N     checkpoint when the journal exceeds N MiB\n"
            "  -o checkpoint_secs=N   and at least every N seconds\n"
+           "  -o data_journal=BYTES  close mode: files up to BYTES are made durable at\n"
+           "                         close by journaling their content (default and max\n"
+           "                         65536; 0 = always fdatasync)\n"
            "  -o nonempty            allow a non-empty MOUNTPOINT other than BACKING\n"
            "  -o allow_other, ro, rw, default_permissions (always on)\n"
            "  -o fsname=, subtype=, max_read=, blksize=, allow_root, auto_unmount,\n"

@@ -17,6 +17,7 @@ typedef struct durfs_options {
     const char *journal_dir;
     unsigned long long checkpoint_mb; /* 0 = library default */
     unsigned checkpoint_secs;         /* 0 = library default */
+    unsigned data_journal;            /* dur_ns_options.data_journal_max */
     char fuse_opts[2048];             /* options passed to libfuse, comma separated */
 } durfs_options;
 

@@ -44,11 +44,12 @@ static void durfs_options_consumed(void **state)
     (void)state;
     durfs_options o;
     char msg[512];
-    assert_int_equal(parse(&o, msg, 8, "-f", "-s", "-o",
-                           "durability=ordered,commit=7,journal=/j,checkpoint_mb=3",
-                           "-ocheckpoint_secs=9,allow_other,ro,nonempty,fsname=x,noatime", "/b",
-                           "/m"),
-                     0);
+    assert_int_equal(
+        parse(&o, msg, 8, "-f", "-s", "-o",
+              "durability=ordered,commit=7,journal=/j,checkpoint_mb=3",
+              "-ocheckpoint_secs=9,data_journal=0,allow_other,ro,nonempty,fsname=x,noatime", "/b",
+              "/m"),
+        0);
     assert_true(o.foreground);
     assert_true(o.single_thread);
     assert_int_equal(o.mode, DUR_NS_ORDERED);
@@ -56,6 +57,7 @@ static void durfs_options_consumed(void **state)
     assert_string_equal(o.journal_dir, "/j");
     assert_int_equal(o.checkpoint_mb, 3);
     assert_int_equal(o.checkpoint_secs, 9);
+    assert_int_equal(o.data_journal, 0);
     assert_true(o.allow_other && o.read_only && o.nonempty);
     assert_string_equal(o.fuse_opts, "fsname=x,noatime"); /* only FUSE's own pass on */
 }
@@ -71,6 +73,8 @@ static void usage_errors_name_the_argument(void **state)
     assert_non_null(strstr(msg, "durability=fast"));
     assert_int_equal(parse(&o, msg, 5, "-o", "commit=0", "/b", "/m"), 2);
     assert_int_equal(parse(&o, msg, 5, "-o", "commit=5x", "/b", "/m"), 2);
+    assert_int_equal(parse(&o, msg, 5, "-o", "data_journal=65537", "/b", "/m"), 2);
+    assert_non_null(strstr(msg, "data_journal=65537"));
     assert_int_equal(parse(&o, msg, 5, "-o", "journal=rel/dir", "/b", "/m"), 2);
     assert_non_null(strstr(msg, "absolute"));
     assert_int_equal(parse(&o, msg, 2, "/b"), 2);

@@ -1,11 +1,37 @@
-/* Namespace journal: file-data sync policy per mode.
+/* Namespace journal: file-data sync policy per mode, and small files' content in
+ * the journal.
  *
- * Crash reasoning: file data is not journaled; it is made durable by fdatasync of
- * the backing file at the points the mode promises (close in CLOSE/SYNC, every
- * write in SYNC, fsync always).  Before a regular file is renamed its data is made
- * durable in EVERY mode, so a rename that survives a power cut never exposes a file
- * whose data did not (the atomic-replace idiom, R2).  Sync failures are sticky per
- * dur_file_state (R6): once an fdatasync failed, every later sync of that file fails.
+ * Crash reasoning.  File data is made durable at the points the mode promises
+ * (close in CLOSE/SYNC, every write in SYNC, fsync always), and before a regular
+ * file is renamed in EVERY mode, so a rename that survives a power cut never
+ * exposes a file whose data did not (the atomic-replace idiom, R2).  Two ways:
+ *
+ *  - In place: fdatasync/fsync of the backing file.  Sync failures are sticky per
+ *    dur_file_state (R6): once one failed, every later sync of that file fails.
+ *  - Logged (CLOSE mode, close and rename source only, files of at most
+ *    data_journal_max bytes): the whole content is read and appended as one
+ *    FILE_DATA record, which is durable with the group commit that follows -- one
+ *    device flush shared with other requests, where an fdatasync of a new file
+ *    commits the filesystem journal.  Replay writes the content of the newest
+ *    FILE_DATA of each object back (ns_replay.c).  The backing file's own copy
+ *    reaches the disk by writeback, at the latest at the next checkpoint's syncfs;
+ *    a failed syncfs poisons the journal (ns_journal.c), so records whose data the
+ *    kernel could not write back are never dropped.
+ *
+ * Replay must not write logged content over newer content that became durable in
+ * place.  So when an object may have a FILE_DATA record after the published
+ * checkpoint (ns->data_lsn), every in-place sync of it is followed by FILE_SYNCED
+ * (obj, covers), durable before the sync is acknowledged.  covers is the last LSN
+ * read under the ordering lock BEFORE the sync; a FILE_DATA snapshot is taken and
+ * appended under that lock, so a FILE_DATA record <= covers was read before the
+ * sync started (the in-place content holds it or newer writes: replay skips it),
+ * and one > covers was read after every write the sync acknowledges (replay may
+ * apply it).  A truncate is an in-place sync too: its SETATTR(SIZE) record is
+ * appended under the lock with the ftruncate and fsynced before the ack, so replay
+ * treats it like FILE_SYNCED(covers = its own LSN).  A write through an O_DSYNC
+ * backing fd is durable in place by itself: for such an object it is followed by a
+ * full sync and FILE_SYNCED (a ranged sync would leave the logged content's other
+ * bytes only in the journal, which FILE_SYNCED then hides).
  *
  * ORDERED mode on a filesystem whose file fsync can persist one inode's changes
  * ahead of older, unrelated ones (btrfs's log tree; any filesystem not known to
@@ -17,9 +43,18 @@
  * every acknowledged operation is already committed by the group commit's syncfs.
  */
 #include "ns_internal.h"
+#include "ns_record.h"
 
 #include "durability/sync.h"
 #include "durability/testing.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
 
 static bool skipping(unsigned what)
 {
@@ -50,12 +85,145 @@ static dur_code sync_file(dur_ns *ns, dur_file_state *st, int fd, bool datasync,
     return ns_count_error(ns, c);
 }
 
-static dur_code sync_if_dirty(dur_ns *ns, dur_file_state *st, int fd, const char *what,
-                              dur_error *err)
+/* ---- FILE_DATA bookkeeping ---- */
+static bool has_identity(const dur_fh *obj)
+{
+    return obj && obj->len > 0;
+}
+
+static atomic_uint_fast64_t *data_slot(dur_ns *ns, const dur_fh *obj)
+{
+    uint64_t h = XXH3_64bits_withSeed(obj->data, obj->len, (uint64_t)(uint32_t)obj->type);
+    return &ns->data_lsn[h & (NS_DATA_SLOTS - 1)];
+}
+
+/* Under the ordering lock: could a FILE_DATA record of obj be replayed (one after
+ * the published checkpoint)?  *covers: the last LSN now. */
+static bool data_may_be_replayed(dur_ns *ns, const dur_fh *obj, uint64_t *covers)
+{
+    *covers = 0;
+    if (!ns->data_journal || !has_identity(obj) || !ns->wal)
+        return false;
+    pthread_mutex_lock(&ns->order);
+    bool logged = atomic_load(data_slot(ns, obj)) > atomic_load(&ns->published_lsn);
+    *covers = dur_wal_last_lsn(ns->wal);
+    pthread_mutex_unlock(&ns->order);
+    return logged;
+}
+
+/* FILE_SYNCED(obj, covers): the in-place content supersedes FILE_DATA <= covers.
+ * Durable before return (CLOSE/SYNC: the only modes with FILE_DATA). */
+static dur_code log_file_synced(dur_ns *ns, const dur_fh *obj, uint64_t covers, dur_error *err)
+{
+    if (skipping(DUR_SKIP_FILE_SYNCED_RECORD))
+        return DUR_OK;
+    ns_record r;
+    memset(&r, 0, sizeof r);
+    r.type = NS_REC_FILE_SYNCED;
+    r.obj = *obj;
+    r.covers = covers;
+    dur_ns_op op;
+    dur_ns_begin(ns, &op);
+    ns_op_append(&op, &r);
+    return dur_ns_end(&op, err);
+}
+
+/* An in-place sync of obj, followed by FILE_SYNCED when replay could otherwise
+ * write older logged content over it. */
+static dur_code sync_in_place(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
+                              bool datasync, bool force, const char *what, dur_error *err)
+{
+    uint64_t covers;
+    bool mark = data_may_be_replayed(ns, obj, &covers);
+    dur_code c = sync_file(ns, st, fd, datasync, force, what, err);
+    if (c == DUR_OK && mark)
+        c = ns_count_error(ns, log_file_synced(ns, obj, covers, err));
+    return c;
+}
+
+/* Read fd's whole content into buf (cap bytes); the size read, or -1 (errno). */
+static ssize_t read_all(int fd, unsigned char *buf, size_t cap)
+{
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t n = pread(fd, buf + got, cap - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+typedef struct content_ctx {
+    dur_ns *ns;
+    int fd;
+    const dur_fh *obj;
+    const char *what;
+} content_ctx;
+
+/* dur_file_state sync function: log the content (FILE_DATA), or -- file too large
+ * or fd not readable -- fdatasync it in place. */
+static dur_code make_content_durable(void *arg, dur_error *err)
+{
+    content_ctx *x = arg;
+    dur_ns *ns = x->ns;
+    size_t cap = ns->opts.data_journal_max;
+    struct stat sb;
+    /* The size can still grow before the read below, which then sees more than cap. */
+    bool small = fstat(x->fd, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size <= cap;
+    unsigned char *buf = small ? malloc(cap + 1) : NULL;
+    ssize_t n = -1;
+    dur_ns_op op;
+    dur_ns_begin(ns, &op);
+    /* Snapshot and append under the ordering lock (see top of file: covers). */
+    if (buf)
+        n = read_all(x->fd, buf, cap + 1);
+    if (n >= 0 && (size_t)n <= cap) {
+        ns_record r;
+        memset(&r, 0, sizeof r);
+        r.type = NS_REC_FILE_DATA;
+        r.obj = *x->obj;
+        r.value = buf;
+        r.value_len = (uint32_t)n;
+        if (ns_op_append(&op, &r) == DUR_OK) {
+            /* LSNs grow under `order`: a plain store keeps the slot's maximum. */
+            atomic_store(data_slot(ns, x->obj), op.lsn);
+            atomic_fetch_add(&ns->file_data_records, 1);
+            atomic_fetch_add(&ns->file_data_bytes, (uint64_t)n);
+        }
+        free(buf);
+        uint64_t start = ns_now_ns();
+        dur_code c = dur_ns_end(&op, err);
+        ns_note_sync(ns, "journal commit of a file's content", start);
+        return c;
+    }
+    free(buf);
+    dur_ns_end(&op, NULL); /* nothing appended: nothing to wait for */
+    uint64_t covers;
+    bool mark = data_may_be_replayed(ns, x->obj, &covers);
+    atomic_fetch_add(&ns->file_syncs, 1);
+    uint64_t start = ns_now_ns();
+    dur_code c = dur_fd_fdatasync(x->fd, x->what, err);
+    ns_note_sync(ns, x->what, start);
+    if (c == DUR_OK && mark)
+        return log_file_synced(ns, x->obj, covers, err); /* counted by dur_ns_end */
+    return ns_count_error(ns, c);
+}
+
+/* Dirty data durable, logged if small (CLOSE), else in place. */
+static dur_code content_durable_if_dirty(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
+                                         const char *what, dur_error *err)
 {
     if (!dur_file_state_dirty(st) && atomic_load(&st->failed_errno) == 0)
         return DUR_OK;
-    return sync_file(ns, st, fd, true, false, what, err);
+    if (!ns->data_journal || !has_identity(obj))
+        return sync_in_place(ns, st, fd, obj, true, false, what, err);
+    content_ctx x = {ns, fd, obj, what};
+    return dur_file_state_sync_with(st, make_content_durable, &x, false, what, err);
 }
 
 static dur_code wal_sync_all(dur_ns *ns, dur_error *err)
@@ -65,24 +233,37 @@ static dur_code wal_sync_all(dur_ns *ns, dur_error *err)
     return ns_count_error(ns, dur_wal_sync(ns->wal, 0, err));
 }
 
-dur_code dur_ns_file_written(dur_ns *ns, dur_file_state *st, int fd, dur_error *err)
+/* Was fd opened O_DSYNC/O_SYNC (every write durable in place by itself)? */
+static bool fd_syncs_writes(int fd)
 {
-    dur_file_state_note_write(st);
-    if (ns->opts.mode != DUR_NS_SYNC)
-        return DUR_OK;
-    return sync_if_dirty(ns, st, fd, "written file", err);
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && (fl & O_DSYNC) != 0;
 }
 
-dur_code dur_ns_file_close(dur_ns *ns, dur_file_state *st, int fd, dur_error *err)
+dur_code dur_ns_file_written(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
+                             dur_error *err)
+{
+    dur_file_state_note_write(st);
+    if (ns->opts.mode == DUR_NS_SYNC) /* no FILE_DATA in SYNC mode */
+        return sync_in_place(ns, st, fd, obj, true, false, "written file", err);
+    if (ns->data_journal && has_identity(obj) &&
+        atomic_load(data_slot(ns, obj)) > atomic_load(&ns->published_lsn) && fd_syncs_writes(fd))
+        return sync_in_place(ns, st, fd, obj, true, true, "synchronous write", err);
+    return DUR_OK;
+}
+
+dur_code dur_ns_file_close(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
+                           dur_error *err)
 {
     if (ns->opts.mode == DUR_NS_ORDERED || skipping(DUR_SKIP_CLOSE_SYNC))
         return DUR_OK;
-    return sync_if_dirty(ns, st, fd, "closed file", err);
+    return content_durable_if_dirty(ns, st, fd, obj, "closed file", err);
 }
 
-dur_code dur_ns_file_fsync(dur_ns *ns, dur_file_state *st, int fd, bool datasync, dur_error *err)
+dur_code dur_ns_file_fsync(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj, bool datasync,
+                           dur_error *err)
 {
-    dur_code c = sync_file(ns, st, fd, datasync, true, "fsync of file", err);
+    dur_code c = sync_in_place(ns, st, fd, obj, datasync, true, "fsync of file", err);
     if (c != DUR_OK)
         return c;
     /* The file's name (and every earlier namespace operation) durable too. */
@@ -94,9 +275,10 @@ dur_code dur_ns_dir_fsync(dur_ns *ns, dur_error *err)
     return wal_sync_all(ns, err);
 }
 
-dur_code dur_ns_prepare_rename(dur_ns *ns, dur_file_state *st, int fd, dur_error *err)
+dur_code dur_ns_prepare_rename(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
+                               dur_error *err)
 {
     if (skipping(DUR_SKIP_RENAME_SOURCE_SYNC))
         return DUR_OK;
-    return sync_if_dirty(ns, st, fd, "rename source", err);
+    return content_durable_if_dirty(ns, st, fd, obj, "rename source", err);
 }

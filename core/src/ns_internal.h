@@ -22,6 +22,9 @@
  * group commit's fdatasync then costs one device flush, not a journal commit. */
 #define NS_WAL_ZERO_FILL (1024u * 1024u)
 
+/* FILE_DATA bookkeeping: slots of handle hashes (a power of two). */
+#define NS_DATA_SLOTS 4096u
+
 #define NS_CKPT_PAYLOAD_VERSION 1
 #define NS_CKPT_PAYLOAD_LEN 24 /* u32 version, u32 mode, u64 lsn, u64 unix time */
 
@@ -52,6 +55,16 @@ struct dur_ns {
     unsigned char *encbuf; /* record encoding buffer, used under `order` */
     uint64_t user_records; /* records appended by this instance (under `order`) */
 
+    /* FILE_DATA (ns_data.c): content of small files logged at close.  data_lsn[slot
+     * of a handle's hash] = LSN of the newest FILE_DATA of any handle in that slot
+     * (set under `order`); an in-place sync of an object whose slot is above the
+     * published checkpoint logs FILE_SYNCED so replay does not write the older
+     * logged content over it (a false positive only costs a record). */
+    bool data_journal; /* CLOSE mode, data_journal_max > 0, no syncfs per commit */
+    atomic_uint_fast64_t data_lsn[NS_DATA_SLOTS];
+    atomic_uint_fast64_t published_lsn; /* = checkpoint_lsn, readable without ckpt_mu */
+    atomic_uint_fast64_t file_data_records, file_data_bytes;
+
     pthread_mutex_t ckpt_mu; /* one checkpoint at a time */
     uint64_t checkpoint_lsn;
     uint64_t records_at_ckpt;        /* user_records when the last checkpoint read its LSN */
@@ -73,6 +86,11 @@ struct dur_ns {
 /* TEST ONLY: make dur_ns_open fail after replay, before the post-recovery checkpoint
  * (a crash at the worst moment: everything replayed, nothing covered). */
 extern bool ns_test_fail_before_checkpoint;
+/* TEST ONLY: log small files' content at close even where each group commit
+ * syncfs()es BACKING (the test machines' /var/tmp has no filesystem journal). */
+extern bool ns_test_force_data_journal;
+/* TEST ONLY: syncfs of BACKING fails with this errno (0 = off). */
+extern int ns_test_syncfs_errno;
 
 /* printf-style log through opts.log (no-op when NULL). */
 void ns_log(dur_ns *ns, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -90,6 +108,10 @@ uint64_t ns_now_ns(void);
 /* Log (at most every 10 s, with the count in between) a sync that started at
  * start_ns if it was slow. */
 void ns_note_sync(dur_ns *ns, const char *what, uint64_t start_ns);
+
+/* Append record r for op (between dur_ns_begin and dur_ns_end); one per op. */
+struct ns_record;
+dur_code ns_op_append(dur_ns_op *op, const struct ns_record *r);
 
 /* syncfs(BACKING), counted. */
 dur_code ns_syncfs_backing(dur_ns *ns, dur_error *err);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <xxhash.h>
 
 const char *ns_rec_type_name(unsigned type)
 {
@@ -36,6 +37,10 @@ const char *ns_rec_type_name(unsigned type)
         return "SETXATTR";
     case NS_REC_REMOVEXATTR:
         return "REMOVEXATTR";
+    case NS_REC_FILE_DATA:
+        return "FILE_DATA";
+    case NS_REC_FILE_SYNCED:
+        return "FILE_SYNCED";
     default:
         return "UNKNOWN";
     }
@@ -213,6 +218,23 @@ dur_code ns_record_encode(const ns_record *r, unsigned char *buf, size_t *len, d
             put(&e, r->value, r->value_len);
         }
         break;
+    case NS_REC_FILE_DATA:
+        if ((c = check_fh(&r->obj, false, "object", err)))
+            return c;
+        if (r->value_len > NS_FILE_DATA_MAX)
+            return dur_error_set(err, DUR_E_INVAL, 0, NULL,
+                                 "file content too large for the journal (%" PRIu32 " bytes)",
+                                 r->value_len);
+        put_fh(&e, &r->obj);
+        put_u32(&e, r->value_len);
+        put(&e, r->value, r->value_len);
+        break;
+    case NS_REC_FILE_SYNCED:
+        if ((c = check_fh(&r->obj, false, "object", err)))
+            return c;
+        put_fh(&e, &r->obj);
+        put_u64(&e, r->covers);
+        break;
     default:
         return dur_error_set(err, DUR_E_INVAL, 0, NULL, "unknown namespace record type %u",
                              r->type);
@@ -318,13 +340,28 @@ static void get_name(dec *d, char *dst, const char *what)
     dst[n] = '\0';
 }
 
+/* u32 length (at most 65536), then the bytes, pointed to in place. */
+_Static_assert(NS_XATTR_VALUE_MAX == NS_FILE_DATA_MAX, "one limit for both value kinds");
+static void get_value(dec *d, ns_record *r, const char *what)
+{
+    r->value_len = get_u32(d, what);
+    if (d->code == DUR_OK && r->value_len > NS_XATTR_VALUE_MAX)
+        fail(d, "%s larger than 65536 bytes", what);
+    if (d->code == DUR_OK && d->len - d->off < r->value_len)
+        fail(d, "truncated in %s", what);
+    if (d->code == DUR_OK) {
+        r->value = d->p + d->off;
+        d->off += r->value_len;
+    }
+}
+
 dur_code ns_record_decode(uint8_t type, const void *payload, size_t len, uint64_t lsn, ns_record *r,
                           dur_error *err)
 {
     dec d = {.p = payload, .len = len, .off = 0, .lsn = lsn, .err = err, .code = DUR_OK};
     memset(r, 0, sizeof *r);
     r->type = type;
-    if (type < NS_REC_CREATE || type > NS_REC_REMOVEXATTR) {
+    if (type < NS_REC_CREATE || type > NS_REC_FILE_SYNCED) {
         return dur_error_set_at(err, DUR_E_CORRUPT, 0, NULL, 0,
                                 "namespace record LSN %" PRIu64 ": unknown record type %u", lsn,
                                 type);
@@ -404,16 +441,18 @@ dur_code ns_record_decode(uint8_t type, const void *payload, size_t len, uint64_
         get_name(&d, r->xname, "xattr name");
         if (type == NS_REC_SETXATTR) {
             r->flags = get_u32(&d, "xattr flags");
-            r->value_len = get_u32(&d, "value length");
-            if (d.code == DUR_OK && r->value_len > NS_XATTR_VALUE_MAX)
-                fail(&d, "%s larger than 65536 bytes", "xattr value");
-            if (d.code == DUR_OK && d.len - d.off < r->value_len)
-                fail(&d, "truncated in %s", "xattr value");
-            if (d.code == DUR_OK) {
-                r->value = d.p + d.off;
-                d.off += r->value_len;
-            }
+            get_value(&d, r, "xattr value");
         }
+        break;
+    case NS_REC_FILE_DATA:
+        get_fh(&d, &r->obj, false, "object");
+        get_value(&d, r, "file content");
+        break;
+    case NS_REC_FILE_SYNCED:
+        get_fh(&d, &r->obj, false, "object");
+        r->covers = get_u64(&d, "covered LSN");
+        if (d.code == DUR_OK && r->covers >= lsn)
+            fail(&d, "%s not below the record's own LSN", "covered LSN");
         break;
     }
     if (d.code == DUR_OK && d.off != d.len)
@@ -498,6 +537,15 @@ void ns_record_format(const ns_record *r, uint64_t lsn, char *buf, size_t size)
                      a, n1, r->flags, r->value_len);
         else
             snprintf(buf, size, "%" PRIu64 " REMOVEXATTR obj=%s name=%s", lsn, a, n1);
+        break;
+    case NS_REC_FILE_DATA:
+        fmt_fh(&r->obj, a, sizeof a);
+        snprintf(buf, size, "%" PRIu64 " FILE_DATA obj=%s len=%u xxh64=%016llx", lsn, a,
+                 r->value_len, (unsigned long long)XXH3_64bits(r->value, r->value_len));
+        break;
+    case NS_REC_FILE_SYNCED:
+        fmt_fh(&r->obj, a, sizeof a);
+        snprintf(buf, size, "%" PRIu64 " FILE_SYNCED obj=%s covers=%" PRIu64, lsn, a, r->covers);
         break;
     default:
         snprintf(buf, size, "%" PRIu64 " UNKNOWN type=%u", lsn, r->type);

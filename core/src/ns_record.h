@@ -12,6 +12,7 @@
 #define NS_NAME_MAX 255          /* one path component (NAME_MAX) */
 #define NS_TARGET_MAX 4095       /* symlink target (PATH_MAX - 1) */
 #define NS_XATTR_VALUE_MAX 65536 /* XATTR_SIZE_MAX */
+#define NS_FILE_DATA_MAX 65536   /* content bytes of one FILE_DATA record */
 
 /* WAL record type byte = operation kind (1..239 are the caller's). */
 typedef enum ns_rec_type {
@@ -22,6 +23,8 @@ typedef enum ns_rec_type {
     NS_REC_SETATTR = 5,
     NS_REC_SETXATTR = 6,
     NS_REC_REMOVEXATTR = 7,
+    NS_REC_FILE_DATA = 8,   /* a small file's whole content, logged at close */
+    NS_REC_FILE_SYNCED = 9, /* the file was synced in place: earlier FILE_DATA is stale */
 } ns_rec_type;
 
 const char *ns_rec_type_name(unsigned type);
@@ -34,13 +37,15 @@ const char *ns_rec_type_name(unsigned type);
  *   SETATTR      obj, valid, mode, uid, gid, size, atime, mtime
  *   SETXATTR     obj, xname, value/value_len, flags
  *   REMOVEXATTR  obj, xname
+ *   FILE_DATA    obj, value/value_len (the whole content)
+ *   FILE_SYNCED  obj, covers (FILE_DATA records of obj with LSN <= covers are stale)
  * Names are NUL-terminated copies; target and value point into the decoded payload. */
 typedef struct ns_record {
     uint8_t type;
     dur_fh parent, parent2, obj, other;
     char name[NS_NAME_MAX + 1], name2[NS_NAME_MAX + 1], xname[NS_NAME_MAX + 1];
     uint32_t mode, uid, gid, flags, valid;
-    uint64_t rdev, size;
+    uint64_t rdev, size, covers;
     int64_t atime_sec, mtime_sec;
     uint32_t atime_nsec, mtime_nsec;
     uint8_t is_dir;

@@ -76,6 +76,7 @@
 bool ns_replay_test_rename_by_name = false;
 uint64_t ns_replay_test_fail_after = 0;
 bool ns_replay_test_no_evidence = false;
+bool ns_replay_test_size_covers_nothing = false;
 
 /* Per logged handle: where replay re-created it (mapped), and, from the pre-pass,
  * whether the log created it and how many names the log leaves it with. */
@@ -83,6 +84,8 @@ typedef struct fh_slot {
     dur_fh key, to;
     int32_t links; /* names after the whole log, for objects the log created */
     uint64_t created_lsn, last_removal_lsn;
+    uint64_t last_data_lsn; /* newest FILE_DATA of the object */
+    uint64_t data_covered;  /* FILE_DATA <= this is stale: synced in place after it */
     bool used, mapped, created, exists;
 } fh_slot;
 
@@ -723,6 +726,21 @@ static dur_code prepass(ns_replay *r, bool want_evidence, dur_error *err)
             } else
                 sl = (fh_slot *)1; /* nothing to count */
             break;
+        case NS_REC_FILE_DATA:
+            if ((sl = slot_get(&r->objs, &x.obj, err)))
+                sl->last_data_lsn = rec.lsn;
+            break;
+        case NS_REC_FILE_SYNCED:
+        case NS_REC_SETATTR: /* a size change is fsynced in place before its ack */
+            if (x.type == NS_REC_SETATTR &&
+                (!(x.valid & DUR_NS_ATTR_SIZE) || ns_replay_test_size_covers_nothing)) {
+                sl = (fh_slot *)1;
+            } else if ((sl = slot_get(&r->objs, &x.obj, err))) {
+                uint64_t covers = x.type == NS_REC_SETATTR ? rec.lsn : x.covers;
+                if (covers > sl->data_covered)
+                    sl->data_covered = covers;
+            }
+            break;
         default:
             sl = (fh_slot *)1;
         }
@@ -1034,6 +1052,17 @@ static dur_code skip(ns_replay *r, uint64_t lsn, const ns_record *rec, const cha
     return DUR_OK;
 }
 
+/* resolve() of the record's object; a gone object counts the record as applied
+ * (*fd = -1, DUR_OK). */
+static dur_code resolve_obj(ns_replay *r, const ns_record *rec, uint64_t lsn, int *fd,
+                            dur_error *err)
+{
+    dur_code c = resolve(r, &rec->obj, fd, err);
+    if (c == DUR_OK && *fd < 0)
+        already(r, lsn, rec, "object is gone");
+    return c;
+}
+
 static void proc_path(int fd, char *buf, size_t size)
 {
     snprintf(buf, size, "/proc/self/fd/%d", fd);
@@ -1254,11 +1283,9 @@ static bool ts_equal(struct timespec a, int64_t sec, uint32_t nsec)
 static dur_code redo_setattr(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_error *err)
 {
     int ofd = -1;
-    dur_code c = resolve(r, &rec->obj, &ofd, err);
-    if (c != DUR_OK)
+    dur_code c = resolve_obj(r, rec, lsn, &ofd, err);
+    if (c != DUR_OK || ofd < 0)
         return c;
-    if (ofd < 0)
-        return already(r, lsn, rec, "object is gone");
     struct stat st;
     char pp[64];
     proc_path(ofd, pp, sizeof pp);
@@ -1321,11 +1348,9 @@ out:
 static dur_code redo_xattr(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_error *err)
 {
     int ofd = -1;
-    dur_code c = resolve(r, &rec->obj, &ofd, err);
-    if (c != DUR_OK)
+    dur_code c = resolve_obj(r, rec, lsn, &ofd, err);
+    if (c != DUR_OK || ofd < 0)
         return c;
-    if (ofd < 0)
-        return already(r, lsn, rec, "object is gone");
     char pp[64];
     proc_path(ofd, pp, sizeof pp);
     struct stat st;
@@ -1361,6 +1386,62 @@ out:
     return c;
 }
 
+/* Do the bytes at fd equal want exactly (content and size)? */
+static bool content_equal(int fd, const void *want, uint32_t len)
+{
+    static _Thread_local unsigned char cur[NS_FILE_DATA_MAX + 1];
+    size_t got = 0;
+    while (got < (size_t)len + 1) {
+        ssize_t n = pread(fd, cur + got, (size_t)len + 1 - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    return got == len && memcmp(cur, want, len) == 0;
+}
+
+/* FILE_DATA: the newest one of an object not followed by an in-place sync of it
+ * holds the content acknowledged at close; BACKING's copy may be older, partial or
+ * missing (it reached the disk only by writeback).  Absolute, so redone whatever
+ * the locator or a progress mark says (a progress mark can be durable before the
+ * content replay wrote; rewriting equal content is a no-op). */
+static dur_code redo_file_data(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_error *err)
+{
+    const fh_slot *sl = slot_find(&r->objs, &rec->obj);
+    assert(sl != NULL); /* the pre-pass saw this record */
+    if (sl && sl->last_data_lsn != lsn)
+        return already(r, lsn, rec, "a later FILE_DATA of the object follows");
+    if (sl && sl->data_covered >= lsn)
+        return already(r, lsn, rec, "the object was synced in place after it");
+    int ofd = -1;
+    dur_code c = resolve_obj(r, rec, lsn, &ofd, err);
+    if (c != DUR_OK || ofd < 0)
+        return c;
+    char pp[64];
+    proc_path(ofd, pp, sizeof pp);
+    struct stat st;
+    int wfd = -1;
+    if (fstat(ofd, &st) != 0 || !S_ISREG(st.st_mode)) { /* never open a fifo or device */
+        c = skip(r, lsn, rec, "not a regular file", 0);
+    } else if ((wfd = open(pp, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0) {
+        c = skip(r, lsn, rec, "cannot open the file for writing", errno);
+    } else if (content_equal(wfd, rec->value, rec->value_len)) {
+        c = already(r, lsn, rec, "content already there");
+    } else {
+        ssize_t n = pwrite(wfd, rec->value, rec->value_len, 0);
+        if (n != (ssize_t)rec->value_len || ftruncate(wfd, (off_t)rec->value_len) != 0)
+            c = skip(r, lsn, rec, "writing the content failed", n < 0 ? errno : EIO);
+        else
+            c = redone(r, lsn, rec);
+    }
+    if (wfd >= 0)
+        close(wfd);
+    close_fd(ofd);
+    return c;
+}
+
 dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_t len, uint64_t lsn,
                           dur_error *err)
 {
@@ -1377,6 +1458,10 @@ dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_
     dur_code c = ns_record_decode(type, payload, len, lsn, &rec, err);
     if (c != DUR_OK)
         return c;
+    if (rec.type == NS_REC_FILE_DATA)
+        return redo_file_data(r, &rec, lsn, err);
+    if (rec.type == NS_REC_FILE_SYNCED)
+        return already(r, lsn, &rec, "marks in-place content, changes nothing");
     bool attr =
         rec.type == NS_REC_SETATTR || rec.type == NS_REC_SETXATTR || rec.type == NS_REC_REMOVEXATTR;
     if (r->located && !attr && lsn <= r->namespace_lsn)

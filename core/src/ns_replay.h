@@ -33,5 +33,7 @@ extern uint64_t ns_replay_test_fail_after;
 /* TEST ONLY: do not take records up to the newest CREATE whose object exists as
  * applied, so the per-record identity rules alone are exercised. */
 extern bool ns_replay_test_no_evidence;
+/* TEST ONLY: a SETATTR(SIZE) does not supersede earlier FILE_DATA. */
+extern bool ns_replay_test_size_covers_nothing;
 
 #endif

@@ -475,6 +475,14 @@ bool dur_wal_poisoned(dur_wal *w)
     return v;
 }
 
+void dur_wal_poison(dur_wal *w, const dur_error *cause)
+{
+    pthread_mutex_lock(&w->mu);
+    poison(w, cause);
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
 void dur_wal_get_stats(dur_wal *w, dur_wal_stats *out)
 {
     pthread_mutex_lock(&w->mu);

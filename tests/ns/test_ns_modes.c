@@ -161,11 +161,11 @@ static bool close_leaves_clean(fixture *f, dur_ns_mode mode, unsigned skip)
     dur_file_state_init(&st);
     assert_int_equal(write(fd, "hello", 5), 5);
     dur_error err;
-    assert_int_equal(dur_ns_file_written(f->t.ns, &st, fd, &err), DUR_OK);
+    assert_int_equal(dur_ns_file_written(f->t.ns, &st, fd, NULL, &err), DUR_OK);
     bool dirty_after_write = dur_file_state_dirty(&st);
     assert_int_equal(dirty_after_write, mode != DUR_NS_SYNC); /* SYNC: synced at write */
     dur_test_set_skip(skip);
-    assert_int_equal(dur_ns_file_close(f->t.ns, &st, fd, &err), DUR_OK);
+    assert_int_equal(dur_ns_file_close(f->t.ns, &st, fd, NULL, &err), DUR_OK);
     dur_test_set_skip(DUR_SKIP_NONE);
     close(fd);
     bool clean = !dur_file_state_dirty(&st);
@@ -194,10 +194,10 @@ static bool rename_source_synced(fixture *f, unsigned skip)
     dur_file_state_init(&st);
     assert_int_equal(write(fd, "new content", 11), 11);
     dur_error err;
-    assert_int_equal(dur_ns_file_written(f->t.ns, &st, fd, &err), DUR_OK);
+    assert_int_equal(dur_ns_file_written(f->t.ns, &st, fd, NULL, &err), DUR_OK);
     uint64_t syncs = status(f).file_syncs;
     dur_test_set_skip(skip);
-    assert_int_equal(dur_ns_prepare_rename(f->t.ns, &st, fd, &err), DUR_OK);
+    assert_int_equal(dur_ns_prepare_rename(f->t.ns, &st, fd, NULL, &err), DUR_OK);
     dur_test_set_skip(DUR_SKIP_NONE);
     bool synced = !dur_file_state_dirty(&st) && status(f).file_syncs == syncs + 1;
     assert_int_equal(nt_rename(&f->t, "tmp", "final", 0), DUR_OK);
@@ -225,9 +225,9 @@ static void test_fsync_makes_everything_durable(void **state)
     dur_file_state_init(&st);
     dur_error err;
     assert_int_equal(write(fd, "abc", 3), 3);
-    dur_ns_file_written(f->t.ns, &st, fd, &err);
+    dur_ns_file_written(f->t.ns, &st, fd, NULL, &err);
     assert_true(status(f).durable_lsn < status(f).last_lsn);
-    assert_int_equal(dur_ns_file_fsync(f->t.ns, &st, fd, true, &err), DUR_OK);
+    assert_int_equal(dur_ns_file_fsync(f->t.ns, &st, fd, NULL, true, &err), DUR_OK);
     dur_ns_status s = status(f);
     assert_int_equal(s.durable_lsn, s.last_lsn);
     assert_false(dur_file_state_dirty(&st));
@@ -406,10 +406,10 @@ static void test_ordered_file_syncs_keep_prefix(void **state)
     dur_file_state_init(&st);
     dur_error err;
     assert_int_equal(write(fd, "new", 3), 3);
-    assert_int_equal(dur_ns_file_written(f->t.ns, &st, fd, &err), DUR_OK);
+    assert_int_equal(dur_ns_file_written(f->t.ns, &st, fd, NULL, &err), DUR_OK);
 
     uint64_t before = status(f).syncfs_calls;
-    assert_int_equal(dur_ns_prepare_rename(f->t.ns, &st, fd, &err), DUR_OK);
+    assert_int_equal(dur_ns_prepare_rename(f->t.ns, &st, fd, NULL, &err), DUR_OK);
     assert_false(dur_file_state_dirty(&st));
     uint64_t after_rename = status(f).syncfs_calls;
     assert_int_equal(nt_truncate(&f->t, "tmp", 2), DUR_OK);

@@ -2,6 +2,7 @@
  * it gets an error (the daemon answers EIO), every later operation fails, and a
  * remount recovers the durable prefix.  The failure is real: the journal lives on a
  * tiny tmpfs that is filled up (ENOSPC).  Suite 'fs': needs root to mount. */
+#include "ns_internal.h"
 #include "ns_test_util.h"
 
 #include <setjmp.h>
@@ -100,10 +101,46 @@ static void test_wal_failure_poisons(void **state)
     free(root);
 }
 
+/* A checkpoint whose syncfs of BACKING fails poisons the journal: syncfs reports a
+ * writeback error once, so without the poison the next checkpoint would succeed
+ * and truncate records (FILE_DATA) whose data the disk never got. */
+static void test_failed_syncfs_poisons(void **state)
+{
+    (void)state;
+    char *root = nt_tempdir("syncfs");
+    int bfd = open(root, O_RDONLY | O_DIRECTORY);
+    assert_true(bfd >= 0);
+    dur_ns_options o;
+    dur_ns_options_default(&o);
+    nt t = {.backing = bfd};
+    dur_error err;
+    assert_int_equal(dur_ns_open(bfd, &o, &t.ns, NULL, &err), DUR_OK);
+    assert_int_equal(nt_mkdir(&t, "a", 0755), DUR_OK);
+    ns_test_syncfs_errno = EIO;
+    assert_int_not_equal(dur_ns_checkpoint(t.ns, &err), DUR_OK);
+    ns_test_syncfs_errno = 0;
+    /* the device is fine again, the error is not forgotten */
+    assert_int_not_equal(dur_ns_checkpoint(t.ns, &err), DUR_OK);
+    dur_ns_op op;
+    dur_ns_begin(t.ns, &op);
+    assert_int_equal(mkdirat(bfd, "b", 0755), 0);
+    dur_fh p, b;
+    assert_int_equal(dur_fh_get(bfd, "", &p, &err), DUR_OK);
+    assert_int_equal(dur_fh_get(bfd, "b", &b, &err), DUR_OK);
+    dur_ns_log_create(&op, &p, "b", &b, S_IFDIR | 0755, 0, 0, 0, NULL);
+    assert_int_not_equal(dur_ns_end(&op, &err), DUR_OK);
+    assert_non_null(strstr(err.msg, "syncfs"));
+    assert_int_not_equal(dur_ns_close(t.ns, &err), DUR_OK);
+    close(bfd);
+    nt_rm_rf(root);
+    free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wal_failure_poisons),
+        cmocka_unit_test(test_failed_syncfs_poisons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

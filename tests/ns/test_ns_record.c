@@ -24,6 +24,7 @@ static dur_fh fh_of(unsigned char seed, unsigned len)
 }
 
 static const char xval[] = "value\0with NUL";
+static unsigned char buf[NS_REC_MAX_BYTES];
 
 /* One sample record of each type, with awkward names (spaces, high bytes). */
 static size_t samples(ns_record *out)
@@ -113,7 +114,54 @@ static size_t samples(ns_record *out)
     r->type = NS_REC_REMOVEXATTR;
     r->obj = fh_of(2, 8);
     strcpy(r->xname, "user.test");
+    r = &out[n++];
+    memset(r, 0, sizeof *r);
+    r->type = NS_REC_FILE_DATA;
+    r->obj = fh_of(3, 12);
+    r->value = xval;
+    r->value_len = sizeof xval;
+    r = &out[n++];
+    memset(r, 0, sizeof *r);
+    r->type = NS_REC_FILE_DATA; /* an empty file */
+    r->obj = fh_of(3, 12);
+    r = &out[n++];
+    memset(r, 0, sizeof *r);
+    r->type = NS_REC_FILE_SYNCED;
+    r->obj = fh_of(3, 12);
+    r->covers = 41; /* decoded at LSN 42 */
+    assert_true(n <= 16);
     return n;
+}
+
+/* FILE_SYNCED covers only LSNs before its own; FILE_DATA holds at most 64 KiB. */
+static void test_file_record_limits(void **state)
+{
+    (void)state;
+    ns_record r, d;
+    memset(&r, 0, sizeof r);
+    r.type = NS_REC_FILE_SYNCED;
+    r.obj = fh_of(3, 12);
+    r.covers = 42;
+    size_t len = 0;
+    dur_error err;
+    assert_int_equal(ns_record_encode(&r, buf, &len, &err), DUR_OK);
+    assert_int_equal(ns_record_decode(r.type, buf, len, 43, &d, &err), DUR_OK);
+    assert_int_equal(ns_record_decode(r.type, buf, len, 42, &d, &err), DUR_E_CORRUPT);
+    assert_non_null(strstr(err.msg, "LSN 42"));
+    static unsigned char big[NS_FILE_DATA_MAX + 1];
+    memset(&r, 0, sizeof r);
+    r.type = NS_REC_FILE_DATA;
+    r.obj = fh_of(3, 12);
+    r.value = big;
+    r.value_len = sizeof big;
+    assert_int_equal(ns_record_encode(&r, buf, &len, &err), DUR_E_INVAL);
+    r.value_len = NS_FILE_DATA_MAX;
+    assert_int_equal(ns_record_encode(&r, buf, &len, &err), DUR_OK);
+    /* the length field raised by one: longer than the limit and than the payload */
+    size_t at = 1 + 1 + 4 + 12;
+    assert_int_equal(buf[at + 2], 1); /* 65536 = 00 00 01 00 */
+    buf[at] = 1;
+    assert_int_equal(ns_record_decode(r.type, buf, len, 7, &d, &err), DUR_E_CORRUPT);
 }
 
 static void assert_same(const ns_record *a, const ns_record *b)
@@ -138,6 +186,7 @@ static void assert_same(const ns_record *a, const ns_record *b)
     assert_int_equal(a->mtime_sec, b->mtime_sec);
     assert_int_equal(a->mtime_nsec, b->mtime_nsec);
     assert_int_equal(a->is_dir, b->is_dir);
+    assert_int_equal(a->covers, b->covers);
     assert_int_equal(a->target_len, b->target_len);
     if (a->target_len)
         assert_memory_equal(a->target, b->target, a->target_len);
@@ -145,8 +194,6 @@ static void assert_same(const ns_record *a, const ns_record *b)
     if (a->value_len)
         assert_memory_equal(a->value, b->value, a->value_len);
 }
-
-static unsigned char buf[NS_REC_MAX_BYTES];
 
 static void test_round_trip(void **state)
 {
@@ -292,8 +339,11 @@ static void test_random_mutations(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_truncation_and_trailing),
-        cmocka_unit_test(test_hostile_names),    cmocka_unit_test(test_encoder_refuses_bad_input),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_file_record_limits),
+        cmocka_unit_test(test_truncation_and_trailing),
+        cmocka_unit_test(test_hostile_names),
+        cmocka_unit_test(test_encoder_refuses_bad_input),
         cmocka_unit_test(test_random_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,11 +7,15 @@
  *  - interrupted: recovery stopped after k re-creations, then rerun -> same tree;
  *  - newer: BACKING past the journal keeps its later names and attributes;
  *  - ordered: a journal written in ORDERED mode is not re-applied at all;
+ *  - file data: content logged at close is written back when BACKING lost it, and
+ *    never over newer content synced in place (fsync, truncate);
  *  - verify/dump/identity.
  */
 #include "ns_internal.h"
 #include "ns_replay.h"
 #include "ns_test_util.h"
+
+#include "durability/testing.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -94,6 +98,7 @@ static int setup(void **state)
     assert_int_equal(mkdir(f->backing, 0755), 0);
     f->bfd = open(f->backing, O_RDONLY | O_DIRECTORY);
     assert_true(f->bfd >= 0);
+    ns_test_force_data_journal = true; /* /var/tmp here may be ext4 without a journal */
     open_ns(f, NULL);
     *state = f;
     return 0;
@@ -108,6 +113,9 @@ static int teardown(void **state)
     ns_replay_test_fail_after = 0;
     ns_test_fail_before_checkpoint = false;
     ns_replay_test_no_evidence = false;
+    ns_replay_test_size_covers_nothing = false;
+    ns_test_force_data_journal = false;
+    dur_test_set_skip(DUR_SKIP_NONE);
     close(f->bfd);
     nt_rm_rf(f->root);
     free(f->root);
@@ -403,6 +411,182 @@ static void count_corrupt(void *ctx, const char *text)
 
 /* A well-framed WAL record whose payload is hostile ('/' in a name): verify says
  * CORRUPT naming the LSN, dump marks the line, and mounting refuses -- no crash. */
+/* ---- small files' content in the journal (FILE_DATA, FILE_SYNCED) ---- */
+
+static dur_fh handle_of(fixture *f, const char *path)
+{
+    dur_fh fh;
+    dur_error err;
+    assert_int_equal(dur_fh_get(f->bfd, path, &fh, &err), DUR_OK);
+    return fh;
+}
+
+/* Replace path's content through an fd, as the daemon's WRITE requests do, then close
+ * (FUSE flush) or fsync it the way the daemon does. */
+static void write_then(fixture *f, const char *path, const char *content, bool fsync_it)
+{
+    int fd = openat(f->bfd, path, O_RDWR);
+    assert_true(fd >= 0);
+    size_t n = strlen(content);
+    assert_int_equal(pwrite(fd, content, n, 0), (ssize_t)n);
+    assert_int_equal(ftruncate(fd, (off_t)n), 0);
+    dur_fh fh = handle_of(f, path);
+    dur_file_state st;
+    dur_file_state_init(&st);
+    dur_error err;
+    assert_int_equal(dur_ns_file_written(f->t.ns, &st, fd, &fh, &err), DUR_OK);
+    if (fsync_it)
+        assert_int_equal(dur_ns_file_fsync(f->t.ns, &st, fd, &fh, true, &err), DUR_OK);
+    else
+        assert_int_equal(dur_ns_file_close(f->t.ns, &st, fd, &fh, &err), DUR_OK);
+    close(fd);
+}
+
+static char *read_content(fixture *f, const char *path)
+{
+    int fd = openat(f->bfd, path, O_RDONLY);
+    assert_true(fd >= 0);
+    char *buf = calloc(1, 70000);
+    ssize_t n = read(fd, buf, 69999);
+    assert_true(n >= 0);
+    close(fd);
+    return buf;
+}
+
+/* Power cut: the journal as it is now; BACKING's copy of path (if any) holds `lost`
+ * instead of what writeback had not written yet (NULL: the file is gone).  Then
+ * recover and return path's content. */
+static char *crash_and_recover(fixture *f, const char *path, const char *lost)
+{
+    save_journal(f);
+    close_ns(f);
+    if (lost) {
+        int fd = openat(f->bfd, path, O_WRONLY | O_TRUNC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, lost, strlen(lost)), (ssize_t)strlen(lost));
+        close(fd);
+    } else {
+        assert_int_equal(unlinkat(f->bfd, path, 0), 0);
+    }
+    restore_journal(f);
+    open_ns(f, NULL);
+    return read_content(f, path);
+}
+
+static uint64_t data_records(fixture *f)
+{
+    dur_ns_status s;
+    dur_ns_get_status(f->t.ns, &s);
+    return s.file_data_records;
+}
+
+static bool close_content_survives(fixture *f, const char *path, unsigned skip)
+{
+    assert_int_equal(nt_create(&f->t, path, 0644, NULL), DUR_OK);
+    uint64_t before = data_records(f);
+    dur_test_set_skip(skip);
+    write_then(f, path, "acknowledged at close", false);
+    dur_test_set_skip(DUR_SKIP_NONE);
+    assert_int_equal(data_records(f), before + (skip ? 0 : 1));
+    char *got = crash_and_recover(f, path, "");
+    bool ok = strcmp(got, "acknowledged at close") == 0;
+    free(got);
+    return ok;
+}
+
+/* Close logs a small file's content; replay writes it back when BACKING lost it.
+ * Without the close's record (DUR_SKIP_CLOSE_SYNC) the same crash loses it. */
+static void test_close_content_is_replayed(void **state)
+{
+    fixture *f = *state;
+    assert_true(close_content_survives(f, "f1", DUR_SKIP_NONE));
+    assert_false(close_content_survives(f, "f2", DUR_SKIP_CLOSE_SYNC));
+}
+
+/* BACKING lost the whole file (its creation never reached the disk): replay
+ * re-creates it and the logged content fills it. */
+static void test_close_content_fills_recreated_file(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(nt_create(&f->t, "gone", 0600, NULL), DUR_OK);
+    write_then(f, "gone", "content of a file BACKING lost", false);
+    char *got = crash_and_recover(f, "gone", NULL);
+    assert_string_equal(got, "content of a file BACKING lost");
+    free(got);
+}
+
+static char *synced_after_logged(fixture *f, const char *path, unsigned skip)
+{
+    assert_int_equal(nt_create(&f->t, path, 0644, NULL), DUR_OK);
+    write_then(f, path, "older, logged at close", false);
+    dur_test_set_skip(skip);
+    write_then(f, path, "newer, fsynced in place", true);
+    dur_test_set_skip(DUR_SKIP_NONE);
+    /* BACKING holds the newer bytes (they were fsynced) */
+    char *s = crash_and_recover(f, path, "newer, fsynced in place");
+    return s;
+}
+
+/* An fsync after a logged close makes newer content durable in place; replay must
+ * not write the older logged content over it.  FILE_SYNCED says so: without it
+ * (DUR_SKIP_FILE_SYNCED_RECORD) replay brings back the older content. */
+static void test_fsync_after_close_supersedes_logged_content(void **state)
+{
+    fixture *f = *state;
+    char *s = synced_after_logged(f, "s1", DUR_SKIP_NONE);
+    assert_string_equal(s, "newer, fsynced in place");
+    free(s);
+    s = synced_after_logged(f, "s2", DUR_SKIP_FILE_SYNCED_RECORD);
+    assert_string_equal(s, "older, logged at close");
+    free(s);
+}
+
+static char *truncated_after_logged(fixture *f, const char *path)
+{
+    assert_int_equal(nt_create(&f->t, path, 0644, NULL), DUR_OK);
+    write_then(f, path, "logged, then truncated away", false);
+    assert_int_equal(nt_truncate(&f->t, path, 0), DUR_OK);
+    return crash_and_recover(f, path, "");
+}
+
+/* A truncate is fsynced in place before its ack: it supersedes the logged content
+ * (without that rule, ns_replay_test_size_covers_nothing, the content returns). */
+static void test_truncate_supersedes_logged_content(void **state)
+{
+    fixture *f = *state;
+    char *s = truncated_after_logged(f, "t1");
+    assert_string_equal(s, "");
+    free(s);
+    ns_replay_test_size_covers_nothing = true;
+    s = truncated_after_logged(f, "t2");
+    ns_replay_test_size_covers_nothing = false;
+    assert_string_equal(s, "logged, then truncated away");
+    free(s);
+}
+
+/* Files larger than data_journal_max are fdatasynced as before. */
+static void test_large_file_is_synced_in_place(void **state)
+{
+    fixture *f = *state;
+    close_ns(f);
+    dur_ns_options o = opts();
+    o.data_journal_max = 8;
+    dur_error err;
+    assert_int_equal(dur_ns_open(f->bfd, &o, &f->t.ns, NULL, &err), DUR_OK);
+    assert_int_equal(nt_create(&f->t, "big", 0644, NULL), DUR_OK);
+    dur_ns_status a, b;
+    dur_ns_get_status(f->t.ns, &a);
+    write_then(f, "big", "more than eight bytes", false);
+    write_then(f, "big", "8 bytes!", false);
+    dur_ns_get_status(f->t.ns, &b);
+    assert_int_equal(b.file_syncs, a.file_syncs + 1);
+    assert_int_equal(b.file_data_records, a.file_data_records + 1);
+    o.data_journal_max = 65537;
+    dur_ns *ns2 = NULL;
+    assert_int_equal(dur_ns_open(f->bfd, &o, &ns2, NULL, &err), DUR_E_INVAL);
+    assert_non_null(strstr(err.msg, "65536"));
+}
+
 static void test_hostile_record_in_journal(void **state)
 {
     fixture *f = *state;
@@ -459,6 +643,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_record_in_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unlogged_newer_changes_are_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ordered_journal_is_not_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_content_is_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_content_fills_recreated_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsync_after_close_supersedes_logged_content, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_truncate_supersedes_logged_content, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_file_is_synced_in_place, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

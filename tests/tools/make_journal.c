@@ -88,7 +88,7 @@ int main(int argc, char **argv)
         dur_file_state st;
         dur_file_state_init(&st);
         dur_file_state_note_write(&st);
-        if (dur_ns_prepare_rename(ns, &st, fd, &e) != DUR_OK)
+        if (dur_ns_prepare_rename(ns, &st, fd, NULL, &e) != DUR_OK)
             die("prepare_rename", &e);
         dur_ns_begin(ns, &op);
         if (renameat(dfd, tmp, dfd, final) != 0) {

@@ -82,6 +82,10 @@ static const char *check_daemon_value(const char *key, const char *val)
         return parse_count(val, 86400 * 7) ? NULL : "must be a number of seconds, 1..604800";
     if (strcmp(key, "journal") == 0)
         return val[0] == '/' ? NULL : "must be an absolute path";
+    if (strcmp(key, "data_journal") == 0)
+        return strcmp(val, "0") == 0 || parse_count(val, 65536)
+                   ? NULL
+                   : "must be a number of bytes, 0..65536";
     return "";
 }
 
@@ -89,7 +93,7 @@ static bool is_daemon_key(const char *key)
 {
     return strcmp(key, "durability") == 0 || strcmp(key, "commit") == 0 ||
            strcmp(key, "checkpoint_mb") == 0 || strcmp(key, "checkpoint_secs") == 0 ||
-           strcmp(key, "journal") == 0;
+           strcmp(key, "journal") == 0 || strcmp(key, "data_journal") == 0;
 }
 
 static bool handle_one(char *opt, bool sloppy, mount_opts_result *out)

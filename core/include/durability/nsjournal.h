@@ -18,7 +18,7 @@
  *
  * Modes:
  *   DUR_NS_CLOSE    metadata durable when the call returns (group commit); file data
- *                   durable at close (flush) and fsync.
+ *                   durable at close (flush) and fsync (small files: content logged).
  *   DUR_NS_SYNC     as CLOSE, and every write durable when it returns.
  *   DUR_NS_ORDERED  nothing waits; state after a power cut is a prefix of the
  *                   acknowledged metadata operations, at most commit_seconds old.
@@ -61,6 +61,12 @@ typedef struct dur_ns_options {
     dur_ns_log_fn log;           /* where to report recovery, checkpoints, errors (may be NULL) */
     void *log_ctx;
     bool read_only; /* recover, then refuse logging (ro mounts) */
+    /* CLOSE mode: a dirty file of at most this many bytes is made durable at close
+     * (and before a rename) by logging its whole content in the journal (FILE_DATA,
+     * one group commit shared with other requests) instead of an fdatasync, which on
+     * ext4/XFS commits the filesystem journal.  0 = never; at most 65536 (the
+     * default).  Not used where each group commit syncfs()es BACKING anyway. */
+    uint32_t data_journal_max;
 } dur_ns_options;
 void dur_ns_options_default(dur_ns_options *o);
 
@@ -147,19 +153,34 @@ dur_code dur_ns_log_removexattr(dur_ns_op *op, const dur_fh *obj, const char *na
  * logging/sync error if any (the operation then must be reported failed: EIO). */
 dur_code dur_ns_end(dur_ns_op *op, dur_error *err);
 
-/* ---- file data ---- */
-/* After a successful write to fd (SYNC mode: fdatasync now, sticky errors). */
-dur_code dur_ns_file_written(dur_ns *ns, dur_file_state *st, int fd, dur_error *err);
-/* FUSE flush (close): CLOSE/SYNC: fdatasync if dirty. ORDERED: nothing. */
-dur_code dur_ns_file_close(dur_ns *ns, dur_file_state *st, int fd, dur_error *err);
-/* fsync/fdatasync from the program: file data (always) plus every metadata record so far. */
-dur_code dur_ns_file_fsync(dur_ns *ns, dur_file_state *st, int fd, bool datasync, dur_error *err);
+/* ---- file data ----
+ * obj: the file's handle (dur_fh_get), the same one its metadata records use; NULL
+ * or empty only for a file the journal never names (its content is then never
+ * logged, only fdatasynced). */
+/* After a successful write to fd (SYNC mode: fdatasync now, sticky errors; a write
+ * that fd's O_DSYNC made durable in place is recorded as such). */
+dur_code dur_ns_file_written(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
+                             dur_error *err);
+/* FUSE flush (close): CLOSE/SYNC: dirty data durable -- logged (FILE_DATA) when the
+ * file is small and fd readable, else fdatasync.  ORDERED: nothing. */
+dur_code dur_ns_file_close(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
+                           dur_error *err);
+/* fsync/fdatasync from the program: file data (always, in place) plus every metadata
+ * record so far. */
+dur_code dur_ns_file_fsync(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj, bool datasync,
+                           dur_error *err);
 /* fsync of a directory: every metadata record so far durable. */
 dur_code dur_ns_dir_fsync(dur_ns *ns, dur_error *err);
-/* Before renaming a regular file: its data durable first (atomic replace, R2). */
-dur_code dur_ns_prepare_rename(dur_ns *ns, dur_file_state *st, int fd, dur_error *err);
+/* Before renaming a regular file: its data durable first (atomic replace, R2), as
+ * at close. */
+dur_code dur_ns_prepare_rename(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
+                               dur_error *err);
 
 /* ---- control and status ---- */
+/* Publish a checkpoint now.  A failed syncfs of BACKING poisons the journal: the
+ * kernel could not write back data that may be durable only in the journal, so
+ * the journal is never truncated again in this session and every later operation
+ * fails (EIO); unmount and mount again to replay. */
 dur_code dur_ns_checkpoint(dur_ns *ns, dur_error *err);
 
 typedef struct dur_ns_status {
@@ -172,7 +193,9 @@ typedef struct dur_ns_status {
     uint64_t checkpoints;
     dur_wal_stats wal;
     dur_ns_recovery last_recovery;
-    uint64_t file_syncs; /* fdatasync/fsync of data files */
+    uint64_t file_syncs;        /* fdatasync/fsync of data files */
+    uint64_t file_data_records; /* file contents logged instead (FILE_DATA) */
+    uint64_t file_data_bytes;
     uint64_t syncfs_calls;
     uint64_t errors;  /* journal or sync errors returned to programs */
     bool all_durable; /* durable_lsn == last_lsn and no dirty state */

@@ -82,6 +82,7 @@ typedef enum dur_test_skip {
     DUR_SKIP_RENAME_SOURCE_SYNC = 1 << 4, /* ns journal: rename does not sync the source data */
     DUR_SKIP_CLOSE_SYNC = 1 << 5,         /* ns journal: close does not sync file data */
     DUR_SKIP_WAL_TRIM_SYNC = 1 << 6,      /* rotation skips the fsync after trimming zero fill */
+    DUR_SKIP_FILE_SYNCED_RECORD = 1 << 7, /* ns journal: an in-place sync logs no FILE_SYNCED */
 } dur_test_skip;
 void dur_test_set_skip(unsigned mask);
 unsigned dur_test_get_skip(void);

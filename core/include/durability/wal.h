@@ -96,6 +96,10 @@ dur_code dur_wal_append_durable(dur_wal *w, uint8_t type, const void *payload, s
 uint64_t dur_wal_last_lsn(dur_wal *w);    /* last appended */
 uint64_t dur_wal_durable_lsn(dur_wal *w); /* last known durable */
 bool dur_wal_poisoned(dur_wal *w);
+/* Poison the writer from outside (a failure the WAL's records depend on, e.g. the
+ * data they describe could not be written back): every later append/sync fails
+ * with cause's text.  The first poison wins. */
+void dur_wal_poison(dur_wal *w, const dur_error *cause);
 
 /* Start the next segment now: the current one is written, the leader hook runs, it is
  * fdatasynced, then the new segment is created durably.  Nothing happens when the
