@@ -20,7 +20,7 @@
  *
  * Replay must not write logged content over newer content that became durable in
  * place.  So when an object may have a FILE_DATA record after the published
- * checkpoint (ns->data_lsn), every in-place sync of it is followed by FILE_SYNCED
+ * checkpoint (ns->data_set), every in-place sync of it is followed by FILE_SYNCED
  * (obj, covers), durable before the sync is acknowledged.  covers is the last LSN
  * read under the ordering lock BEFORE the sync; a FILE_DATA snapshot is taken and
  * appended under that lock, so a FILE_DATA record <= covers was read before the
@@ -91,21 +91,33 @@ static bool has_identity(const dur_fh *obj)
     return obj && obj->len > 0;
 }
 
-static atomic_uint_fast64_t *data_slot(dur_ns *ns, const dur_fh *obj)
+static uint64_t handle_hash(const dur_fh *obj)
 {
-    uint64_t h = XXH3_64bits_withSeed(obj->data, obj->len, (uint64_t)(uint32_t)obj->type);
-    return &ns->data_lsn[h & (NS_DATA_SLOTS - 1)];
+    return XXH3_64bits_withSeed(obj->data, obj->len, (uint64_t)(uint32_t)obj->type);
 }
 
-/* Under the ordering lock: could a FILE_DATA record of obj be replayed (one after
- * the published checkpoint)?  *covers: the last LSN now. */
+static atomic_uint_fast64_t *data_slot(dur_ns *ns, uint64_t hash)
+{
+    return &ns->data_lsn[hash & (NS_DATA_SLOTS - 1)];
+}
+
+/* Lock-free first look: false means no FILE_DATA of obj can be replayed. */
+static bool data_maybe_logged(dur_ns *ns, const dur_fh *obj)
+{
+    return ns->data_journal && has_identity(obj) && ns->wal &&
+           atomic_load(data_slot(ns, handle_hash(obj))) > atomic_load(&ns->published_lsn);
+}
+
+/* Could a FILE_DATA record of obj be replayed (one after the published
+ * checkpoint)?  *covers: the last LSN, read under the ordering lock now. */
 static bool data_may_be_replayed(dur_ns *ns, const dur_fh *obj, uint64_t *covers)
 {
     *covers = 0;
-    if (!ns->data_journal || !has_identity(obj) || !ns->wal)
+    if (!data_maybe_logged(ns, obj))
         return false;
     pthread_mutex_lock(&ns->order);
-    bool logged = atomic_load(data_slot(ns, obj)) > atomic_load(&ns->published_lsn);
+    bool logged =
+        ns_data_set_get(&ns->data_set, handle_hash(obj)) > atomic_load(&ns->published_lsn);
     *covers = dur_wal_last_lsn(ns->wal);
     pthread_mutex_unlock(&ns->order);
     return logged;
@@ -141,19 +153,21 @@ static dur_code sync_in_place(dur_ns *ns, dur_file_state *st, int fd, const dur_
     return c;
 }
 
-/* Read fd's whole content into buf (cap bytes); the size read, or -1 (errno). */
+/* Read fd's whole content into buf (cap bytes); the size read, or -1 (errno).  A
+ * regular file's pread returns less than asked only at its end. */
 static ssize_t read_all(int fd, unsigned char *buf, size_t cap)
 {
     size_t got = 0;
     while (got < cap) {
-        ssize_t n = pread(fd, buf + got, cap - got, (off_t)got);
+        size_t want = cap - got;
+        ssize_t n = pread(fd, buf + got, want, (off_t)got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return -1;
-        if (n == 0)
-            break;
         got += (size_t)n;
+        if ((size_t)n < want)
+            break; /* end of file */
     }
     return (ssize_t)got;
 }
@@ -191,7 +205,9 @@ static dur_code make_content_durable(void *arg, dur_error *err)
         r.value_len = (uint32_t)n;
         if (ns_op_append(&op, &r) == DUR_OK) {
             /* LSNs grow under `order`: a plain store keeps the slot's maximum. */
-            atomic_store(data_slot(ns, x->obj), op.lsn);
+            uint64_t h = handle_hash(x->obj);
+            atomic_store(data_slot(ns, h), op.lsn);
+            ns_data_set_put(&ns->data_set, h, op.lsn);
             atomic_fetch_add(&ns->file_data_records, 1);
             atomic_fetch_add(&ns->file_data_bytes, (uint64_t)n);
         }
@@ -246,8 +262,7 @@ dur_code dur_ns_file_written(dur_ns *ns, dur_file_state *st, int fd, const dur_f
     dur_file_state_note_write(st);
     if (ns->opts.mode == DUR_NS_SYNC) /* no FILE_DATA in SYNC mode */
         return sync_in_place(ns, st, fd, obj, true, false, "written file", err);
-    if (ns->data_journal && has_identity(obj) &&
-        atomic_load(data_slot(ns, obj)) > atomic_load(&ns->published_lsn) && fd_syncs_writes(fd))
+    if (data_maybe_logged(ns, obj) && fd_syncs_writes(fd))
         return sync_in_place(ns, st, fd, obj, true, true, "synchronous write", err);
     return DUR_OK;
 }

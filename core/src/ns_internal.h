@@ -33,6 +33,23 @@
  * false when cp holds no valid namespace payload. */
 bool ns_checkpoint_mode(const dur_checkpoint *cp, dur_ns_mode *mode);
 
+/* Handle hashes of objects with FILE_DATA after the published checkpoint -> the
+ * newest such LSN (ns_data_set.c; guarded by dur_ns.order). */
+typedef struct ns_data_entry {
+    uint64_t key, lsn; /* key 0: free slot */
+} ns_data_entry;
+typedef struct ns_data_set {
+    ns_data_entry *tab;
+    size_t cap, count;
+    uint64_t overflow_lsn; /* an insert failed: every lookup answers at least this */
+} ns_data_set;
+void ns_data_set_put(ns_data_set *s, uint64_t key, uint64_t lsn);
+/* Newest FILE_DATA LSN of key, 0 if none (collisions and overflow: higher). */
+uint64_t ns_data_set_get(const ns_data_set *s, uint64_t key);
+/* Forget entries <= covered (a checkpoint at covered was published). */
+void ns_data_set_prune(ns_data_set *s, uint64_t covered);
+void ns_data_set_free(ns_data_set *s);
+
 struct dur_ns {
     int backing_fd; /* not owned */
     dur_ns_options opts;
@@ -55,13 +72,14 @@ struct dur_ns {
     unsigned char *encbuf; /* record encoding buffer, used under `order` */
     uint64_t user_records; /* records appended by this instance (under `order`) */
 
-    /* FILE_DATA (ns_data.c): content of small files logged at close.  data_lsn[slot
-     * of a handle's hash] = LSN of the newest FILE_DATA of any handle in that slot
-     * (set under `order`); an in-place sync of an object whose slot is above the
-     * published checkpoint logs FILE_SYNCED so replay does not write the older
-     * logged content over it (a false positive only costs a record). */
+    /* FILE_DATA (ns_data.c): content of small files logged at close.  An in-place
+     * sync of an object with a FILE_DATA after the published checkpoint logs
+     * FILE_SYNCED, so replay does not write the older logged content over it.
+     * data_lsn[slot of a handle's hash] = newest FILE_DATA LSN of any handle in the
+     * slot: a lock-free filter; data_set (under `order`) is exact per handle hash. */
     bool data_journal; /* CLOSE mode, data_journal_max > 0, no syncfs per commit */
     atomic_uint_fast64_t data_lsn[NS_DATA_SLOTS];
+    ns_data_set data_set;
     atomic_uint_fast64_t published_lsn; /* = checkpoint_lsn, readable without ckpt_mu */
     atomic_uint_fast64_t file_data_records, file_data_bytes;
 

@@ -156,6 +156,9 @@ static dur_code ns_checkpoint_now(dur_ns *ns, bool force, dur_error *err)
         goto out;
     ns->checkpoint_lsn = L;
     atomic_store(&ns->published_lsn, L);
+    pthread_mutex_lock(&ns->order);
+    ns_data_set_prune(&ns->data_set, L); /* FILE_DATA <= L is never replayed again */
+    pthread_mutex_unlock(&ns->order);
     ns->checkpoint_time = now;
     clock_gettime(CLOCK_MONOTONIC, &ns->checkpoint_mono);
     atomic_fetch_add(&ns->checkpoints, 1);
@@ -337,6 +340,7 @@ static void ns_free(dur_ns *ns)
         dur_lock_release(ns->lock);
     dur_dir_close(ns->reserved);
     free(ns->encbuf);
+    ns_data_set_free(&ns->data_set);
     pthread_mutex_destroy(&ns->order);
     pthread_mutex_destroy(&ns->ckpt_mu);
     pthread_mutex_destroy(&ns->thr_mu);
