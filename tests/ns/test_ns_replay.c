@@ -421,11 +421,14 @@ static dur_fh handle_of(fixture *f, const char *path)
     return fh;
 }
 
+enum then { THEN_CLOSE, THEN_FSYNC, THEN_DSYNC_WRITE };
+
 /* Replace path's content through an fd, as the daemon's WRITE requests do, then close
- * (FUSE flush) or fsync it the way the daemon does. */
-static void write_then(fixture *f, const char *path, const char *content, bool fsync_it)
+ * (FUSE flush) or fsync it the way the daemon does; THEN_DSYNC_WRITE: the fd is
+ * O_DSYNC, the write itself is durable in place. */
+static void write_then(fixture *f, const char *path, const char *content, enum then then)
 {
-    int fd = openat(f->bfd, path, O_RDWR);
+    int fd = openat(f->bfd, path, O_RDWR | (then == THEN_DSYNC_WRITE ? O_DSYNC : 0));
     assert_true(fd >= 0);
     size_t n = strlen(content);
     assert_int_equal(pwrite(fd, content, n, 0), (ssize_t)n);
@@ -435,9 +438,9 @@ static void write_then(fixture *f, const char *path, const char *content, bool f
     dur_file_state_init(&st);
     dur_error err;
     assert_int_equal(dur_ns_file_written(f->t.ns, &st, fd, &fh, &err), DUR_OK);
-    if (fsync_it)
+    if (then == THEN_FSYNC)
         assert_int_equal(dur_ns_file_fsync(f->t.ns, &st, fd, &fh, true, &err), DUR_OK);
-    else
+    else if (then == THEN_CLOSE)
         assert_int_equal(dur_ns_file_close(f->t.ns, &st, fd, &fh, &err), DUR_OK);
     close(fd);
 }
@@ -485,7 +488,7 @@ static bool close_content_survives(fixture *f, const char *path, unsigned skip)
     assert_int_equal(nt_create(&f->t, path, 0644, NULL), DUR_OK);
     uint64_t before = data_records(f);
     dur_test_set_skip(skip);
-    write_then(f, path, "acknowledged at close", false);
+    write_then(f, path, "acknowledged at close", THEN_CLOSE);
     dur_test_set_skip(DUR_SKIP_NONE);
     assert_int_equal(data_records(f), before + (skip ? 0 : 1));
     char *got = crash_and_recover(f, path, "");
@@ -509,18 +512,18 @@ static void test_close_content_fills_recreated_file(void **state)
 {
     fixture *f = *state;
     assert_int_equal(nt_create(&f->t, "gone", 0600, NULL), DUR_OK);
-    write_then(f, "gone", "content of a file BACKING lost", false);
+    write_then(f, "gone", "content of a file BACKING lost", THEN_CLOSE);
     char *got = crash_and_recover(f, "gone", NULL);
     assert_string_equal(got, "content of a file BACKING lost");
     free(got);
 }
 
-static char *synced_after_logged(fixture *f, const char *path, unsigned skip)
+static char *synced_after_logged(fixture *f, const char *path, enum then how, unsigned skip)
 {
     assert_int_equal(nt_create(&f->t, path, 0644, NULL), DUR_OK);
-    write_then(f, path, "older, logged at close", false);
+    write_then(f, path, "older, logged at close", THEN_CLOSE);
     dur_test_set_skip(skip);
-    write_then(f, path, "newer, fsynced in place", true);
+    write_then(f, path, "newer, fsynced in place", how);
     dur_test_set_skip(DUR_SKIP_NONE);
     /* BACKING holds the newer bytes (they were fsynced) */
     char *s = crash_and_recover(f, path, "newer, fsynced in place");
@@ -533,10 +536,23 @@ static char *synced_after_logged(fixture *f, const char *path, unsigned skip)
 static void test_fsync_after_close_supersedes_logged_content(void **state)
 {
     fixture *f = *state;
-    char *s = synced_after_logged(f, "s1", DUR_SKIP_NONE);
+    char *s = synced_after_logged(f, "s1", THEN_FSYNC, DUR_SKIP_NONE);
     assert_string_equal(s, "newer, fsynced in place");
     free(s);
-    s = synced_after_logged(f, "s2", DUR_SKIP_FILE_SYNCED_RECORD);
+    s = synced_after_logged(f, "s2", THEN_FSYNC, DUR_SKIP_FILE_SYNCED_RECORD);
+    assert_string_equal(s, "older, logged at close");
+    free(s);
+}
+
+/* The same when the newer content became durable by an O_DSYNC write (no fsync
+ * call at all: dur_ns_file_written sees the fd's flag). */
+static void test_dsync_write_after_close_supersedes_logged_content(void **state)
+{
+    fixture *f = *state;
+    char *s = synced_after_logged(f, "d1", THEN_DSYNC_WRITE, DUR_SKIP_NONE);
+    assert_string_equal(s, "newer, fsynced in place");
+    free(s);
+    s = synced_after_logged(f, "d2", THEN_DSYNC_WRITE, DUR_SKIP_FILE_SYNCED_RECORD);
     assert_string_equal(s, "older, logged at close");
     free(s);
 }
@@ -544,7 +560,7 @@ static void test_fsync_after_close_supersedes_logged_content(void **state)
 static char *truncated_after_logged(fixture *f, const char *path)
 {
     assert_int_equal(nt_create(&f->t, path, 0644, NULL), DUR_OK);
-    write_then(f, path, "logged, then truncated away", false);
+    write_then(f, path, "logged, then truncated away", THEN_CLOSE);
     assert_int_equal(nt_truncate(&f->t, path, 0), DUR_OK);
     return crash_and_recover(f, path, "");
 }
@@ -576,11 +592,18 @@ static void test_large_file_is_synced_in_place(void **state)
     assert_int_equal(nt_create(&f->t, "big", 0644, NULL), DUR_OK);
     dur_ns_status a, b;
     dur_ns_get_status(f->t.ns, &a);
-    write_then(f, "big", "more than eight bytes", false);
-    write_then(f, "big", "8 bytes!", false);
+    write_then(f, "big", "more than eight bytes", THEN_CLOSE);
+    write_then(f, "big", "8 bytes!", THEN_CLOSE);
     dur_ns_get_status(f->t.ns, &b);
     assert_int_equal(b.file_syncs, a.file_syncs + 1);
     assert_int_equal(b.file_data_records, a.file_data_records + 1);
+    /* grown past the limit after a logged close: synced in place, and FILE_SYNCED
+     * keeps replay from writing the 8 logged bytes back over it */
+    write_then(f, "big", "larger again, synced in place", THEN_CLOSE);
+    char *got = crash_and_recover(f, "big", "larger again, synced in place");
+    assert_string_equal(got, "larger again, synced in place");
+    free(got);
+    close_ns(f);
     o.data_journal_max = 65537;
     dur_ns *ns2 = NULL;
     assert_int_equal(dur_ns_open(f->bfd, &o, &ns2, NULL, &err), DUR_E_INVAL);
@@ -647,6 +670,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_content_fills_recreated_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_after_close_supersedes_logged_content, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_dsync_write_after_close_supersedes_logged_content,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncate_supersedes_logged_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_file_is_synced_in_place, setup, teardown),
     };

@@ -13,10 +13,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "workloads"))
 import acklog  # noqa: E402
+import common  # noqa: E402
 import append  # noqa: E402
 import churn  # noqa: E402
 import create  # noqa: E402
 import replace  # noqa: E402
+import rewrite  # noqa: E402
 
 failures = []
 
@@ -94,6 +96,25 @@ def main():
         os.rename(os.path.join(root, "c1"), os.path.join(root, "c1x"))
         expect(any("c1/" in f for f, _, _ in violations(churn, root, b, "ordered")),
                "churn: lost directory reported in ordered mode too")
+
+        root, b = run_workload("rewrite", tmp)
+        expect(violations(rewrite, root, b) == [], "rewrite: intact files accepted")
+        victim = max(files(root), key=os.path.getsize)
+        key = os.path.relpath(victim, root)
+        with open(victim, "rb") as f:
+            data = f.read()
+        v, _ = common.parse_versioned(data)
+        with open(victim, "wb") as f:  # the version before the acknowledged one
+            f.write(rewrite.content(key, v - 1))
+        expect(any(f == key for f, _, _ in violations(rewrite, root, b)),
+               "rewrite: older content reported")
+        with open(victim, "r+b") as f:  # the acknowledged one with a block of zeros
+            f.write(data)
+            f.seek(4096)
+            f.write(bytes(4096))
+        expect(any(f == key for f, _, _ in violations(rewrite, root, b)),
+               "rewrite: zeroed block reported")
+        expect(violations(rewrite, root, b, "ordered") == [], "rewrite: ordered tolerates it")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{len(failures)} failures")

@@ -17,11 +17,11 @@ is used.
 """
 import random
 
-WORKLOADS = ["replace", "create", "churn", "append"]
+WORKLOADS = ["replace", "create", "churn", "append", "rewrite"]
 LOSSY = {"replace": "violations", "create": "violations", "churn": "violations",
-         "append": "none"}
+         "append": "none", "rewrite": "violations"}
 SYNC_REMOVED = {"replace": "violations", "create": "violations", "churn": "violations",
-                "append": "violations",
+                "append": "violations", "rewrite": "violations",
                 # without its syncs durfs may also find its own metadata torn
                 # and refuse to recover: allowed, neither required nor an error
                 "(recovery)": "any", "(daemon)": "any"}

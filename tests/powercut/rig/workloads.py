@@ -14,7 +14,7 @@ sys.path.insert(0, WL_DIR)
 
 # name -> processes; every session runs all of them side by side, each in its
 # own directory below the session root, like unrelated applications sharing a disk.
-PROCS = {"replace": 3, "create": 2, "churn": 2, "append": 2}
+PROCS = {"replace": 3, "create": 2, "churn": 2, "append": 2, "rewrite": 2}
 
 
 def checker(name):

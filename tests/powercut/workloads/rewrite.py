@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Workload: small files rewritten in place and closed WITHOUT fsync.
+
+This is the content durfs journals at close (FILE_DATA) and the in-place syncs
+that must supersede it (FILE_SYNCED).  Each process keeps 4 files and loops:
+pick one, write its next version over it at offset 0 (no O_TRUNC: a version is
+versioned(key, v, size) with sizes growing ~512 bytes per version, so a file
+crosses 64 KiB, durfs's default data_journal limit, and is then synced in place
+at close), then one of
+  - close                       (durfs: content journaled, or fdatasync if large)
+  - fsync, close                (durfs: synced in place, FILE_SYNCED logged)
+  - writes through O_DSYNC, close
+and acknowledge the version.  A file past 96 KiB is retired (kept as it is) and
+a new one started.  With --fsync every version is fsynced (raw-fs control).
+
+Invariant checked (close/sync, and the raw-fs controls): a file whose version a
+was acknowledged holds exactly version a -- or, while version a+1 was in
+flight, a length between the two and every 4 KiB block from a (zero-padded)
+or from a+1.  Never older content, never a missing file.  ordered: blocks of
+begun versions or zeros.
+"""
+import os
+import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import acklog  # noqa: E402
+import common  # noqa: E402
+
+FILES = 4
+STEP = 512
+RETIRE = 96 << 10
+BLOCK = 4096
+
+
+def size_of(key, version):
+    base = int.from_bytes(common.pattern(key, 2), "little") % (8 << 10)
+    return base + STEP * version
+
+
+def content(key, version):
+    return b"" if version == 0 else common.versioned(key, version, size_of(key, version))
+
+
+def main():
+    args = common.setup(__doc__)
+    idx = common.fork_procs(args.procs)
+    if idx == 0 and args.ckpt:
+        common.force_checkpoints(args.root)
+    rng = random.Random(args.seed * 1000 + idx)
+    log = acklog.AckLog(f"{args.log}.{idx}.log")
+    d = os.path.join(args.root, f"p{idx}")
+    os.makedirs(d, exist_ok=True)
+    if args.fsync:
+        common.fsync_dir(d)
+        common.fsync_dir(args.root)
+    gen = [0] * FILES
+    version = [0] * FILES
+    while not common.stop:
+        k = rng.randrange(FILES)
+        key = f"p{idx}/f{k}.{gen[k]}"
+        v = version[k] + 1
+        data = content(key, v)
+        log.begin(t=key, v=v)
+        how = rng.choice(["close", "close", "fsync", "dsync"])
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_DSYNC if how == "dsync" else 0)
+        path = os.path.join(args.root, key)
+        fd = os.open(path, flags, 0o644)
+        common.write_all(fd, data)  # at offset 0: the file is not truncated
+        if how == "fsync" or args.fsync:
+            os.fsync(fd)
+        os.close(fd)
+        if v == 1 and args.fsync:
+            common.fsync_dir(d)
+        log.ack(t=key, v=v)
+        version[k] = v
+        if len(data) > RETIRE:
+            gen[k] += 1
+            version[k] = 0
+    if idx == 0:
+        common.wait_children()
+
+
+def blocks_ok(data, old, new):
+    """Every block of data from old (zero-padded) or new."""
+    n = len(data)
+    old = old[:n] + bytes(max(0, n - len(old)))
+    for off in range(0, n, BLOCK):
+        b = data[off:off + BLOCK]
+        if b != old[off:off + BLOCK] and b != new[off:off + BLOCK]:
+            return off
+    return None
+
+
+def check(root, bounds, mode, report):
+    """Check one recovered snapshot; report(file, expected, found) per violation."""
+    acked, begun = {}, {}
+    for name in bounds.logs():
+        for r in bounds.acked(name):
+            acked[r["t"]] = max(acked.get(r["t"], 0), r["v"])
+        for r in bounds.begun(name):
+            begun[r["t"]] = max(begun.get(r["t"], 0), r["v"])
+    for key in sorted(set(acked) | set(begun)):
+        a, b = acked.get(key, 0), begun.get(key, 0)
+        try:
+            with open(os.path.join(root, key), "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            if a and mode != "ordered":
+                report(key, f"version {a} (acknowledged)", "file missing")
+            continue
+        if mode == "ordered":  # prefix of operations; content not synced at close
+            if len(data) > len(content(key, b)):
+                report(key, f"at most {len(content(key, b))} bytes", f"{len(data)} bytes")
+            continue
+        va, vb = content(key, a), content(key, a + 1) if b > a else None
+        if vb is None:
+            if data != va:
+                v, why = common.parse_versioned(data)
+                report(key, f"exactly version {a} (acknowledged, nothing in flight)",
+                       why or f"version {v}")
+            continue
+        if not len(va) <= len(data) <= len(vb):
+            report(key, f"{len(va)}..{len(vb)} bytes (version {a} acknowledged, {a + 1} in flight)",
+                   f"{len(data)} bytes")
+            continue
+        off = blocks_ok(data, va, vb)
+        if off is not None:
+            report(key, f"blocks of version {a} (acknowledged) or {a + 1} (in flight)",
+                   f"other bytes at offset {off}")
+    for dirpath, _dirs, files in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        for n in files:
+            p = n if rel == "." else f"{rel}/{n}"
+            if p not in begun:
+                report(p, "no such file (never created)", "file exists")
+
+
+if __name__ == "__main__":
+    main()
