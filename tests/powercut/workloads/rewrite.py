@@ -83,8 +83,8 @@ def main():
 
 def blocks_ok(data, old, new):
     """Every block of data from old (zero-padded) or new."""
-    n = len(data)
-    old = old[:n] + bytes(max(0, n - len(old)))
+    n = len(data)  # the size may lie between the two versions' sizes
+    old, new = old[:n] + bytes(max(0, n - len(old))), new[:n]
     for off in range(0, n, BLOCK):
         b = data[off:off + BLOCK]
         if b != old[off:off + BLOCK] and b != new[off:off + BLOCK]:
