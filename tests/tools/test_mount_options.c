@@ -38,6 +38,8 @@ static void test_daemon_options_pass(void **state)
     translates("durability=ordered,commit=7,journal=/j,checkpoint_mb=64,checkpoint_secs=300",
                "durability=ordered,commit=7,journal=/j,checkpoint_mb=64,checkpoint_secs=300");
     translates("allow_other,default_permissions", "allow_other,default_permissions");
+    translates("data_journal=0", "data_journal=0");
+    translates("data_journal=65536", "data_journal=65536");
 }
 
 static void test_fstab_only_options_dropped(void **state)
@@ -78,6 +80,7 @@ static void test_bad_values_refused(void **state)
     refuses("commit=99999999999999999999", "commit=");
     refuses("checkpoint_mb=0", "checkpoint_mb");
     refuses("checkpoint_secs=1x", "checkpoint_secs");
+    refuses("data_journal=65537", "data_journal");
     refuses("journal=relative/dir", "absolute");
     refuses("remount,ro", "unmount and mount again");
     refuses("bind", "not a durfs option");
