@@ -194,8 +194,16 @@ static dur_code make_content_durable(void *arg, dur_error *err)
     dur_ns_op op;
     dur_ns_begin(ns, &op);
     /* Snapshot and append under the ordering lock (see top of file: covers). */
-    if (buf)
+    uint64_t h = handle_hash(x->obj);
+    if (buf) {
+        /* Announce the record before the snapshot: the lock-free filter of an
+         * in-place sync that starts after this store sees it (and then waits for
+         * this lock); one that read the filter before it started before the
+         * snapshot, so the snapshot holds every write that sync acknowledges.
+         * LSNs grow under `order`, so this store keeps the slot's maximum. */
+        atomic_store(data_slot(ns, h), dur_wal_last_lsn(ns->wal) + 1);
         n = read_all(x->fd, buf, cap + 1);
+    }
     if (n >= 0 && (size_t)n <= cap) {
         ns_record r;
         memset(&r, 0, sizeof r);
@@ -204,8 +212,8 @@ static dur_code make_content_durable(void *arg, dur_error *err)
         r.value = buf;
         r.value_len = (uint32_t)n;
         if (ns_op_append(&op, &r) == DUR_OK) {
-            /* LSNs grow under `order`: a plain store keeps the slot's maximum. */
-            uint64_t h = handle_hash(x->obj);
+            /* >= the announced LSN: a checkpoint marker, appended without `order`,
+             * may have taken that one */
             atomic_store(data_slot(ns, h), op.lsn);
             ns_data_set_put(&ns->data_set, h, op.lsn);
             atomic_fetch_add(&ns->file_data_records, 1);
