@@ -416,6 +416,11 @@ static dur_code ns_probe(dur_ns *ns, dur_error *err)
     if (!ns->journal_same_fs && (jfd < 0 || dur_fs_probe(jfd, &jpolicy, NULL) != DUR_OK))
         jpolicy.kind = DUR_FS_UNKNOWN;
     ns->journal_zero_fill = jpolicy.kind == DUR_FS_EXT4 || jpolicy.kind == DUR_FS_XFS;
+    if (!ns->journal_same_fs && jpolicy.is_volatile)
+        ns_log(ns, LOG_WARNING,
+               "durfs: WARNING: the journal %s is on %s (volatile): no journaled change or file "
+               "content survives a power cut",
+               ns->journal_path, jpolicy.name);
     return DUR_OK;
 }
 
