@@ -454,8 +454,11 @@ static ns_name *loc_name(ns_locator *l, const dur_fh *parent, const char *name, 
             l->failed = true;
             return NULL;
         }
-        /* indices stored in ops refer to slots: rehash keeps them only if we remap;
-         * simpler: never rehash after ops exist -- grow before recording any op. */
+        /* Ops store slot indices: remap them, including those of the op being
+         * recorded now (ops[nops], not yet counted: a RENAME's target can grow the
+         * table after its source was touched -- found by the power-cut rig, the
+         * source's stale index left its name predicted occupied). */
+        size_t nrec = l->nops < l->opcap ? l->nops + 1 : l->nops;
         for (size_t i = 0; i < l->cap; i++) {
             if (!l->tab[i].used)
                 continue;
@@ -463,12 +466,12 @@ static ns_name *loc_name(ns_locator *l, const dur_fh *parent, const char *name, 
             while (n[j].used)
                 j = (j + 1) & (ncap - 1);
             n[j] = l->tab[i];
-            for (size_t k = 0; k < l->nops; k++)
+            for (size_t k = 0; k < nrec; k++)
                 for (int t = 0; t < l->ops[k].n; t++)
                     if (l->ops[k].idx[t] == i)
                         l->ops[k].idx[t] = (uint32_t)j | 0x80000000u; /* mark remapped */
         }
-        for (size_t k = 0; k < l->nops; k++)
+        for (size_t k = 0; k < nrec; k++)
             for (int t = 0; t < l->ops[k].n; t++)
                 l->ops[k].idx[t] &= 0x7fffffffu;
         free(l->tab);
@@ -613,6 +616,19 @@ static dur_code loc_solve(ns_replay *r, ns_locator *l, bool *found, bool *newer,
              "durfs replay: BACKING is newer than the journal (%zu name(s) changed by "
              "operations whose records were not durable); keeping those changes",
              best);
+        for (size_t i = 0, shown = 0; i < l->cap && shown < 10; i++) {
+            const ns_name *nm = &l->tab[i];
+            if (!nm->used || !nm->mismatch)
+                continue;
+            char p[300], want[300], got[300];
+            dur_fh_format(&nm->parent, p, sizeof p);
+            dur_fh_format(&nm->pred, want, sizeof want);
+            dur_fh_format(&nm->observed, got, sizeof got);
+            rlog(r, LOG_INFO,
+                 "durfs replay: newer name: parent=%s name=%s: log ends with %s, BACKING has %s", p,
+                 nm->name, nm->pred.len ? want : "-", nm->observed.len ? got : "-");
+            shown++;
+        }
         *found = true;
         *newer = true;
         *lsn = best_lsn;
