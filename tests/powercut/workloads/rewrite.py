@@ -1,4 +1,4 @@
-#!/ usr / bin / env python3
+#!/usr/bin/env python3
 """Workload: small files rewritten in place and closed WITHOUT fsync.
 
 This is the content durfs journals at close (FILE_DATA) and the in-place syncs
@@ -95,9 +95,7 @@ def blocks_ok(data, versions):
 
 def check(root, bounds, mode, report):
     """Check one recovered snapshot; report(file, expected, found) per violation."""
-    acked, begun = {},
-{
-}
+    acked, begun = {}, {}
     for name in bounds.logs():
         for r in bounds.acked(name):
             acked[r["t"]] = max(acked.get(r["t"], 0), r["v"])
@@ -105,7 +103,8 @@ def check(root, bounds, mode, report):
             begun[r["t"]] = max(begun.get(r["t"], 0), r["v"])
     for key in sorted(set(acked) | set(begun)):
         a, b = acked.get(key, 0), begun.get(key, 0)
-        try : with open(os.path.join(root, key), "rb") as f:
+        try:
+            with open(os.path.join(root, key), "rb") as f:
                 data = f.read()
         except FileNotFoundError:
             if a and mode != "ordered":
@@ -122,8 +121,8 @@ def check(root, bounds, mode, report):
                 report(key, f"exactly version {a} (acknowledged, nothing in flight)",
                        why or f"version {v}")
             continue
-#versions a + 1..b may have been in flight(several, when ops completed
-#while the clone was taken) : any of their blocks may be on disk
+        # versions a+1..b may have been in flight (several, when ops completed
+        # while the clone was taken): any of their blocks may be on disk
         vb = content(key, b)
         if not len(va) <= len(data) <= len(vb):
             report(key, f"{len(va)}..{len(vb)} bytes (version {a} acknowledged, up to {b} begun)",
