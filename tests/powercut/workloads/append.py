@@ -11,14 +11,12 @@ start as records 0, 1, 2, ... and contains every acknowledged record intact;
 after the last acknowledged one only a torn tail (garbage, zeros) is allowed.
 """
 import os
-import random
 import time
 import struct
 import sys
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acklog  # noqa: E402
 import common  # noqa: E402
 
 REC = struct.Struct("<4sQII")  # magic, seq, payload length, crc32(payload)
@@ -33,12 +31,7 @@ def record(name, seq, rng):
 
 
 def main():
-    args = common.setup(__doc__)
-    idx = common.fork_procs(args.procs)
-    if idx == 0 and args.ckpt:
-        common.force_checkpoints(args.root)
-    rng = random.Random(args.seed * 1000 + idx)
-    log = acklog.AckLog(f"{args.log}.{idx}.log")
+    args, idx, rng, log = common.start(__doc__)
     seq, fd, name = 0, -1, None
     while not common.stop:
         if seq >= MAX_RECORDS:  # bounded space on the test device

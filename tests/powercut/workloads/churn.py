@@ -12,12 +12,10 @@ metadata is what ordered mode promises).  Raw-fs control: the same check shows
 lost creates/renames.
 """
 import os
-import random
 import time
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acklog  # noqa: E402
 import common  # noqa: E402
 import nsmodel  # noqa: E402
 
@@ -89,12 +87,7 @@ def choose(m, rng, serial):
 
 
 def main():
-    args = common.setup(__doc__)
-    idx = common.fork_procs(args.procs)
-    if idx == 0 and args.ckpt:
-        common.force_checkpoints(args.root)
-    rng = random.Random(args.seed * 1000 + idx)
-    log = acklog.AckLog(f"{args.log}.{idx}.log")
+    args, idx, rng, log = common.start(__doc__)
     root = os.path.join(args.root, f"c{idx}")
     os.mkdir(root)
     common.fsync_dir(args.root)

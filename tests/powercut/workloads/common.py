@@ -2,6 +2,7 @@
 import argparse
 import hashlib
 import os
+import random
 import signal
 import struct
 import zlib
@@ -29,6 +30,29 @@ def setup(description):
     signal.signal(signal.SIGINT, _on_term)
     os.umask(0)
     return args
+
+
+def start(description):
+    """Parse the arguments and fork the processes.  In each process: (args, its
+    index, its seeded rng, its ack log); process 0 also starts the checkpoint
+    forcer when asked (--ckpt)."""
+    import acklog
+    args = setup(description)
+    idx = fork_procs(args.procs)
+    if idx == 0 and args.ckpt:
+        force_checkpoints(args.root)
+    rng = random.Random(args.seed * 1000 + idx)
+    return args, idx, rng, acklog.AckLog(f"{args.log}.{idx}.log")
+
+
+def tree(root):
+    """(is_dir, path relative to root) of everything below root."""
+    for dirpath, dirs, files in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        for n in dirs:
+            yield True, n if rel == "." else f"{rel}/{n}"
+        for n in files:
+            yield False, n if rel == "." else f"{rel}/{n}"
 
 
 def fork_procs(n):

@@ -11,12 +11,10 @@ with exactly its content; no file or directory exists that was never begun.
 ordered: only the second part (close does not make data durable there).
 """
 import os
-import random
 import time
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acklog  # noqa: E402
 import common  # noqa: E402
 
 
@@ -30,12 +28,7 @@ def file_path(idx, n, rng):
 
 
 def main():
-    args = common.setup(__doc__)
-    idx = common.fork_procs(args.procs)
-    if idx == 0 and args.ckpt:
-        common.force_checkpoints(args.root)
-    rng = random.Random(args.seed * 1000 + idx)
-    log = acklog.AckLog(f"{args.log}.{idx}.log")
+    args, idx, rng, log = common.start(__doc__)
     n = 0
     while not common.stop:
         if n >= MAX_FILES:  # keep the 1 GiB device from filling up on the raw fs
@@ -91,16 +84,11 @@ def check(root, bounds, mode, report):
         parts = rel.split("/")
         for i in range(1, len(parts)):
             dirs_begun.add("/".join(parts[:i]))
-    for dirpath, dirs, files in os.walk(root):
-        rel = os.path.relpath(dirpath, root)
-        for n in dirs:
-            p = n if rel == "." else f"{rel}/{n}"
-            if p not in dirs_begun:
-                report(p + "/", "no such directory (never created)", "directory exists")
-        for n in files:
-            p = n if rel == "." else f"{rel}/{n}"
-            if p not in begun:
-                report(p, "no such file (never created)", "file exists")
+    for is_dir, p in common.tree(root):
+        if is_dir and p not in dirs_begun:
+            report(p + "/", "no such directory (never created)", "directory exists")
+        elif not is_dir and p not in begun:
+            report(p, "no such file (never created)", "file exists")
 
 
 if __name__ == "__main__":

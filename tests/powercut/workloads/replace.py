@@ -10,11 +10,9 @@ version v was acknowledged holds a complete version >= v that was begun before
 the snapshot.  ordered: a target, if present, holds a complete begun version.
 """
 import os
-import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acklog  # noqa: E402
 import common  # noqa: E402
 
 TARGETS = 6
@@ -30,12 +28,7 @@ def sizes(rng):
 
 
 def main():
-    args = common.setup(__doc__)
-    idx = common.fork_procs(args.procs)
-    if idx == 0 and args.ckpt:
-        common.force_checkpoints(args.root)
-    rng = random.Random(args.seed * 1000 + idx)
-    log = acklog.AckLog(f"{args.log}.{idx}.log")
+    args, idx, rng, log = common.start(__doc__)
     d = os.path.join(args.root, f"w{idx}")
     os.makedirs(d, exist_ok=True)
     if args.fsync:
@@ -88,13 +81,10 @@ def check(root, bounds, mode, report):
         elif v < want and mode != "ordered":
             report(key, f"version >= {want} (acknowledged)", f"older version {v}")
     # Nothing that was never created: only targets, their tmp files, and w* dirs.
-    for dirpath, dirs, files in os.walk(root):
-        rel = os.path.relpath(dirpath, root)
-        for n in files:
-            p = n if rel == "." else f"{rel}/{n}"
-            base = p[:-4] if p.endswith(".tmp") else p
-            if base not in begun:
-                report(p, "no such file (never created)", "file exists")
+    for is_dir, p in common.tree(root):
+        base = p[:-4] if p.endswith(".tmp") else p
+        if not is_dir and base not in begun:
+            report(p, "no such file (never created)", "file exists")
 
 
 if __name__ == "__main__":

@@ -20,11 +20,9 @@ versions a..b (zero-padded).  Never older content, never a missing file.
 ordered: no longer than the newest begun version.
 """
 import os
-import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acklog  # noqa: E402
 import common  # noqa: E402
 
 FILES = 4
@@ -43,12 +41,7 @@ def content(key, version):
 
 
 def main():
-    args = common.setup(__doc__)
-    idx = common.fork_procs(args.procs)
-    if idx == 0 and args.ckpt:
-        common.force_checkpoints(args.root)
-    rng = random.Random(args.seed * 1000 + idx)
-    log = acklog.AckLog(f"{args.log}.{idx}.log")
+    args, idx, rng, log = common.start(__doc__)
     d = os.path.join(args.root, f"p{idx}")
     os.makedirs(d, exist_ok=True)
     if args.fsync:
@@ -132,12 +125,9 @@ def check(root, bounds, mode, report):
         if off is not None:
             report(key, f"blocks of versions {a} (acknowledged) to {b} (begun)",
                    f"other bytes at offset {off}")
-    for dirpath, _dirs, files in os.walk(root):
-        rel = os.path.relpath(dirpath, root)
-        for n in files:
-            p = n if rel == "." else f"{rel}/{n}"
-            if p not in begun:
-                report(p, "no such file (never created)", "file exists")
+    for is_dir, p in common.tree(root):
+        if not is_dir and p not in begun:
+            report(p, "no such file (never created)", "file exists")
 
 
 if __name__ == "__main__":
