@@ -153,9 +153,7 @@ static dur_code sync_in_place(dur_ns *ns, dur_file_state *st, int fd, const dur_
     return c;
 }
 
-/* Read fd's whole content into buf (cap bytes); the size read, or -1 (errno).  A
- * regular file's pread returns less than asked only at its end. */
-static ssize_t read_all(int fd, unsigned char *buf, size_t cap)
+ssize_t ns_read_prefix(int fd, unsigned char *buf, size_t cap)
 {
     size_t got = 0;
     while (got < cap) {
@@ -202,7 +200,7 @@ static dur_code make_content_durable(void *arg, dur_error *err)
          * snapshot, so the snapshot holds every write that sync acknowledges.
          * LSNs grow under `order`, so this store keeps the slot's maximum. */
         atomic_store(data_slot(ns, h), dur_wal_last_lsn(ns->wal) + 1);
-        n = read_all(x->fd, buf, cap + 1);
+        n = ns_read_prefix(x->fd, buf, cap + 1);
     }
     if (n >= 0 && (size_t)n <= cap) {
         ns_record r;

@@ -131,6 +131,10 @@ void ns_note_sync(dur_ns *ns, const char *what, uint64_t start_ns);
 struct ns_record;
 dur_code ns_op_append(dur_ns_op *op, const struct ns_record *r);
 
+/* Read the first cap bytes of fd (all of it if shorter) into buf: the count read,
+ * or -1 (errno).  A regular file's pread returns less than asked only at its end. */
+ssize_t ns_read_prefix(int fd, unsigned char *buf, size_t cap);
+
 /* syncfs(BACKING), counted. */
 dur_code ns_syncfs_backing(dur_ns *ns, dur_error *err);
 

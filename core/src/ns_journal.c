@@ -540,13 +540,13 @@ dur_code dur_ns_open(int backing_fd, const dur_ns_options *opts, dur_ns **out,
             wo.zero_fill_bytes = NS_WAL_ZERO_FILL;
         if ((c = dur_wal_open(ns->jdir, NS_WAL_DIR, &wo, &ns->wal, NULL, err)) != DUR_OK)
             goto fail;
-            /* Where each group commit syncfs()es BACKING, an fdatasync of the file is no
-             * dearer than the commit that would carry its content. */
 #ifdef DUR_TEST_HOOKS
         /* the daemon's tests run on the test machines' unjournaled /var/tmp */
         if (getenv("DUR_TEST_FORCE_DATA_JOURNAL"))
             ns_test_force_data_journal = true;
 #endif
+        /* Where each group commit syncfs()es BACKING, an fdatasync of the file is no
+         * dearer than the commit that would carry its content. */
         ns->data_journal = ns->opts.mode == DUR_NS_CLOSE && ns->opts.data_journal_max > 0 &&
                            (!ns->hook_syncfs || ns_test_force_data_journal);
         if (ns_test_fail_before_checkpoint) {

@@ -746,16 +746,16 @@ static dur_code prepass(ns_replay *r, bool want_evidence, dur_error *err)
             if ((sl = slot_get(&r->objs, &x.obj, err)))
                 sl->last_data_lsn = rec.lsn;
             break;
-        case NS_REC_FILE_SYNCED:
-        case NS_REC_SETATTR: /* a size change is fsynced in place before its ack */
-            if (x.type == NS_REC_SETATTR &&
-                (!(x.valid & DUR_NS_ATTR_SIZE) || ns_replay_test_size_covers_nothing)) {
+        case NS_REC_SETATTR:
+            if (!(x.valid & DUR_NS_ATTR_SIZE) || ns_replay_test_size_covers_nothing) {
                 sl = (fh_slot *)1;
-            } else if ((sl = slot_get(&r->objs, &x.obj, err))) {
-                uint64_t covers = x.type == NS_REC_SETATTR ? rec.lsn : x.covers;
-                if (covers > sl->data_covered)
-                    sl->data_covered = covers;
+                break;
             }
+            x.covers = rec.lsn; /* a size change is fsynced in place before its ack */
+            /* fall through */
+        case NS_REC_FILE_SYNCED:
+            if ((sl = slot_get(&r->objs, &x.obj, err)) && x.covers > sl->data_covered)
+                sl->data_covered = x.covers;
             break;
         default:
             sl = (fh_slot *)1;
@@ -1406,16 +1406,8 @@ out:
 static bool content_equal(int fd, const void *want, uint32_t len)
 {
     static _Thread_local unsigned char cur[NS_FILE_DATA_MAX + 1];
-    size_t got = 0;
-    while (got < (size_t)len + 1) {
-        ssize_t n = pread(fd, cur + got, (size_t)len + 1 - got, (off_t)got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    return got == len && memcmp(cur, want, len) == 0;
+    ssize_t got = ns_read_prefix(fd, cur, (size_t)len + 1);
+    return got == (ssize_t)len && memcmp(cur, want, len) == 0;
 }
 
 /* FILE_DATA: the newest one of an object not followed by an in-place sync of it
