@@ -8,8 +8,9 @@
  *
  *  - In place: fdatasync/fsync of the backing file.  Sync failures are sticky per
  *    dur_file_state (R6): once one failed, every later sync of that file fails.
- *  - Logged (CLOSE mode, close and rename source only, files of at most
- *    data_journal_max bytes): the whole content is read and appended as one
+ *  - Logged (CLOSE mode, files of at most data_journal_max bytes, at close, before
+ *    a rename, and at an fdatasync where that saves a flush: fdatasync_logs): the
+ *    whole content is read and appended as one
  *    FILE_DATA record, which is durable with the group commit that follows -- one
  *    device flush shared with other requests, where an fdatasync of a new file
  *    commits the filesystem journal.  Replay writes the content of the newest
@@ -108,24 +109,33 @@ static bool data_maybe_logged(dur_ns *ns, const dur_fh *obj)
            atomic_load(data_slot(ns, handle_hash(obj))) > atomic_load(&ns->published_lsn);
 }
 
-/* Could a FILE_DATA record of obj be replayed (one after the published
- * checkpoint)?  *covers: the last LSN, read under the ordering lock now. */
-static bool data_may_be_replayed(dur_ns *ns, const dur_fh *obj, uint64_t *covers)
+/* Could a FILE_DATA record of obj be replayed: one after the published checkpoint
+ * and after the `covers` of the last durable FILE_SYNCED of obj logged through st?
+ * The set's LSN is obj's newest FILE_DATA or higher (a hash collision), so
+ * comparing it with st's superseded_lsn errs only towards "yes".  *covers: the
+ * last LSN, read under the ordering lock now. */
+static bool data_may_be_replayed(dur_ns *ns, dur_file_state *st, const dur_fh *obj,
+                                 uint64_t *covers)
 {
     *covers = 0;
     if (!data_maybe_logged(ns, obj))
         return false;
+    uint64_t dead = atomic_load(&ns->published_lsn);
+    uint64_t superseded = atomic_load(&st->superseded_lsn);
+    if (superseded > dead)
+        dead = superseded;
     pthread_mutex_lock(&ns->order);
-    bool logged =
-        ns_data_set_get(&ns->data_set, handle_hash(obj)) > atomic_load(&ns->published_lsn);
+    bool logged = ns_data_set_get(&ns->data_set, handle_hash(obj)) > dead;
     *covers = dur_wal_last_lsn(ns->wal);
     pthread_mutex_unlock(&ns->order);
     return logged;
 }
 
 /* FILE_SYNCED(obj, covers): the in-place content supersedes FILE_DATA <= covers.
- * Durable before return (CLOSE/SYNC: the only modes with FILE_DATA). */
-static dur_code log_file_synced(dur_ns *ns, const dur_fh *obj, uint64_t covers, dur_error *err)
+ * Durable before return (CLOSE/SYNC: the only modes with FILE_DATA); then later
+ * in-place syncs through st need none until obj gets a newer FILE_DATA. */
+static dur_code log_file_synced(dur_ns *ns, dur_file_state *st, const dur_fh *obj, uint64_t covers,
+                                dur_error *err)
 {
     if (skipping(DUR_SKIP_FILE_SYNCED_RECORD))
         return DUR_OK;
@@ -137,7 +147,22 @@ static dur_code log_file_synced(dur_ns *ns, const dur_fh *obj, uint64_t covers, 
     dur_ns_op op;
     dur_ns_begin(ns, &op);
     ns_op_append(&op, &r);
-    return dur_ns_end(&op, err);
+    dur_code c = dur_ns_end(&op, err);
+    uint_fast64_t cur = atomic_load(&st->superseded_lsn);
+    while (c == DUR_OK && cur < covers &&
+           !atomic_compare_exchange_weak(&st->superseded_lsn, &cur, covers)) {
+    }
+    return c;
+}
+
+/* Remember the size st's file had when it was made durable: the hint by which
+ * fdatasync chooses between logging and syncing in place (fdatasync_logs). */
+static void note_synced_size(dur_ns *ns, dur_file_state *st, int fd)
+{
+    struct stat sb;
+    if (ns->data_journal)
+        atomic_store(&st->synced_size,
+                     fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : DUR_SIZE_UNKNOWN);
 }
 
 /* An in-place sync of obj, followed by FILE_SYNCED when replay could otherwise
@@ -146,10 +171,12 @@ static dur_code sync_in_place(dur_ns *ns, dur_file_state *st, int fd, const dur_
                               bool datasync, bool force, const char *what, dur_error *err)
 {
     uint64_t covers;
-    bool mark = data_may_be_replayed(ns, obj, &covers);
+    bool mark = data_may_be_replayed(ns, st, obj, &covers);
     dur_code c = sync_file(ns, st, fd, datasync, force, what, err);
+    if (c == DUR_OK)
+        note_synced_size(ns, st, fd);
     if (c == DUR_OK && mark)
-        c = ns_count_error(ns, log_file_synced(ns, obj, covers, err));
+        c = ns_count_error(ns, log_file_synced(ns, st, obj, covers, err));
     return c;
 }
 
@@ -172,6 +199,7 @@ ssize_t ns_read_prefix(int fd, unsigned char *buf, size_t cap)
 
 typedef struct content_ctx {
     dur_ns *ns;
+    dur_file_state *st;
     int fd;
     const dur_fh *obj;
     const char *what;
@@ -221,18 +249,22 @@ static dur_code make_content_durable(void *arg, dur_error *err)
         uint64_t start = ns_now_ns();
         dur_code c = dur_ns_end(&op, err);
         ns_note_sync(ns, "journal commit of a file's content", start);
+        if (c == DUR_OK)
+            atomic_store(&x->st->synced_size, (uint64_t)n);
         return c;
     }
     free(buf);
     dur_ns_end(&op, NULL); /* nothing appended: nothing to wait for */
     uint64_t covers;
-    bool mark = data_may_be_replayed(ns, x->obj, &covers);
+    bool mark = data_may_be_replayed(ns, x->st, x->obj, &covers);
     atomic_fetch_add(&ns->file_syncs, 1);
     uint64_t start = ns_now_ns();
     dur_code c = dur_fd_fdatasync(x->fd, x->what, err);
     ns_note_sync(ns, x->what, start);
+    if (c == DUR_OK)
+        note_synced_size(ns, x->st, x->fd);
     if (c == DUR_OK && mark)
-        return log_file_synced(ns, x->obj, covers, err); /* counted by dur_ns_end */
+        return log_file_synced(ns, x->st, x->obj, covers, err); /* counted by dur_ns_end */
     return ns_count_error(ns, c);
 }
 
@@ -244,7 +276,7 @@ static dur_code content_durable_if_dirty(dur_ns *ns, dur_file_state *st, int fd,
         return DUR_OK;
     if (!ns->data_journal || !has_identity(obj))
         return sync_in_place(ns, st, fd, obj, true, false, what, err);
-    content_ctx x = {ns, fd, obj, what};
+    content_ctx x = {ns, st, fd, obj, what};
     return dur_file_state_sync_with(st, make_content_durable, &x, false, what, err);
 }
 
@@ -281,10 +313,40 @@ dur_code dur_ns_file_close(dur_ns *ns, dur_file_state *st, int fd, const dur_fh 
     return content_durable_if_dirty(ns, st, fd, obj, "closed file", err);
 }
 
+/* Should this fdatasync log the content instead of syncing in place?  Only where
+ * it saves a device flush: the file is small and dirty, and either its size
+ * changed since it was last made durable (an in-place fdatasync would then also
+ * commit the filesystem journal: two flushes) or it already has a FILE_DATA
+ * record replay could apply (an in-place sync would then need FILE_SYNCED: two
+ * commits).  A file rewritten in place at its old size is synced in place: one
+ * flush either way, and fewer bytes.  A choice of cost only: both ways make the
+ * data durable before the ack. */
+static bool fdatasync_logs(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj)
+{
+    struct stat sb;
+    if (!ns->data_journal || !has_identity(obj) || !dur_file_state_dirty(st) ||
+        fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+        (uint64_t)sb.st_size > ns->opts.data_journal_max)
+        return false;
+    uint64_t covers;
+    return (uint64_t)sb.st_size != atomic_load(&st->synced_size) ||
+           data_may_be_replayed(ns, st, obj, &covers);
+}
+
 dur_code dur_ns_file_fsync(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj, bool datasync,
                            dur_error *err)
 {
-    dur_code c = sync_in_place(ns, st, fd, obj, datasync, true, "fsync of file", err);
+    dur_code c;
+    /* fsync keeps the in-place sync: it promises the inode's times too, which a
+     * logged content does not restore (replay writes it back at recovery time). */
+    if (datasync && fdatasync_logs(ns, st, fd, obj)) {
+        content_ctx x = {ns, st, fd, obj, "fdatasync of file"};
+        c = skipping(DUR_SKIP_FDATASYNC_LOG)
+                ? DUR_OK
+                : dur_file_state_sync_with(st, make_content_durable, &x, false, x.what, err);
+    } else {
+        c = sync_in_place(ns, st, fd, obj, datasync, true, "fsync of file", err);
+    }
     if (c != DUR_OK)
         return c;
     /* The file's name (and every earlier namespace operation) durable too. */

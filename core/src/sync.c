@@ -152,6 +152,8 @@ void dur_file_state_init(dur_file_state *st)
     atomic_init(&st->write_gen, 0);
     atomic_init(&st->sync_gen, 0);
     atomic_init(&st->failed_errno, 0);
+    atomic_init(&st->synced_size, DUR_SIZE_UNKNOWN);
+    atomic_init(&st->superseded_lsn, 0);
 }
 
 void dur_file_state_note_write(dur_file_state *st)

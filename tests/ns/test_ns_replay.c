@@ -422,10 +422,10 @@ static dur_fh handle_of(fixture *f, const char *path)
     return fh;
 }
 
-enum then { THEN_CLOSE, THEN_FSYNC, THEN_DSYNC_WRITE };
+enum then { THEN_CLOSE, THEN_FSYNC, THEN_FDATASYNC, THEN_DSYNC_WRITE };
 
 /* Replace path's content through an fd, as the daemon's WRITE requests do, then close
- * (FUSE flush) or fsync it the way the daemon does; THEN_DSYNC_WRITE: the fd is
+ * (FUSE flush), fsync or fdatasync it the way the daemon does; THEN_DSYNC_WRITE: the fd is
  * O_DSYNC, the write itself is durable in place. */
 static void write_then(fixture *f, const char *path, const char *content, enum then then)
 {
@@ -439,8 +439,9 @@ static void write_then(fixture *f, const char *path, const char *content, enum t
     dur_file_state_init(&st);
     dur_error err;
     assert_int_equal(dur_ns_file_written(f->t.ns, &st, fd, &fh, &err), DUR_OK);
-    if (then == THEN_FSYNC)
-        assert_int_equal(dur_ns_file_fsync(f->t.ns, &st, fd, &fh, true, &err), DUR_OK);
+    if (then == THEN_FSYNC || then == THEN_FDATASYNC)
+        assert_int_equal(dur_ns_file_fsync(f->t.ns, &st, fd, &fh, then == THEN_FDATASYNC, &err),
+                         DUR_OK);
     else if (then == THEN_CLOSE)
         assert_int_equal(dur_ns_file_close(f->t.ns, &st, fd, &fh, &err), DUR_OK);
     close(fd);
@@ -477,23 +478,23 @@ static char *crash_and_recover(fixture *f, const char *path, const char *lost)
     return read_content(f, path);
 }
 
-static uint64_t data_records(fixture *f)
+/* Content written, then closed or fdatasynced (then) with the sync switches in
+ * skip; BACKING then loses it in a crash: did recovery bring it back? */
+static bool logged_content_survives(fixture *f, const char *path, enum then then, unsigned skip)
 {
-    dur_ns_status s;
-    dur_ns_get_status(f->t.ns, &s);
-    return s.file_data_records;
-}
-
-static bool close_content_survives(fixture *f, const char *path, unsigned skip)
-{
+    const char *content =
+        then == THEN_CLOSE ? "acknowledged at close" : "acknowledged by fdatasync";
     assert_int_equal(nt_create(&f->t, path, 0644, NULL), DUR_OK);
-    uint64_t before = data_records(f);
+    dur_ns_status a, b;
+    dur_ns_get_status(f->t.ns, &a);
     dur_test_set_skip(skip);
-    write_then(f, path, "acknowledged at close", THEN_CLOSE);
+    write_then(f, path, content, then);
     dur_test_set_skip(DUR_SKIP_NONE);
-    assert_int_equal(data_records(f), before + (skip ? 0 : 1));
+    dur_ns_get_status(f->t.ns, &b);
+    assert_int_equal(b.file_data_records, a.file_data_records + (skip ? 0 : 1));
+    assert_int_equal(b.file_syncs, a.file_syncs); /* logged, not synced in place */
     char *got = crash_and_recover(f, path, "");
-    bool ok = strcmp(got, "acknowledged at close") == 0;
+    bool ok = strcmp(got, content) == 0;
     free(got);
     return ok;
 }
@@ -503,8 +504,8 @@ static bool close_content_survives(fixture *f, const char *path, unsigned skip)
 static void test_close_content_is_replayed(void **state)
 {
     fixture *f = *state;
-    assert_true(close_content_survives(f, "f1", DUR_SKIP_NONE));
-    assert_false(close_content_survives(f, "f2", DUR_SKIP_CLOSE_SYNC));
+    assert_true(logged_content_survives(f, "f1", THEN_CLOSE, DUR_SKIP_NONE));
+    assert_false(logged_content_survives(f, "f2", THEN_CLOSE, DUR_SKIP_CLOSE_SYNC));
 }
 
 /* BACKING lost the whole file (its creation never reached the disk): replay
@@ -556,6 +557,126 @@ static void test_dsync_write_after_close_supersedes_logged_content(void **state)
     s = synced_after_logged(f, "d2", THEN_DSYNC_WRITE, DUR_SKIP_FILE_SYNCED_RECORD);
     assert_string_equal(s, "older, logged at close");
     free(s);
+}
+
+/* fdatasync of a new small file logs its content (one journal commit where an
+ * in-place fdatasync also commits the filesystem journal); replay writes it back
+ * when BACKING lost it.  Without the record (DUR_SKIP_FDATASYNC_LOG) the same
+ * crash loses what fdatasync acknowledged. */
+static void test_fdatasync_content_is_replayed(void **state)
+{
+    fixture *f = *state;
+    assert_true(logged_content_survives(f, "y1", THEN_FDATASYNC, DUR_SKIP_NONE));
+    assert_false(logged_content_survives(f, "y2", THEN_FDATASYNC, DUR_SKIP_FDATASYNC_LOG));
+}
+
+typedef struct tracked {
+    int fd;
+    dur_fh fh;
+    dur_file_state st;
+} tracked;
+
+/* A new file, open the way the daemon holds it: one fd, one dur_file_state. */
+static tracked tracked_create(fixture *f, const char *path)
+{
+    assert_int_equal(nt_create(&f->t, path, 0644, NULL), DUR_OK);
+    tracked t;
+    t.fd = openat(f->bfd, path, O_RDWR);
+    assert_true(t.fd >= 0);
+    t.fh = handle_of(f, path);
+    dur_file_state_init(&t.st);
+    return t;
+}
+
+static void tracked_write(fixture *f, tracked *t, const char *content)
+{
+    size_t n = strlen(content);
+    assert_int_equal(pwrite(t->fd, content, n, 0), (ssize_t)n);
+    assert_int_equal(ftruncate(t->fd, (off_t)n), 0);
+    dur_error err;
+    assert_int_equal(dur_ns_file_written(f->t.ns, &t->st, t->fd, &t->fh, &err), DUR_OK);
+}
+
+/* fdatasync of one open file: 'L' if it logged the content, 'P' if it synced in place. */
+static char tracked_fdatasync(fixture *f, tracked *t)
+{
+    dur_ns_status a, b;
+    dur_ns_get_status(f->t.ns, &a);
+    dur_error err;
+    assert_int_equal(dur_ns_file_fsync(f->t.ns, &t->st, t->fd, &t->fh, true, &err), DUR_OK);
+    dur_ns_get_status(f->t.ns, &b);
+    bool logged = b.file_data_records == a.file_data_records + 1;
+    bool in_place = b.file_syncs == a.file_syncs + 1;
+    assert_true(logged != in_place);
+    return logged ? 'L' : 'P';
+}
+
+/* Which way fdatasync goes: logged when the size changed since the file was last
+ * made durable or a logged content could be replayed (an in-place sync would then
+ * cost a FILE_SYNCED commit too); in place when a known size is rewritten after a
+ * checkpoint.  Whatever the way, replay ends with the newest acknowledged content. */
+static void test_fdatasync_logs_only_where_it_saves_a_flush(void **state)
+{
+    fixture *f = *state;
+    tracked t = tracked_create(f, "db");
+    tracked_write(f, &t, "page 1");
+    assert_int_equal(tracked_fdatasync(f, &t), 'L'); /* size not known durable */
+    tracked_write(f, &t, "page 2");
+    assert_int_equal(tracked_fdatasync(f, &t), 'L'); /* a logged content is replayable */
+    dur_error err;
+    assert_int_equal(dur_ns_checkpoint(f->t.ns, &err), DUR_OK);
+    tracked_write(f, &t, "page 3");
+    assert_int_equal(tracked_fdatasync(f, &t), 'P'); /* same size, nothing to supersede */
+    tracked_write(f, &t, "page 3 and 4");
+    assert_int_equal(tracked_fdatasync(f, &t), 'L'); /* grown */
+    close(t.fd);
+    char *got = crash_and_recover(f, "db", "page 3");
+    assert_string_equal(got, "page 3 and 4");
+    free(got);
+}
+
+static uint64_t last_lsn(fixture *f)
+{
+    dur_ns_status s;
+    dur_ns_get_status(f->t.ns, &s);
+    return s.last_lsn;
+}
+
+static void tracked_write_n(fixture *f, tracked *t, char c, size_t n)
+{
+    char *buf = malloc(n + 1);
+    memset(buf, c, n);
+    buf[n] = 0;
+    tracked_write(f, t, buf);
+    free(buf);
+}
+
+/* A file logged while small, then synced in place once grown past the limit: the
+ * first in-place sync logs FILE_SYNCED, the next ones need none (a growing file,
+ * e.g. SQLite's -wal, would otherwise pay two commits per fdatasync until the
+ * next checkpoint).  A newer FILE_DATA makes FILE_SYNCED (or logging) needed
+ * again: replay then must not bring the older logged content back. */
+static void test_file_synced_once_supersedes(void **state)
+{
+    fixture *f = *state;
+    tracked t = tracked_create(f, "grows");
+    tracked_write(f, &t, "small, logged");
+    assert_int_equal(tracked_fdatasync(f, &t), 'L');
+    uint64_t lsn = last_lsn(f);
+    tracked_write_n(f, &t, 'a', 70000);
+    assert_int_equal(tracked_fdatasync(f, &t), 'P');
+    assert_int_equal(last_lsn(f), lsn + 1); /* FILE_SYNCED */
+    tracked_write_n(f, &t, 'b', 70000);
+    assert_int_equal(tracked_fdatasync(f, &t), 'P');
+    assert_int_equal(last_lsn(f), lsn + 1); /* superseded already: no record */
+    tracked_write(f, &t, "small again");
+    assert_int_equal(tracked_fdatasync(f, &t), 'L');
+    tracked_write(f, &t, "small AGAIN");             /* same size, but "small again" is */
+    assert_int_equal(tracked_fdatasync(f, &t), 'L'); /* replayable: not in place */
+    close(t.fd);
+    char *got = crash_and_recover(f, "grows", "small AGAIN");
+    assert_string_equal(got, "small AGAIN");
+    free(got);
 }
 
 static char *truncated_after_logged(fixture *f, const char *path)
@@ -706,6 +827,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncate_supersedes_logged_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_file_is_synced_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fdatasync_content_is_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fdatasync_logs_only_where_it_saves_a_flush, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_file_synced_once_supersedes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,7 +52,16 @@ typedef struct dur_file_state {
     atomic_uint_fast64_t write_gen; /* bumped by every write */
     atomic_uint_fast64_t sync_gen;  /* write_gen covered by the last successful sync */
     atomic_int failed_errno;        /* 0, or the errno of the first failed sync */
+    /* Kept by the namespace journal (nsjournal.h), opaque to the sync helpers:
+     * synced_size: the file's size when its data was last made durable
+     * (DUR_SIZE_UNKNOWN before that), a hint for choosing between logging small
+     * files' content and syncing in place; superseded_lsn: the file's logged
+     * contents up to this LSN are superseded by a durable in-place sync. */
+    atomic_uint_fast64_t synced_size;
+    atomic_uint_fast64_t superseded_lsn;
 } dur_file_state;
+
+#define DUR_SIZE_UNKNOWN UINT64_MAX
 
 void dur_file_state_init(dur_file_state *st);
 void dur_file_state_note_write(dur_file_state *st);

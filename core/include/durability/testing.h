@@ -83,6 +83,7 @@ typedef enum dur_test_skip {
     DUR_SKIP_CLOSE_SYNC = 1 << 5,         /* ns journal: close does not sync file data */
     DUR_SKIP_WAL_TRIM_SYNC = 1 << 6,      /* rotation skips the fsync after trimming zero fill */
     DUR_SKIP_FILE_SYNCED_RECORD = 1 << 7, /* ns journal: an in-place sync logs no FILE_SYNCED */
+    DUR_SKIP_FDATASYNC_LOG = 1 << 8, /* ns journal: fdatasync logs no FILE_DATA (and no sync) */
 } dur_test_skip;
 void dur_test_set_skip(unsigned mask);
 unsigned dur_test_get_skip(void);

@@ -9,6 +9,8 @@ crosses 64 KiB, durfs's default data_journal limit, and is then synced in place
 at close), then one of
   - close                       (durfs: content journaled, or fdatasync if large)
   - fsync, close                (durfs: synced in place, FILE_SYNCED logged)
+  - fdatasync, close            (durfs: content journaled if the size changed or
+                                 it was journaled since the checkpoint, else in place)
   - writes through O_DSYNC, close
 and acknowledge the version.  A file past 96 KiB is retired (kept as it is) and
 a new one started.  With --fsync every version is fsynced (raw-fs control).
@@ -55,13 +57,15 @@ def main():
         v = version[k] + 1
         data = content(key, v)
         log.begin(t=key, v=v)
-        how = rng.choice(["close", "close", "fsync", "dsync"])
+        how = rng.choice(["close", "close", "fsync", "fdatasync", "dsync"])
         flags = os.O_WRONLY | os.O_CREAT | (os.O_DSYNC if how == "dsync" else 0)
         path = os.path.join(args.root, key)
         fd = os.open(path, flags, 0o644)
         common.write_all(fd, data)  # at offset 0: the file is not truncated
         if how == "fsync" or args.fsync:
             os.fsync(fd)
+        elif how == "fdatasync":
+            os.fdatasync(fd)
         os.close(fd)
         if v == 1 and args.fsync:
             common.fsync_dir(d)
