@@ -125,6 +125,9 @@ void creds_leave(creds_saved *s);
 /* ---- ops ---- */
 extern const struct fuse_lowlevel_ops durfs_ops;
 void reply_err(fuse_req_t req, int e);
+/* dur_ns_begin -> 0, or EIO when the journal refuses changes (poisoned): skip the
+ * backing call then, so a refused change has no effect; end_op in every case. */
+int begin_op(dur_ns_op *op);
 int end_op(dur_ns_op *op, int sys_result_errno); /* dur_ns_end -> errno */
 void log_dur_error(const char *what, const dur_error *err);
 

@@ -18,6 +18,11 @@ void reply_err(fuse_req_t req, int e)
     fuse_reply_err(req, e);
 }
 
+int begin_op(dur_ns_op *op)
+{
+    return dur_ns_begin(g_fs.ns, op) == DUR_OK ? 0 : EIO;
+}
+
 int end_op(dur_ns_op *op, int sys_errno)
 {
     dur_error err;

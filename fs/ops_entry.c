@@ -195,14 +195,15 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
         file_fd = own_fd;
     }
     dur_ns_op op;
-    dur_ns_begin(g_fs.ns, &op);
+    e = begin_op(&op);
     /* Under the ordering lock, for dur_ns_log_setattr_change; only a chown/chmod
      * can turn out to change nothing (mtime-only requests are the hot path). */
     struct stat before;
     bool have_before = (valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
                        fstatat(r.fd, "", &before, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0;
     unsigned done = 0;
-    e = apply_setattr(r.fd, file_fd, attr, valid, &done);
+    if (!e)
+        e = apply_setattr(r.fd, file_fd, attr, valid, &done);
     if (kernel_times)
         done = 0; /* applied, not journaled: see writeback_times_only */
     struct stat st;

@@ -107,8 +107,8 @@ void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     int flags = backing_flags(fi->flags), fd, e = 0;
     if (flags & O_TRUNC) {
         dur_ns_op op;
-        dur_ns_begin(g_fs.ns, &op);
-        fd = inode_open(n, flags);
+        e = begin_op(&op);
+        fd = e ? -e : inode_open(n, flags);
         if (fd >= 0)
             log_truncate(&op, n, fd);
         e = end_op(&op, fd < 0 ? -fd : 0);
@@ -151,9 +151,10 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     struct fuse_entry_param ent;
     memset(&ent, 0, sizeof(ent));
     dur_ns_op op;
-    dur_ns_begin(g_fs.ns, &op);
+    e = begin_op(&op);
     creds_saved cs;
-    e = creds_enter(req, &cs);
+    if (!e)
+        e = creds_enter(req, &cs);
     if (!e) {
         fd = openat(r.fd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
         created = fd >= 0;

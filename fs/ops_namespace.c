@@ -33,9 +33,10 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     memset(&ent, 0, sizeof(ent));
     bool have_entry = false;
     dur_ns_op op;
-    dur_ns_begin(g_fs.ns, &op);
+    e = begin_op(&op);
     creds_saved cs;
-    e = creds_enter(req, &cs);
+    if (!e)
+        e = creds_enter(req, &cs);
     if (!e) {
         int rc = S_ISDIR(mode)   ? mkdirat(r.fd, name, mode & ~S_IFMT)
                  : S_ISLNK(mode) ? symlinkat(link ? link : "", r.fd, name)
@@ -102,9 +103,10 @@ void h_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *ne
         return;
     }
     dur_ns_op op;
-    dur_ns_begin(g_fs.ns, &op);
+    e = begin_op(&op);
     /* a link makes no new inode: no owner to set, so no creds switch */
-    e = linkat(src.fd, "", dst.fd, newname, AT_EMPTY_PATH) < 0 ? errno : 0;
+    if (!e)
+        e = linkat(src.fd, "", dst.fd, newname, AT_EMPTY_PATH) < 0 ? errno : 0;
     struct fuse_entry_param ent;
     memset(&ent, 0, sizeof(ent));
     if (!e) {
@@ -150,11 +152,12 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
         return;
     }
     dur_ns_op op;
-    dur_ns_begin(g_fs.ns, &op);
+    e = begin_op(&op);
     struct stat st;
     dur_fh fh = {0};
     dur_error err;
-    e = fstatat(r.fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
+    if (!e)
+        e = fstatat(r.fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
     if (!e && g_fs.fs.has_handles && dur_fh_get(r.fd, name, &fh, &err) != DUR_OK)
         fh.len = 0;
     if (!e)
@@ -238,7 +241,7 @@ void h_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
         return;
     }
     dur_ns_op op;
-    dur_ns_begin(g_fs.ns, &op);
+    e = begin_op(&op);
     dur_fh sfh = {0}, dfh = {0};
     dur_error err;
     bool replaced = fstatat(to.fd, newname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
@@ -248,7 +251,8 @@ void h_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
         if (replaced && dur_fh_get(to.fd, newname, &dfh, &err) != DUR_OK)
             dfh.len = 0;
     }
-    e = renameat2(from.fd, name, to.fd, newname, flags) < 0 ? errno : 0;
+    if (!e)
+        e = renameat2(from.fd, name, to.fd, newname, flags) < 0 ? errno : 0;
     if (!e) {
         dur_fh pfh, npfh;
         inode_fh(p, &pfh);

@@ -69,8 +69,9 @@ void h_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     if (fcaps)
         fcaps_invalidate(n);
     dur_ns_op op;
-    dur_ns_begin(g_fs.ns, &op);
-    e = setxattr(path, name, value, size, flags) < 0 ? errno : 0;
+    e = begin_op(&op);
+    if (!e)
+        e = setxattr(path, name, value, size, flags) < 0 ? errno : 0;
     if (fcaps)
         fcaps_invalidate(n);
     if (!e) {
@@ -102,8 +103,9 @@ void h_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
     if (fcaps)
         fcaps_invalidate(n);
     dur_ns_op op;
-    dur_ns_begin(g_fs.ns, &op);
-    e = removexattr(path, name) < 0 ? errno : 0;
+    e = begin_op(&op);
+    if (!e)
+        e = removexattr(path, name) < 0 ? errno : 0;
     if (fcaps)
         fcaps_invalidate(n);
     if (!e) {

@@ -620,12 +620,19 @@ const dur_fs_policy *dur_ns_fs_policy(dur_ns *ns)
 }
 
 /* ---- metadata operations ---- */
-void dur_ns_begin(dur_ns *ns, dur_ns_op *op)
+dur_code dur_ns_begin(dur_ns *ns, dur_ns_op *op)
 {
     memset(op, 0, sizeof *op);
     op->ns = ns;
     op->harden_fd = -1;
     pthread_mutex_lock(&ns->order);
+    /* A poisoned journal takes no record: refuse now, so that a caller that checks
+     * skips its backing call and the refused change has no effect at all. */
+    if (ns->wal && dur_wal_poisoned(ns->wal)) {
+        op->log_error = dur_wal_sync(ns->wal, 0, &op->err); /* the poison's error */
+        assert(op->log_error != DUR_OK);
+    }
+    return op->log_error;
 }
 
 /* Encode and append under the ordering lock (held since dur_ns_begin). */

@@ -5,6 +5,7 @@ shrinks the WAL; a clean unmount leaves nothing to replay."""
 import errno
 import hashlib
 import os
+import subprocess
 import time
 import unittest
 
@@ -212,6 +213,82 @@ class Recovery(unittest.TestCase):
             self.assertGreater(s1['last_lsn'], s0['last_lsn'])
             self.assertEqual(s1['durable_lsn'], s1['last_lsn'], 'fsync(dir) did not commit')
             self.assertEqual(fx.unmount(), 0)
+
+    def test_full_journal_refuses_changes_before_applying_them(self):
+        """The journal (-o journal= on a 512 KiB tmpfs) fills up.  The create that
+        hits ENOSPC fails with EIO; every later metadata change fails with EIO and
+        never reaches BACKING (without the refusal in dur_ns_begin each one is
+        applied and then reported failed); reads keep working; the operator frees
+        space and remounts: the tree is as BACKING had it, and changes work again."""
+        fx = self.fx
+        jfs = os.path.join(fx.tmp, 'jfs')
+        os.mkdir(jfs)
+        if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=512k', 'durfs-test-jfs', jfs],
+                          capture_output=True).returncode != 0:
+            self.skipTest('cannot mount a tmpfs')
+        try:
+            opts = 'checkpoint_secs=3600,journal=%s' % os.path.join(jfs, 'journal')
+            m = fx.mount(opts=opts)
+            os.mkdir(m.path('keep'))
+            with open(m.path('keep', 'file'), 'wb') as f:
+                f.write(b'readable after the journal fills')
+            filler = os.path.join(jfs, 'filler')
+            with open(filler, 'wb') as f:
+                try:
+                    while True:
+                        f.write(bytes(65536))
+                        f.flush()
+                except OSError:
+                    pass
+            for i in range(20000):
+                try:
+                    os.close(os.open(m.path('f%05d-%s' % (i, 'x' * 200)),
+                                     os.O_CREAT | os.O_WRONLY, 0o644))
+                except OSError as e:
+                    self.assertEqual(e.errno, errno.EIO)
+                    break
+            else:
+                self.fail('the journal never filled up')
+            b = lambda *p: os.path.join(fx.backing, *p)  # noqa: E731
+            mode0 = os.stat(b('keep')).st_mode
+            refused = [
+                ('mkdir', lambda: os.mkdir(m.path('new-dir')),
+                 lambda: not os.path.exists(b('new-dir'))),
+                ('create', lambda: os.close(os.open(m.path('new-file'), os.O_CREAT | os.O_WRONLY)),
+                 lambda: not os.path.exists(b('new-file'))),
+                ('rename', lambda: os.rename(m.path('keep', 'file'), m.path('moved')),
+                 lambda: os.path.exists(b('keep', 'file')) and not os.path.exists(b('moved'))),
+                ('unlink', lambda: os.unlink(m.path('keep', 'file')),
+                 lambda: os.path.exists(b('keep', 'file'))),
+                ('chmod', lambda: os.chmod(m.path('keep'), 0o700),
+                 lambda: os.stat(b('keep')).st_mode == mode0),
+                ('setxattr', lambda: os.setxattr(m.path('keep'), 'user.refused', b'1'),
+                 lambda: 'user.refused' not in os.listxattr(b('keep'))),
+                ('symlink', lambda: os.symlink('target', m.path('link')),
+                 lambda: not os.path.lexists(b('link'))),
+            ]
+            for name, op, unchanged in refused:
+                with self.assertRaises(OSError, msg=name) as cm:
+                    op()
+                self.assertEqual(cm.exception.errno, errno.EIO, name)
+                self.assertTrue(unchanged(), '%s failed with EIO but reached BACKING' % name)
+            with open(m.path('keep', 'file'), 'rb') as f:
+                self.assertEqual(f.read(), b'readable after the journal fills')
+            self.assertGreaterEqual(m.status()['errors'], len(refused) + 1)
+            self.assertFalse(m.status()['all_durable'])
+            m.stop()
+            m = None
+            os.unlink(filler)
+            m = fx.mount(opts=opts)
+            self.assertEqual(sorted(os.listdir(m.path('keep'))), ['file'])
+            self.assertFalse(os.path.exists(m.path('new-dir')))
+            os.mkdir(m.path('works-again'))
+            self.assertEqual(fx.unmount(), 0)
+        finally:
+            if fx.m is not None:  # tearDown removes the tree once jfs is unmounted
+                fx.m.force_cleanup()
+                fx.m = None
+            subprocess.run(['umount', '-l', jfs], capture_output=True)
 
 
 if __name__ == '__main__':

@@ -207,7 +207,10 @@ static dur_code create_common(nt *t, const char *path, mode_t mode, dev_t rdev, 
     int pfd = parent_of(t, path, &name);
     dur_fh parent = fh_at(pfd, "");
     dur_ns_op op;
-    dur_ns_begin(t->ns, &op);
+    if (dur_ns_begin(t->ns, &op) != DUR_OK) { /* refused (poisoned): as the daemon does */
+        close(pfd);
+        return finish(&op);
+    }
     int r;
     switch (mode & S_IFMT) {
     case S_IFDIR:

@@ -72,14 +72,20 @@ static void test_wal_failure_poisons(void **state)
     dur_ns_get_status(t.ns, &s);
     assert_true(s.errors >= 1);
     assert_false(s.all_durable);
-    /* every later metadata operation fails too (poisoned), never "succeeds" */
+    /* every later metadata operation fails too (poisoned), never "succeeds", and is
+     * refused before the backing call: it has no effect at all */
     for (int k = 0; k < 3; k++) {
         snprintf(name, sizeof name, "after%d", k);
         dur_code c2 = nt_create(&t, name, 0644, NULL);
         assert_int_not_equal(c2, DUR_OK);
         assert_int_equal(dur_code_to_errno(c2, 0), -EIO);
+        assert_int_equal(faccessat(bfd, name, F_OK, AT_SYMLINK_NOFOLLOW), -1);
     }
+    dur_ns_op refused;
     dur_error e2;
+    assert_int_not_equal(dur_ns_begin(t.ns, &refused), DUR_OK);
+    assert_int_not_equal(dur_ns_end(&refused, &e2), DUR_OK);
+    assert_non_null(strstr(e2.msg, "poison"));
     assert_int_not_equal(dur_ns_dir_fsync(t.ns, &e2), DUR_OK);
     assert_int_not_equal(dur_ns_close(t.ns, &e2), DUR_OK);
 

@@ -8,9 +8,9 @@
  * Pattern for every metadata operation (create, mkdir, mknod, symlink, link, unlink,
  * rmdir, rename, setattr, setxattr, removexattr):
  *
- *     dur_ns_op op;
- *     dur_ns_begin(ns, &op);                  // ordering lock: log order == apply order
- *     int r = renameat2(...);                 // the daemon performs the real call
+ *     dur_ns_op op;                           // ordering lock: log order == apply order;
+ *     if (dur_ns_begin(ns, &op) == DUR_OK)    // refused if the journal is poisoned
+ *         r = renameat2(...);                 // the daemon performs the real call
  *     if (r == 0) dur_ns_log_rename(&op, ...);// record appended (not yet durable)
  *     else op_errno = errno;
  *     dur_code c = dur_ns_end(&op, &err);     // unlock; wait until durable per mode
@@ -98,7 +98,11 @@ typedef struct dur_ns_op {
     uint64_t wait_lsn; /* no record, but wait for this LSN (dur_ns_log_setattr_change) */
 } dur_ns_op;
 
-void dur_ns_begin(dur_ns *ns, dur_ns_op *op);
+/* Takes the ordering lock (dur_ns_end releases it, whatever this returns).  Returns
+ * DUR_OK, or the journal's error when it is poisoned and can take no record: the
+ * caller should then skip its backing call (the change would not be journaled)
+ * and still call dur_ns_end, which returns the same error. */
+dur_code dur_ns_begin(dur_ns *ns, dur_ns_op *op);
 
 /* The new object obj was created as parent/name. kind is the S_IFMT part of mode. */
 dur_code dur_ns_log_create(dur_ns_op *op, const dur_fh *parent, const char *name, const dur_fh *obj,
