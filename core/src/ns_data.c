@@ -212,6 +212,16 @@ static dur_code make_content_durable(void *arg, dur_error *err)
     content_ctx *x = arg;
     dur_ns *ns = x->ns;
     size_t cap = ns->opts.data_journal_max;
+    /* A writeback error of this file that fd has not reported yet (errseq: one
+     * since fd was opened, or one nobody has seen): the failed pages may have been
+     * evicted and the snapshot would read stale blocks.  The fdatasync this
+     * replaces would report it, so must we (R6).  WAIT_BEFORE only waits for
+     * writeback already under way. */
+    if (sync_file_range(x->fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE) != 0 && errno != EINVAL &&
+        errno != ESPIPE)
+        return ns_count_error(ns, dur_error_set(err, DUR_E_IO, errno, x->what,
+                                                "writing the file back failed; its data "
+                                                "may be lost"));
     struct stat sb;
     /* The size can still grow before the read below, which then sees more than cap. */
     bool small = fstat(x->fd, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size <= cap;
