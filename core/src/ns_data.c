@@ -278,6 +278,17 @@ static dur_code make_content_durable(void *arg, dur_error *err)
     return ns_count_error(ns, c);
 }
 
+/* Dirty data durable, logged if small (too large: in place).  make_content_durable
+ * counts its own errors; an earlier failure repeated (sticky) is counted here. */
+static dur_code log_content(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
+                            const char *what, dur_error *err)
+{
+    content_ctx x = {ns, st, fd, obj, what};
+    bool failed_before = atomic_load(&st->failed_errno) != 0;
+    dur_code c = dur_file_state_sync_with(st, make_content_durable, &x, false, what, err);
+    return failed_before ? ns_count_error(ns, c) : c;
+}
+
 /* Dirty data durable, logged if small (CLOSE), else in place. */
 static dur_code content_durable_if_dirty(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
                                          const char *what, dur_error *err)
@@ -286,8 +297,7 @@ static dur_code content_durable_if_dirty(dur_ns *ns, dur_file_state *st, int fd,
         return DUR_OK;
     if (!ns->data_journal || !has_identity(obj))
         return sync_in_place(ns, st, fd, obj, true, false, what, err);
-    content_ctx x = {ns, st, fd, obj, what};
-    return dur_file_state_sync_with(st, make_content_durable, &x, false, what, err);
+    return log_content(ns, st, fd, obj, what, err);
 }
 
 static dur_code wal_sync_all(dur_ns *ns, dur_error *err)
@@ -350,10 +360,9 @@ dur_code dur_ns_file_fsync(dur_ns *ns, dur_file_state *st, int fd, const dur_fh 
     /* fsync keeps the in-place sync: it promises the inode's times too, which a
      * logged content does not restore (replay writes it back at recovery time). */
     if (datasync && fdatasync_logs(ns, st, fd, obj)) {
-        content_ctx x = {ns, st, fd, obj, "fdatasync of file"};
         c = skipping(DUR_SKIP_FDATASYNC_LOG)
                 ? DUR_OK
-                : dur_file_state_sync_with(st, make_content_durable, &x, false, x.what, err);
+                : log_content(ns, st, fd, obj, "fdatasync of file", err);
     } else {
         c = sync_in_place(ns, st, fd, obj, datasync, true, "fsync of file", err);
     }
