@@ -86,7 +86,8 @@ static void print_status(const char *dir, const json *s)
            "commit); %.0f file fsync(s); %.0f syncfs\n",
            N("wal.syncs"), N("wal.appends"), N("wal.records_per_sync"), N("file_syncs"),
            N("syncfs_calls"));
-    printf("  file contents:    %.0f journaled at close instead of an fsync (%.0f byte(s))\n",
+    printf("  file contents:    %.0f journaled at close or fdatasync instead of an fsync (%.0f "
+           "byte(s))\n",
            N("file_data_records"), N("file_data_bytes"));
     printf("  errors:           %.0f returned to programs\n", N("errors"));
     int durable = json_bool(s, "all_durable");
