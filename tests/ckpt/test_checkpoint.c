@@ -18,7 +18,8 @@
 /* An independent encoder written from docs/format-checkpoint.md. */
 static size_t encode(uint8_t *buf, uint64_t lsn, const void *payload, size_t len)
 {
-    memcpy(buf, "DURFSCKP", 8);
+    static const uint8_t magic[8] = {'D', 'U', 'R', 'F', 'S', 'C', 'K', 'P'}; /* no NUL */
+    memcpy(buf, magic, sizeof magic);
     uint32_t v = 1, h = 40;
     for (int i = 0; i < 4; i++) {
         buf[8 + i] = (uint8_t)(v >> (8 * i));

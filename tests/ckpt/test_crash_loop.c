@@ -71,6 +71,13 @@ static void sync_hook(void *ctx, uint64_t idx)
         freeze_dir_set(h->fz, true);
 }
 
+/* Changes what the installed sync_hook does from its next call on. */
+static void hook_arm(hook_ctx *h, bool in_recovery, int64_t cut_at)
+{
+    h->in_recovery = in_recovery;
+    h->cut_at = cut_at;
+}
+
 static uint64_t rng_next(uint64_t *s)
 {
     *s ^= *s << 13;
@@ -180,8 +187,7 @@ static void run(const scenario *sc, outcome *o)
     freeze_dir_set(fz, false);
 
     /* First recovery, possibly cut at one of its sync points. */
-    h.in_recovery = true;
-    h.cut_at = sc->rec_cut_at;
+    hook_arm(&h, true, sc->rec_cut_at);
     model_check c;
     dur_code rc;
     recover_into(fz, &m, &c, &rc, &err);
@@ -189,7 +195,7 @@ static void run(const scenario *sc, outcome *o)
         dur_crash_options co2 = {true, true};
         dur_crash_power_cut(crash, &co2);
         freeze_dir_set(fz, false);
-        h.cut_at = -1;
+        hook_arm(&h, true, -1);
         recover_into(fz, &m, &c, &rc, &err);
     }
     dur_crash_set_sync_hook(crash, NULL, NULL);

@@ -326,14 +326,14 @@ static void test_publish_fails_at_every_step(void **state)
      * dir, marker, WAL dir after deletes, checkpoint dir after deletes; rename = atomic
      * write; removes = covered segments + the older checkpoint. */
     struct {
-        dur_fault_op op;
         const char *name;
+        dur_fault_op op;
         unsigned min;
     } kinds[] = {
-        {DUR_FAULT_OPEN, "open", 1},     {DUR_FAULT_WRITE, "write", 2},
-        {DUR_FAULT_SYNC, "sync", 6},     {DUR_FAULT_RENAME, "rename", 1},
-        {DUR_FAULT_REMOVE, "remove", 2}, {DUR_FAULT_LIST, "list", 1},
-        {DUR_FAULT_MKDIR, "mkdir", 0},   {DUR_FAULT_TRUNCATE, "truncate", 0},
+        {"open", DUR_FAULT_OPEN, 1},     {"write", DUR_FAULT_WRITE, 2},
+        {"sync", DUR_FAULT_SYNC, 6},     {"rename", DUR_FAULT_RENAME, 1},
+        {"remove", DUR_FAULT_REMOVE, 2}, {"list", DUR_FAULT_LIST, 1},
+        {"mkdir", DUR_FAULT_MKDIR, 0},   {"truncate", DUR_FAULT_TRUNCATE, 0},
     };
     unsigned total = 0;
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {

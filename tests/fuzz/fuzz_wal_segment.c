@@ -8,7 +8,6 @@
 #include "durability/wal.h"
 
 #include <stdlib.h>
-#include <string.h>
 #include <xxhash.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -67,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (nb > ns)
         abort(); /* best effort returned a record strict did not accept */
     for (size_t i = 0; i < nb && i < MAX_KEEP; i++)
-        if (memcmp(&strict[i], &best[i], sizeof(rec_sum)) != 0)
+        if (strict[i].lsn != best[i].lsn || strict[i].sum != best[i].sum ||
+            strict[i].type != best[i].type) /* not memcmp: padding bytes are unspecified */
             abort();
     if (rs == DUR_OK && (rb != DUR_OK || nb != ns))
         abort();

@@ -82,7 +82,7 @@ int main(int argc, char **argv)
         return 1;
     }
     int total = quick ? 200 : 4000;
-    int threads[] = {1, 4, 16};
+    const int threads[] = {1, 4, 16};
     dur_ns_mode modes[] = {DUR_NS_CLOSE, DUR_NS_ORDERED};
     printf("# namespace journal: mkdir + journal record; %d ops per run; backing %s\n", total, dir);
     printf("%-8s %7s %10s %12s %14s\n", "mode", "threads", "ops/s", "wal fsyncs", "ops per fsync");
@@ -117,10 +117,10 @@ int main(int argc, char **argv)
             dur_ns_status s1;
             dur_ns_get_status(ns, &s1);
             uint64_t syncs = s1.wal.syncs - s0.wal.syncs;
+            int done = total / n * n; /* each of the n workers did total / n */
             printf("%-8s %7d %10.0f %12llu %14.1f%s\n", dur_ns_mode_name(modes[m]), n,
-                   (double)(total / n * n) / dt, (unsigned long long)syncs,
-                   syncs ? (double)(total / n * n) / (double)syncs : 0.0,
-                   fails ? "  (FAILURES)" : "");
+                   (double)done / dt, (unsigned long long)syncs,
+                   syncs ? (double)done / (double)syncs : 0.0, fails ? "  (FAILURES)" : "");
             dur_ns_close(ns, NULL);
             wipe(dir);
         }

@@ -129,7 +129,8 @@ static void list_dir(int dirfd, const char *rel, lines *out, bool top)
             size_t k = 0;
             for (ssize_t o = 0; n > 0 && o < n && k < 64; o += (ssize_t)strlen(names + o) + 1)
                 v[k++] = names + o;
-            qsort(v, k, sizeof *v, cmp_str);
+            if (k > 0) /* no xattrs: nothing to sort (v is unset) */
+                qsort(v, k, sizeof *v, cmp_str);
             for (size_t i = 0; i < k; i++) {
                 char val[65536];
                 ssize_t vl = lgetxattr(pp, v[i], val, sizeof val);
@@ -152,7 +153,8 @@ char *nt_listing(int dirfd)
 {
     lines l = {0};
     list_dir(dirfd, "", &l, true);
-    qsort(l.v, l.n, sizeof *l.v, cmp_str);
+    if (l.n > 0) /* empty tree: l.v is NULL, which qsort must not get */
+        qsort(l.v, l.n, sizeof *l.v, cmp_str);
     size_t total = 1;
     for (size_t i = 0; i < l.n; i++)
         total += strlen(l.v[i]) + 1;
@@ -217,7 +219,7 @@ static dur_code create_common(nt *t, const char *path, mode_t mode, dev_t rdev, 
         r = mkdirat(pfd, name, mode & 07777);
         break;
     case S_IFLNK:
-        r = symlinkat(target, pfd, name);
+        r = target ? symlinkat(target, pfd, name) : -1; /* no target: fails the test */
         break;
     case S_IFREG: {
         int f = openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY, mode & 07777);

@@ -779,8 +779,8 @@ static void test_hostile_record_in_journal(void **state)
     p[o++] = 1; /* version */
     p[o++] = 4; /* parent handle: 4 bytes */
     memset(p + o, 0, 8), o += 8;
-    p[o++] = 3; /* name "a/b" */
-    memcpy(p + o, "a/b", 3), o += 3;
+    p[o++] = 3; /* name "a/b": length-prefixed, no NUL */
+    memcpy(p + o, (const char[3]){'a', '/', 'b'}, 3), o += 3;
     p[o++] = 4; /* object handle */
     memset(p + o, 1, 8), o += 8;
     memset(p + o, 0, 4 + 4 + 4 + 8 + 2), o += 22;
