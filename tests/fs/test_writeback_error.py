@@ -9,18 +9,14 @@ on a small tmpfs, filled up after mkfs, so writes of new data blocks fail with
 ENOSPC while ext4's journal and metadata (written at mkfs) keep working.  The
 journal is on another filesystem (-o journal=).
 """
-import ctypes
 import errno
 import os
 import subprocess
-import time
 import unittest
 
 import durfs_harness as H
 
 H.require_root_fuse()
-_libc = ctypes.CDLL(None, use_errno=True)
-POSIX_FADV_DONTNEED = 4
 
 
 def sh(*cmd):
@@ -30,19 +26,39 @@ def sh(*cmd):
     return r.stdout.decode().strip()
 
 
-def start_writeback_and_evict(path):
-    """Write path's dirty pages back (they fail) without anyone seeing the error --
-    no fsync, which would consume it as a program would -- then drop every clean
-    page cache, the FUSE mount's included, as memory pressure would."""
-    fd = os.open(path, os.O_RDONLY)
+def fail_writeback_and_evict(path):
+    """Make a write-back of path fail and wait for it, through an fd of our own: its
+    fdatasync reports the error, which proves the failure.  Each try dirties a block
+    not yet written (allocated, then written, at write-back; a few of the image's
+    pages were written by mkfs, so one try is not always enough), staying below the
+    64 KiB up to which durfs journals the content.  Then drop every clean page
+    cache, the FUSE mount's included, as memory pressure would.  durfs's fd was
+    opened before: the error is still unseen through it."""
+    fd = os.open(path, os.O_RDWR)
     try:
-        for _ in range(2):  # start writeback; then drop the pages it left clean
-            os.posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
-            time.sleep(0.5)
+        with self_raises_oserror() as failed:
+            for off in range(8192, 60 << 10, 4096):
+                os.pwrite(fd, b'x', off)
+                os.fdatasync(fd)
     finally:
         os.close(fd)
     with open('/proc/sys/vm/drop_caches', 'w') as f:
         f.write('3\n')
+    return failed
+
+
+class self_raises_oserror:
+    """with self_raises_oserror() as r: ... -- r.errno is the OSError's, or None."""
+    errno = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if isinstance(value, OSError):
+            self.errno = value.errno
+            return True
+        return False
 
 
 class WritebackError(unittest.TestCase):
@@ -75,13 +91,17 @@ class WritebackError(unittest.TestCase):
         self.fx.close()
 
     def fill_store(self):
-        with open(os.path.join(self.store, 'fill'), 'wb') as f:
-            try:
-                while True:
-                    f.write(bytes(1 << 20))
-                    f.flush()
-            except OSError:
-                pass
+        """Every page of the tmpfs used: 1 MiB writes, then 4 KiB ones."""
+        fd = os.open(os.path.join(self.store, 'fill'), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            for chunk in (1 << 20, 4096):
+                try:
+                    while True:
+                        os.write(fd, bytes(chunk))
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
 
     def check_reported(self, how):
         """Journaled content written back with an error, evicted, then the file is
@@ -95,10 +115,13 @@ class WritebackError(unittest.TestCase):
         if s1['file_data_records'] == s0['file_data_records']:
             self.skipTest('content not journaled at close here: %s' % s1['fs'])
         self.fill_store()
-        start_writeback_and_evict(os.path.join(self.fx.backing, 'f'))
         for attempt in range(2):
             with self.assertRaises(OSError, msg='%s #%d' % (how, attempt)) as cm:
                 with open(m.path('f'), 'ab') as f:
+                    if attempt == 0:
+                        failed = fail_writeback_and_evict(os.path.join(self.fx.backing, 'f'))
+                        self.assertIn(failed.errno, (errno.EIO, errno.ENOSPC),
+                                      'the backing write-back did not fail')
                     f.write(b'v3')
                     if how == 'fdatasync':
                         f.flush()
