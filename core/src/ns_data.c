@@ -155,12 +155,22 @@ static dur_code log_file_synced(dur_ns *ns, dur_file_state *st, const dur_fh *ob
     return c;
 }
 
+/* A file last made durable at a size above the logging limit is taken to stay
+ * large: its fdatasync syncs in place without an fstat (random writes into a large
+ * file are the fdatasync-heavy case).  Only a hint: one that shrank is still
+ * synced correctly, just not logged. */
+static bool known_large(dur_ns *ns, dur_file_state *st)
+{
+    uint64_t size = atomic_load(&st->synced_size);
+    return size != DUR_SIZE_UNKNOWN && size > ns->opts.data_journal_max;
+}
+
 /* Remember the size st's file had when it was made durable: the hint by which
  * fdatasync chooses between logging and syncing in place (fdatasync_logs). */
 static void note_synced_size(dur_ns *ns, dur_file_state *st, int fd)
 {
     struct stat sb;
-    if (ns->data_journal)
+    if (ns->data_journal && !known_large(ns, st))
         atomic_store(&st->synced_size,
                      fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : DUR_SIZE_UNKNOWN);
 }
@@ -345,7 +355,7 @@ static bool fdatasync_logs(dur_ns *ns, dur_file_state *st, int fd, const dur_fh 
 {
     struct stat sb;
     if (!ns->data_journal || !has_identity(obj) || !dur_file_state_dirty(st) ||
-        fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+        known_large(ns, st) || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
         (uint64_t)sb.st_size > ns->opts.data_journal_max)
         return false;
     uint64_t covers;

@@ -597,18 +597,26 @@ static void tracked_write(fixture *f, tracked *t, const char *content)
     assert_int_equal(dur_ns_file_written(f->t.ns, &t->st, t->fd, &t->fh, &err), DUR_OK);
 }
 
-/* fdatasync of one open file: 'L' if it logged the content, 'P' if it synced in place. */
-static char tracked_fdatasync(fixture *f, tracked *t)
+/* fdatasync (or, with close, FUSE flush) of one open file: 'L' if it logged the
+ * content, 'P' if it synced in place. */
+static char tracked_sync(fixture *f, tracked *t, bool close)
 {
     dur_ns_status a, b;
     dur_ns_get_status(f->t.ns, &a);
     dur_error err;
-    assert_int_equal(dur_ns_file_fsync(f->t.ns, &t->st, t->fd, &t->fh, true, &err), DUR_OK);
+    assert_int_equal(close ? dur_ns_file_close(f->t.ns, &t->st, t->fd, &t->fh, &err)
+                           : dur_ns_file_fsync(f->t.ns, &t->st, t->fd, &t->fh, true, &err),
+                     DUR_OK);
     dur_ns_get_status(f->t.ns, &b);
     bool logged = b.file_data_records == a.file_data_records + 1;
     bool in_place = b.file_syncs == a.file_syncs + 1;
     assert_true(logged != in_place);
     return logged ? 'L' : 'P';
+}
+
+static char tracked_fdatasync(fixture *f, tracked *t)
+{
+    return tracked_sync(f, t, false);
 }
 
 /* Which way fdatasync goes: logged when the size changed since the file was last
@@ -654,8 +662,9 @@ static void tracked_write_n(fixture *f, tracked *t, char c, size_t n)
 /* A file logged while small, then synced in place once grown past the limit: the
  * first in-place sync logs FILE_SYNCED, the next ones need none (a growing file,
  * e.g. SQLite's -wal, would otherwise pay two commits per fdatasync until the
- * next checkpoint).  A newer FILE_DATA makes FILE_SYNCED (or logging) needed
- * again: replay then must not bring the older logged content back. */
+ * next checkpoint), also after it shrank (known large: no fstat).  A newer
+ * FILE_DATA (a close) makes FILE_SYNCED (or logging) needed again: replay then
+ * must not bring the older logged content back. */
 static void test_file_synced_once_supersedes(void **state)
 {
     fixture *f = *state;
@@ -669,10 +678,13 @@ static void test_file_synced_once_supersedes(void **state)
     tracked_write_n(f, &t, 'b', 70000);
     assert_int_equal(tracked_fdatasync(f, &t), 'P');
     assert_int_equal(last_lsn(f), lsn + 1); /* superseded already: no record */
+    tracked_write(f, &t, "shrunk");
+    assert_int_equal(tracked_fdatasync(f, &t), 'P'); /* known large: no fstat, in place */
+    assert_int_equal(last_lsn(f), lsn + 1);
     tracked_write(f, &t, "small again");
-    assert_int_equal(tracked_fdatasync(f, &t), 'L');
-    tracked_write(f, &t, "small AGAIN");             /* same size, but "small again" is */
-    assert_int_equal(tracked_fdatasync(f, &t), 'L'); /* replayable: not in place */
+    assert_int_equal(tracked_sync(f, &t, true), 'L'); /* a close logs it */
+    tracked_write(f, &t, "small AGAIN");              /* same size, but "small again" is */
+    assert_int_equal(tracked_fdatasync(f, &t), 'L');  /* replayable: not in place */
     close(t.fd);
     char *got = crash_and_recover(f, "grows", "small AGAIN");
     assert_string_equal(got, "small AGAIN");
