@@ -175,19 +175,24 @@ static void note_synced_size(dur_ns *ns, dur_file_state *st, int fd)
                      fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : DUR_SIZE_UNKNOWN);
 }
 
-/* An in-place sync of obj, followed by FILE_SYNCED when replay could otherwise
- * write older logged content over it. */
+/* After a successful in-place sync of obj: its size for the hint, and FILE_SYNCED
+ * when replay could otherwise write older logged content over it (mark, covers:
+ * data_may_be_replayed before the sync).  dur_ns_end counts a failed record. */
+static dur_code after_in_place_sync(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
+                                    bool mark, uint64_t covers, dur_error *err)
+{
+    note_synced_size(ns, st, fd);
+    return mark ? log_file_synced(ns, st, obj, covers, err) : DUR_OK;
+}
+
+/* An in-place sync of obj (sync_file counts its failure). */
 static dur_code sync_in_place(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
                               bool datasync, bool force, const char *what, dur_error *err)
 {
     uint64_t covers;
     bool mark = data_may_be_replayed(ns, st, obj, &covers);
     dur_code c = sync_file(ns, st, fd, datasync, force, what, err);
-    if (c == DUR_OK)
-        note_synced_size(ns, st, fd);
-    if (c == DUR_OK && mark)
-        c = ns_count_error(ns, log_file_synced(ns, st, obj, covers, err));
-    return c;
+    return c == DUR_OK ? after_in_place_sync(ns, st, fd, obj, mark, covers, err) : c;
 }
 
 ssize_t ns_read_prefix(int fd, unsigned char *buf, size_t cap)
@@ -281,11 +286,8 @@ static dur_code make_content_durable(void *arg, dur_error *err)
     uint64_t start = ns_now_ns();
     dur_code c = dur_fd_fdatasync(x->fd, x->what, err);
     ns_note_sync(ns, x->what, start);
-    if (c == DUR_OK)
-        note_synced_size(ns, x->st, x->fd);
-    if (c == DUR_OK && mark)
-        return log_file_synced(ns, x->st, x->obj, covers, err); /* counted by dur_ns_end */
-    return ns_count_error(ns, c);
+    return c == DUR_OK ? after_in_place_sync(ns, x->st, x->fd, x->obj, mark, covers, err)
+                       : ns_count_error(ns, c);
 }
 
 /* Dirty data durable, logged if small (too large: in place).  make_content_durable
