@@ -41,18 +41,19 @@ const char *ns_rec_type_name(unsigned type);
  *   FILE_SYNCED  obj, covers (FILE_DATA records of obj with LSN <= covers are stale)
  * Names are NUL-terminated copies; target and value point into the decoded payload. */
 typedef struct ns_record {
-    uint8_t type;
-    dur_fh parent, parent2, obj, other;
-    char name[NS_NAME_MAX + 1], name2[NS_NAME_MAX + 1], xname[NS_NAME_MAX + 1];
-    uint32_t mode, uid, gid, flags, valid;
+    /* widest fields first: no padding between them (the struct is not on disk) */
     uint64_t rdev, size, covers;
     int64_t atime_sec, mtime_sec;
-    uint32_t atime_nsec, mtime_nsec;
-    uint8_t is_dir;
     const char *target; /* not NUL-terminated: target_len bytes */
-    uint32_t target_len;
     const void *value;
+    dur_fh parent, parent2, obj, other;
+    uint32_t mode, uid, gid, flags, valid;
+    uint32_t atime_nsec, mtime_nsec;
+    uint32_t target_len;
     uint32_t value_len;
+    char name[NS_NAME_MAX + 1], name2[NS_NAME_MAX + 1], xname[NS_NAME_MAX + 1];
+    uint8_t type;
+    uint8_t is_dir;
 } ns_record;
 
 /* Largest encoded payload (SETXATTR with the biggest value dominates). */
