@@ -27,24 +27,34 @@ SYNC_REMOVED = {"replace": "violations", "create": "violations", "churn": "viola
                 "(recovery)": "any", "(daemon)": "any"}
 
 
+# ext4 with fast_commit (opt-in, --fs ext4-fc): on kernel 6.18 programs that
+# fsync correctly lost appended data there, and ext4 could not load the journal
+# of some snapshots (docs/powercut.md, finding 8).  Those are the kernel's
+# failures: reported, never required, never a rig failure.
+KERNEL_FAILS = {"ext4-fc": {"(fs mount)": "any"}}
+KERNEL_FSYNC_FAILS = {"ext4-fc": {"append": "any", "rewrite": "any"}}
+
+
 def round_sessions(a, rng, seconds, snapshots):
     out = []
     for fs in a.fs.split(","):
         base = dict(fs=fs, durfs=a.durfs, workloads=WORKLOADS, seconds=seconds,
-                    snapshots=snapshots, gap=seconds / snapshots)
+                    snapshots=snapshots, gap=seconds / snapshots, expect=KERNEL_FAILS.get(fs, {}))
+        kernel = base["expect"]
         if not a.no_controls:
-            out.append(dict(base, label="raw", mode="raw", fsync=False, ckpt=False, expect=LOSSY,
-                            seed=rng.randrange(1, 1 << 30)))
+            out.append(dict(base, label="raw", mode="raw", fsync=False, ckpt=False,
+                            expect={**LOSSY, **kernel}, seed=rng.randrange(1, 1 << 30)))
             # btrfs log replay has known bugs with renames/links/symlinks even
             # when every object and parent is fsynced (backing-fs-crash-semantics
             # section 1): churn there is reported but not required to be clean
             out.append(dict(base, label="rawfsync", mode="raw", fsync=True, ckpt=False,
-                            expect={"churn": "any"} if fs == "btrfs" else {},
+                            expect={**({"churn": "any"} if fs == "btrfs" else {}), **kernel,
+                                    **KERNEL_FSYNC_FAILS.get(fs, {})},
                             seed=rng.randrange(1, 1 << 30)))
         if a.nosync_shim and not a.no_controls:
             # durfs with its syncs made no-ops (LD_PRELOAD): must lose data
             out.append(dict(base, label="nosync", mode="close", fsync=False, ckpt=False,
-                            preload=a.nosync_shim, expect=SYNC_REMOVED,
+                            preload=a.nosync_shim, expect={**SYNC_REMOVED, **kernel},
                             seed=rng.randrange(1, 1 << 30)))
         if a.controls_only:
             continue

@@ -129,6 +129,17 @@ class Session:
             self.keep_failure(snap, logroot, snap["image"])
         self.store.remove(snap["image"])
 
+    def mount_snapshot(self, prof, dev, backing, label):
+        """A snapshot the kernel cannot mount is a crash state its filesystem does
+        not recover from: a violation row of its own, whoever wrote the image."""
+        try:
+            prof.mount_snapshot(dev, backing)
+            return True
+        except sysutil.RigError as e:
+            self.results.violation(self.cfg, "(fs mount)", label, "-",
+                                   "the kernel mounts the snapshot", str(e))
+            return False
+
     def check_image(self, snap, logroot, image, recut):
         """Mount image, recover with durfs, check every workload; with recut also
         cut again during that recovery and check the second recovery gives the
@@ -142,7 +153,8 @@ class Session:
         bad = 0
         second = None
         try:
-            prof.mount_snapshot(dev, backing)
+            if not self.mount_snapshot(prof, dev, backing, label):
+                return 1
             if self.cfg["mode"] == "raw":
                 top = backing
             else:
@@ -196,7 +208,8 @@ class Session:
         label = f"{self.sid}/snap{snap['n']}/recut"
         bad = 0
         try:
-            prof.mount_snapshot(dev, backing)
+            if not self.mount_snapshot(prof, dev, backing, label):
+                return 1
             durfs = Durfs(self.cfg["durfs"], backing, mnt, self.cfg["mode"],
                           self.cfg.get("durfs_opts", ()),
                           os.path.join(self.workdir, self.sid + ".recovery.log"))
