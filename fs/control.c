@@ -102,6 +102,8 @@ static int status_json(char *buf, size_t size)
     json_str(journal, sizeof(journal), s->journal_dir);
     char kind[96];
     json_str(kind, sizeof(kind), fs_kind_name(s->fs.kind));
+    char fs_name[96]; /* e.g. "ext4 (fast_commit)" */
+    json_str(fs_name, sizeof(fs_name), s->fs.name);
     const dur_ns_recovery *rc = &s->last_recovery;
     double age =
         s->checkpoint_time.tv_sec ? elapsed_since(&s->checkpoint_time, CLOCK_REALTIME) : 0.0;
@@ -109,7 +111,8 @@ static int status_json(char *buf, size_t size)
         buf, size,
         "{\"version\":\"%s\",\"pid\":%d,\"mode\":\"%s\",\"backing\":%s,\"mountpoint\":%s,"
         "\"journal_dir\":%s,\"journal_bytes\":%llu,"
-        "\"fs\":{\"kind\":%s,\"volatile\":%s,\"fsync_hardens_all_metadata\":%s,\"handles\":%s},"
+        "\"fs\":{\"kind\":%s,\"name\":%s,\"volatile\":%s,\"fsync_hardens_all_metadata\":%s,"
+        "\"file_fsync_trusted\":%s,\"handles\":%s},"
         "\"last_lsn\":%llu,\"durable_lsn\":%llu,"
         "\"checkpoint\":{\"lsn\":%llu,\"age_seconds\":%.3f,\"count\":%llu},"
         "\"records_since_checkpoint\":%llu,"
@@ -119,8 +122,9 @@ static int status_json(char *buf, size_t size)
         "\"file_syncs\":%llu,\"file_data_records\":%llu,\"file_data_bytes\":%llu,"
         "\"syncfs_calls\":%llu,\"errors\":%llu,\"all_durable\":%s}",
         DURFS_VERSION, (int)getpid(), dur_ns_mode_name(s->mode), backing, mount, journal,
-        (unsigned long long)s->wal.bytes_on_disk, kind, s->fs.is_volatile ? "true" : "false",
-        s->fs.fsync_hardens_all_metadata ? "true" : "false", g_fs.handles ? "true" : "false",
+        (unsigned long long)s->wal.bytes_on_disk, kind, fs_name,
+        s->fs.is_volatile ? "true" : "false", s->fs.fsync_hardens_all_metadata ? "true" : "false",
+        s->fs.file_fsync_trusted ? "true" : "false", g_fs.handles ? "true" : "false",
         (unsigned long long)s->last_lsn, (unsigned long long)s->durable_lsn,
         (unsigned long long)s->checkpoint_lsn, age, (unsigned long long)s->checkpoints,
         (unsigned long long)(s->last_lsn > s->checkpoint_lsn ? s->last_lsn - s->checkpoint_lsn : 0),

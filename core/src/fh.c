@@ -9,7 +9,10 @@
  * only on a journaled ext4 (jbd2 present) or XFS does one fsync commit the
  * filesystem journal and harden every earlier metadata operation in order; on
  * anything else the journal must syncfs at commit points.  Unknown is treated as
- * the weakest case, never the strongest.
+ * the weakest case, never the strongest.  ext4 with fast_commit is weaker still:
+ * the power-cut rig found fsync'ed appends lost there (kernel 6.18), so neither
+ * kind of fsync is trusted and every sync point becomes a syncfs (a full jbd2
+ * commit).
  */
 #include "durability/fh.h"
 
@@ -135,10 +138,9 @@ char *dur_fh_format(const dur_fh *fh, char *buf, size_t size)
 #define FS_MAGIC_NFS 0x6969u
 #define FS_MAGIC_FUSE 0x65735546u
 
-/* Does the ext4 filesystem holding fd have a jbd2 journal?  The kernel lists
- * running journals as /proc/fs/jbd2/<devname>-8; the device name comes from
- * /sys/dev/block/MAJ:MIN/uevent.  Unknown -> false (assume the weaker fs). */
-static bool ext4_journaled(int fd)
+/* The kernel's name for the block device holding fd ("loop3", "nvme0n1p2"), from
+ * /sys/dev/block/MAJ:MIN/uevent; false when there is none. */
+static bool block_dev_name(int fd, char *dev, size_t size)
 {
     struct stat st;
     if (fstat(fd, &st) != 0)
@@ -148,23 +150,57 @@ static bool ext4_journaled(int fd)
     FILE *f = fopen(path, "re");
     if (!f)
         return false;
-    char line[256], dev[200] = "";
+    char line[256];
+    dev[0] = '\0';
     while (fgets(line, sizeof line, f)) {
         if (strncmp(line, "DEVNAME=", 8) == 0) {
             size_t n = strcspn(line + 8, "\n");
-            if (n >= sizeof dev)
-                n = sizeof dev - 1;
+            if (n >= size)
+                n = size - 1;
             memcpy(dev, line + 8, n);
             dev[n] = '\0';
             break;
         }
     }
     fclose(f);
-    if (!dev[0] || strchr(dev, '/'))
-        return false;
+    return dev[0] && !strchr(dev, '/');
+}
+
+/* Does the ext4 filesystem on dev have a jbd2 journal?  The kernel lists running
+ * journals as /proc/fs/jbd2/<devname>-8.  Unknown -> false (assume the weaker fs). */
+static bool ext4_journaled(const char *dev)
+{
     char jpath[300];
     snprintf(jpath, sizeof jpath, "/proc/fs/jbd2/%s-8", dev);
     return access(jpath, F_OK) == 0;
+}
+
+/* Is ext4's fast_commit on?  The feature bit (s_feature_compat 0x400 at superblock
+ * offset 0x5C, the superblock at byte 1024 of the device) when the device is
+ * readable; else the mount flag, which /proc/fs/ext4/<dev>/options shows under the
+ * name "fc_debug_force".  Unknown -> true: an fsync there is not trusted. */
+static bool ext4_fast_commit(const char *dev)
+{
+    char path[300];
+    snprintf(path, sizeof path, "/dev/%s", dev);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        unsigned char sb[0x60];
+        ssize_t n = pread(fd, sb, sizeof sb, 1024);
+        close(fd);
+        if (n == (ssize_t)sizeof sb && sb[0x38] == 0x53 && sb[0x39] == 0xEF) /* s_magic */
+            return (sb[0x5C] | sb[0x5D] << 8) & 0x400;
+    }
+    snprintf(path, sizeof path, "/proc/fs/ext4/%s/options", dev);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return true;
+    char line[256];
+    bool fc = false;
+    while (!fc && fgets(line, sizeof line, f))
+        fc = strncmp(line, "fc_debug_force", 14) == 0 && (line[14] == '\n' || line[14] == '\0');
+    fclose(f);
+    return fc;
 }
 
 dur_code dur_fs_probe(int fd, dur_fs_policy *out, dur_error *err)
@@ -194,12 +230,18 @@ dur_code dur_fs_probe(int fd, dur_fs_policy *out, dur_error *err)
         }
     }
     out->is_volatile = out->kind == DUR_FS_TMPFS || out->kind == DUR_FS_RAMFS;
-    if (out->kind == DUR_FS_EXT4) {
-        out->fsync_hardens_all_metadata = ext4_journaled(fd);
-        if (!out->fsync_hardens_all_metadata)
-            snprintf(out->name, sizeof out->name, "ext4 (no journal)");
+    out->file_fsync_trusted = true;
+    char dev[200];
+    if (out->kind == DUR_FS_EXT4 && !block_dev_name(fd, dev, sizeof dev)) {
+        out->file_fsync_trusted = false; /* fast_commit unknown: the weaker case */
+        snprintf(out->name, sizeof out->name, "ext4 (device unknown)");
+    } else if (out->kind == DUR_FS_EXT4 && !ext4_journaled(dev)) {
+        snprintf(out->name, sizeof out->name, "ext4 (no journal)");
+    } else if (out->kind == DUR_FS_EXT4 && ext4_fast_commit(dev)) {
+        out->file_fsync_trusted = false;
+        snprintf(out->name, sizeof out->name, "ext4 (fast_commit)");
     } else {
-        out->fsync_hardens_all_metadata = out->kind == DUR_FS_XFS;
+        out->fsync_hardens_all_metadata = out->kind == DUR_FS_EXT4 || out->kind == DUR_FS_XFS;
     }
     dur_fh fh;
     out->has_handles = dur_fh_get(fd, "", &fh, NULL) == DUR_OK;

@@ -138,12 +138,15 @@ ssize_t ns_read_prefix(int fd, unsigned char *buf, size_t cap);
 /* syncfs(BACKING), counted. */
 dur_code ns_syncfs_backing(dur_ns *ns, dur_error *err);
 
-/* ORDERED mode on a filesystem where fsync of one file may persist its changes ahead
- * of older unrelated ones (btrfs, unknown): file syncs must be syncfs instead, or
- * BACKING stops being a prefix of the operations (see ns_data.c). */
-static inline bool ns_file_sync_breaks_prefix(const dur_ns *ns)
+/* Must a file sync be a syncfs of BACKING instead (see ns_data.c)?  In ORDERED mode
+ * on a filesystem where fsync of one file may persist its changes ahead of older
+ * unrelated ones (btrfs, unknown), or BACKING stops being a prefix of the
+ * operations; in every mode where a file's fsync is not trusted to make even that
+ * file durable (ext4 with fast_commit). */
+static inline bool ns_file_sync_is_syncfs(const dur_ns *ns)
 {
-    return ns->opts.mode == DUR_NS_ORDERED && !ns->policy.fsync_hardens_all_metadata;
+    return (ns->opts.mode == DUR_NS_ORDERED && !ns->policy.fsync_hardens_all_metadata) ||
+           !ns->policy.file_fsync_trusted;
 }
 
 #endif

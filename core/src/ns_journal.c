@@ -384,6 +384,17 @@ static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
     return DUR_OK;
 }
 
+/* Why each group commit syncfs()es BACKING, for the mount log. */
+static const char *syncfs_reason(const dur_fs_policy *p)
+{
+    if (p->fsync_hardens_all_metadata)
+        return "ordered mode with the journal on another filesystem";
+    if (!p->file_fsync_trusted)
+        return "a file's fsync is not trusted there: fsync'ed appends were lost after power "
+               "cuts; every sync point is a full commit, slower";
+    return "it does not harden all metadata on fsync; slower";
+}
+
 static dur_code ns_probe(dur_ns *ns, dur_error *err)
 {
     dur_code c = dur_fs_probe(ns->backing_fd, &ns->policy, err);
@@ -408,14 +419,16 @@ static dur_code ns_probe(dur_ns *ns, dur_error *err)
     if (ns->hook_syncfs)
         ns_log(ns, LOG_NOTICE,
                "durfs: backing filesystem %s: each group commit will syncfs() it (%s)",
-               ns->policy.name,
-               ns->policy.fsync_hardens_all_metadata
-                   ? "ordered mode with the journal on another filesystem"
-                   : "it does not harden all metadata on fsync; slower");
+               ns->policy.name, syncfs_reason(&ns->policy));
     dur_fs_policy jpolicy = ns->policy;
     if (!ns->journal_same_fs && (jfd < 0 || dur_fs_probe(jfd, &jpolicy, NULL) != DUR_OK))
         jpolicy.kind = DUR_FS_UNKNOWN;
     ns->journal_zero_fill = jpolicy.kind == DUR_FS_EXT4 || jpolicy.kind == DUR_FS_XFS;
+    if (!ns->journal_same_fs && !jpolicy.is_volatile && !jpolicy.file_fsync_trusted)
+        ns_log(ns, LOG_WARNING,
+               "durfs: WARNING: the journal %s is on %s, whose fsync is not trusted: a power "
+               "cut may lose acknowledged changes; put the journal on another filesystem",
+               ns->journal_path, jpolicy.name);
     if (!ns->journal_same_fs && jpolicy.is_volatile)
         ns_log(ns, LOG_WARNING,
                "durfs: WARNING: the journal %s is on %s (volatile): no journaled change or file "
@@ -834,8 +847,8 @@ dur_code dur_ns_end(dur_ns_op *op, dur_error *err)
     if (op->harden_fd >= 0) {
         atomic_fetch_add(&ns->file_syncs, 1);
         uint64_t start = ns_now_ns();
-        c = ns_file_sync_breaks_prefix(ns) ? ns_syncfs_backing(ns, err)
-                                           : dur_fd_fsync(op->harden_fd, "truncated file", err);
+        c = ns_file_sync_is_syncfs(ns) ? ns_syncfs_backing(ns, err)
+                                       : dur_fd_fsync(op->harden_fd, "truncated file", err);
         ns_note_sync(ns, "fsync of a truncated file", start);
         if (c != DUR_OK)
             return ns_count_error(ns, c);

@@ -390,7 +390,10 @@ static dur_code map_put(ns_replay *r, const dur_fh *from, const dur_fh *to, dur_
     if (w != (ssize_t)n)
         return dur_error_set(err, DUR_E_IO, w < 0 ? errno : ENOSPC, NS_REPLAY_MAP_FILE,
                              "cannot append to the replay map");
-    return dur_fd_fdatasync(r->map_fd, NS_REPLAY_MAP_FILE, err);
+    /* Where an fsync is not known to harden in order (btrfs, ext4 fast_commit,
+     * unknown), a full commit. */
+    return r->hardens ? dur_fd_fdatasync(r->map_fd, NS_REPLAY_MAP_FILE, err)
+                      : dur_fd_syncfs(r->backing_fd, "backing filesystem", err);
 }
 
 dur_code ns_replay_discard_map(dur_dir *jdir, dur_error *err)

@@ -63,8 +63,12 @@ static void print_status(const char *dir, const json *s)
     printf("  mode:             %s (%s)\n", mode, mode_meaning(mode));
     printf("  backing:          %s\n", json_string(s, "backing", "?"));
     printf("  filesystem:       %s; fsync hardens all metadata: %s; file handles: %s\n",
-           json_string(s, "fs.kind", "?"), yes_no(json_bool(s, "fs.fsync_hardens_all_metadata")),
+           json_string(s, "fs.name", json_string(s, "fs.kind", "?")),
+           yes_no(json_bool(s, "fs.fsync_hardens_all_metadata")),
            yes_no(json_bool(s, "fs.handles")));
+    if (json_bool(s, "fs.file_fsync_trusted") == 0)
+        printf("  NOTE:             a file's fsync is not trusted on this filesystem: every "
+               "sync point is a full commit (syncfs), slower\n");
     if (json_bool(s, "fs.volatile") == 1)
         printf("  WARNING:          the backing filesystem is volatile (e.g. tmpfs): nothing "
                "survives a power cut\n");

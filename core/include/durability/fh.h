@@ -61,10 +61,14 @@ typedef struct dur_fs_policy {
      * journal, XFS).  When false, the journal must syncfs the backing fs at each
      * commit point instead of relying on that (btrfs, unknown). */
     bool fsync_hardens_all_metadata;
+    /* An fsync/fdatasync of one file makes that file's data and size durable.
+     * False on ext4 with fast_commit: the power-cut rig saw fsync'ed appends lost
+     * there (docs/powercut.md), so file syncs must be syncfs (a full commit). */
+    bool file_fsync_trusted;
     bool has_handles; /* name_to_handle_at works */
 } dur_fs_policy;
 
-/* Probe the filesystem holding fd (statfs f_type, ext4 journal presence, handles). */
+/* Probe the filesystem holding fd (statfs f_type, ext4 journal and fast_commit, handles). */
 dur_code dur_fs_probe(int fd, dur_fs_policy *out, dur_error *err);
 /* Same filesystem (st_dev)? */
 bool dur_fs_same(int fd_a, int fd_b);

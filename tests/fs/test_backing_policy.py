@@ -1,0 +1,98 @@
+"""What durfs trusts of the backing filesystem decides where it syncs.
+
+ext4 with fast_commit: the power-cut rig (tests/powercut, --fs ext4-fc) saw
+programs that fsync correctly lose appended data there after a cut (kernel
+6.18; docs/powercut.md finding 8).  durfs detects the feature at mount and
+makes every in-place file sync a syncfs of BACKING (a full jbd2 commit) instead
+of trusting the file's fsync.  The same fsync on plain ext4 stays a file fsync:
+that case is the control showing the assertion can fail.
+
+Removing the fast_commit case from ns_file_sync_is_syncfs (core/src/ns_internal.h)
+makes test_fast_commit_file_fsync_is_a_syncfs fail: the fsync then adds no
+syncfs.
+"""
+import os
+import subprocess
+import unittest
+
+import durfs_harness as H
+
+H.require_root_fuse()
+
+BIG = 1 << 20  # over data_journal= (64 KiB): synced in place, never journaled
+
+
+def sh(*cmd):
+    r = subprocess.run(cmd, capture_output=True)
+    if r.returncode != 0:
+        raise unittest.SkipTest('%s: %s' % (' '.join(cmd), r.stderr.decode(errors='replace')))
+    return r.stdout.decode().strip()
+
+
+class BackingPolicy(unittest.TestCase):
+    def setUp(self):
+        self.fx = H.Fixture()
+        self.disk = os.path.join(self.fx.tmp, 'disk')
+        os.mkdir(self.disk)
+        self.loop = None
+        self.mounted = False
+
+    def tearDown(self):
+        if self.fx.m is not None:
+            self.fx.m.force_cleanup()
+            self.fx.m = None
+        if self.mounted:
+            subprocess.run(['umount', self.disk], capture_output=True)
+        if self.loop:
+            subprocess.run(['losetup', '-d', self.loop], capture_output=True)
+        self.fx.close()
+
+    def mount_ext4(self, *features):
+        img = os.path.join(self.fx.tmp, 'img')
+        with open(img, 'wb') as f:
+            f.truncate(256 << 20)
+        args = ['mkfs.ext4', '-q', '-F']
+        for feat in features:
+            args += ['-O', feat]
+        sh(*args, img)
+        self.loop = sh('losetup', '-f', '--show', img)
+        sh('mount', self.loop, self.disk)
+        self.mounted = True
+        self.fx.backing = os.path.join(self.disk, 'data')
+        os.mkdir(self.fx.backing)
+        return self.fx.mount(opts='checkpoint_secs=3600')  # no checkpoint syncfs meanwhile
+
+    def syncfs_added_by_fsync(self, m):
+        """syncfs calls that one fsync of a big, freshly written file adds; the
+        create before it is already committed, so nothing else is pending."""
+        fd = os.open(m.path('big'), os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.fsync(fd)  # the create (and any hook syncfs it needs) done first
+            os.write(fd, os.urandom(BIG))
+            before = m.status()['syncfs_calls']
+            os.fsync(fd)
+            return m.status()['syncfs_calls'] - before
+        finally:
+            os.close(fd)
+
+    def test_fast_commit_file_fsync_is_a_syncfs(self):
+        m = self.mount_ext4('fast_commit')
+        fs = m.status()['fs']
+        self.assertEqual(fs['name'], 'ext4 (fast_commit)', fs)
+        self.assertFalse(fs['file_fsync_trusted'], fs)
+        self.assertFalse(fs['fsync_hardens_all_metadata'], fs)
+        self.assertGreaterEqual(self.syncfs_added_by_fsync(m), 1)
+        with open(m.path('big'), 'rb') as f:
+            self.assertEqual(len(f.read()), BIG)
+
+    def test_plain_ext4_file_fsync_stays_a_file_fsync(self):
+        m = self.mount_ext4()
+        fs = m.status()['fs']
+        self.assertEqual(fs['name'], 'ext4', fs)
+        self.assertTrue(fs['file_fsync_trusted'], fs)
+        self.assertTrue(fs['fsync_hardens_all_metadata'], fs)
+        self.assertEqual(self.syncfs_added_by_fsync(m), 0)
+
+
+if __name__ == '__main__':
+    H.main()
