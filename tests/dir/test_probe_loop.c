@@ -1,6 +1,7 @@
 /* tests/dir (suite 'fs', needs root + loop devices): dur_fs_probe on real ext4
  * with and without a journal, XFS and btrfs images mounted from loop devices --
- * fsync_hardens_all_metadata must be true exactly for journaled ext4 and XFS. */
+ * fsync_hardens_all_metadata must be true exactly for journaled ext4 and XFS, and
+ * file_fsync_trusted false exactly for ext4 with fast_commit. */
 #include "dir_test_util.h"
 #include "durability/fh.h"
 
@@ -65,8 +66,21 @@ static void test_ext4_journaled(void **state)
     probe_image("mkfs.ext4 -q -F %s", 64, &pol);
     assert_int_equal(pol.kind, DUR_FS_EXT4);
     assert_true(pol.fsync_hardens_all_metadata);
+    assert_true(pol.file_fsync_trusted);
     assert_false(pol.is_volatile);
     assert_true(pol.has_handles);
+}
+
+/* The power-cut rig saw fast commits lose fsync'ed appends (docs/powercut.md). */
+static void test_ext4_fast_commit(void **state)
+{
+    (void)state;
+    dur_fs_policy pol;
+    probe_image("mkfs.ext4 -q -F -O fast_commit %s", 64, &pol);
+    assert_int_equal(pol.kind, DUR_FS_EXT4);
+    assert_string_equal(pol.name, "ext4 (fast_commit)");
+    assert_false(pol.file_fsync_trusted);
+    assert_false(pol.fsync_hardens_all_metadata);
 }
 
 static void test_ext4_without_journal(void **state)
@@ -102,6 +116,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ext4_journaled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ext4_without_journal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ext4_fast_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_xfs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_btrfs, setup, teardown),
     };
