@@ -112,7 +112,7 @@ static int status_json(char *buf, size_t size)
         "{\"version\":\"%s\",\"pid\":%d,\"mode\":\"%s\",\"backing\":%s,\"mountpoint\":%s,"
         "\"journal_dir\":%s,\"journal_bytes\":%llu,"
         "\"fs\":{\"kind\":%s,\"name\":%s,\"volatile\":%s,\"fsync_hardens_all_metadata\":%s,"
-        "\"file_fsync_trusted\":%s,\"handles\":%s},"
+        "\"file_fsync_trusted\":%s,\"flushes_disabled\":%s,\"handles\":%s},"
         "\"last_lsn\":%llu,\"durable_lsn\":%llu,"
         "\"checkpoint\":{\"lsn\":%llu,\"age_seconds\":%.3f,\"count\":%llu},"
         "\"records_since_checkpoint\":%llu,"
@@ -124,9 +124,10 @@ static int status_json(char *buf, size_t size)
         DURFS_VERSION, (int)getpid(), dur_ns_mode_name(s->mode), backing, mount, journal,
         (unsigned long long)s->wal.bytes_on_disk, kind, fs_name,
         s->fs.is_volatile ? "true" : "false", s->fs.fsync_hardens_all_metadata ? "true" : "false",
-        s->fs.file_fsync_trusted ? "true" : "false", g_fs.handles ? "true" : "false",
-        (unsigned long long)s->last_lsn, (unsigned long long)s->durable_lsn,
-        (unsigned long long)s->checkpoint_lsn, age, (unsigned long long)s->checkpoints,
+        s->fs.file_fsync_trusted ? "true" : "false", s->fs.flushes_disabled ? "true" : "false",
+        g_fs.handles ? "true" : "false", (unsigned long long)s->last_lsn,
+        (unsigned long long)s->durable_lsn, (unsigned long long)s->checkpoint_lsn, age,
+        (unsigned long long)s->checkpoints,
         (unsigned long long)(s->last_lsn > s->checkpoint_lsn ? s->last_lsn - s->checkpoint_lsn : 0),
         (unsigned long long)rc->wal.records_replayed, (unsigned long long)rc->ops_redone,
         (unsigned long long)rc->ops_already, (unsigned long long)rc->ops_skipped,

@@ -203,6 +203,41 @@ static bool ext4_fast_commit(const char *dev)
     return fc;
 }
 
+/* Is the filesystem holding fd mounted without write barriers ("nobarrier" or
+ * "barrier=0" among the superblock options of its /proc/self/mountinfo line)?  The
+ * line is found by mount ID (statx): btrfs gives files a per-subvolume st_dev that
+ * mountinfo does not show. */
+static bool mounted_nobarrier(int fd)
+{
+    struct statx stx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) != 0 || !(stx.stx_mask & STATX_MNT_ID))
+        return false;
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return false;
+    char *line = NULL;
+    size_t cap = 0;
+    bool found = false;
+    while (!found && getline(&line, &cap, f) > 0) {
+        /* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...] - FSTYPE SOURCE SUPEROPTS" */
+        char *end = NULL;
+        unsigned long long id = strtoull(line, &end, 10);
+        char *sep = strstr(line, " - ");
+        if (end == line || id != stx.stx_mnt_id || !sep)
+            continue;
+        char *save = NULL;
+        strtok_r(sep + 3, " ", &save);             /* fstype */
+        strtok_r(NULL, " ", &save);                /* source */
+        char *opts = strtok_r(NULL, " \n", &save); /* superblock options */
+        for (char *o = opts ? strtok_r(opts, ",", &save) : NULL; o && !found;
+             o = strtok_r(NULL, ",", &save))
+            found = strcmp(o, "nobarrier") == 0 || strcmp(o, "barrier=0") == 0;
+    }
+    free(line);
+    fclose(f);
+    return found;
+}
+
 dur_code dur_fs_probe(int fd, dur_fs_policy *out, dur_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -243,6 +278,7 @@ dur_code dur_fs_probe(int fd, dur_fs_policy *out, dur_error *err)
     } else {
         out->fsync_hardens_all_metadata = out->kind == DUR_FS_EXT4 || out->kind == DUR_FS_XFS;
     }
+    out->flushes_disabled = !out->is_volatile && mounted_nobarrier(fd);
     dur_fh fh;
     out->has_handles = dur_fh_get(fd, "", &fh, NULL) == DUR_OK;
     return DUR_OK;

@@ -405,6 +405,12 @@ static dur_code ns_probe(dur_ns *ns, dur_error *err)
                              "backing filesystem %s has no file handles (name_to_handle_at); "
                              "durfs needs them to journal by identity",
                              ns->policy.name);
+    if (ns->policy.flushes_disabled)
+        ns_log(ns, LOG_WARNING,
+               "durfs: WARNING: backing filesystem %s is mounted nobarrier: it never flushes the "
+               "device's write cache, so a power cut can lose acknowledged changes; remount it "
+               "with barriers",
+               ns->policy.name);
     if (ns->policy.is_volatile)
         ns_log(ns, LOG_WARNING,
                "durfs: WARNING: backing filesystem is %s (volatile): NOTHING survives a power cut",
@@ -424,6 +430,11 @@ static dur_code ns_probe(dur_ns *ns, dur_error *err)
     if (!ns->journal_same_fs && (jfd < 0 || dur_fs_probe(jfd, &jpolicy, NULL) != DUR_OK))
         jpolicy.kind = DUR_FS_UNKNOWN;
     ns->journal_zero_fill = jpolicy.kind == DUR_FS_EXT4 || jpolicy.kind == DUR_FS_XFS;
+    if (!ns->journal_same_fs && jpolicy.flushes_disabled)
+        ns_log(ns, LOG_WARNING,
+               "durfs: WARNING: the journal %s is on %s mounted nobarrier: a power cut can lose "
+               "acknowledged changes; remount it with barriers",
+               ns->journal_path, jpolicy.name);
     if (!ns->journal_same_fs && !jpolicy.is_volatile && !jpolicy.file_fsync_trusted)
         ns_log(ns, LOG_WARNING,
                "durfs: WARNING: the journal %s is on %s, whose fsync is not trusted: a power "

@@ -1,7 +1,8 @@
 /* tests/dir (suite 'fs', needs root + loop devices): dur_fs_probe on real ext4
  * with and without a journal, XFS and btrfs images mounted from loop devices --
  * fsync_hardens_all_metadata must be true exactly for journaled ext4 and XFS, and
- * file_fsync_trusted false exactly for ext4 with fast_commit. */
+ * file_fsync_trusted false exactly for ext4 with fast_commit, flushes_disabled
+ * exactly for nobarrier mounts. */
 #include "dir_test_util.h"
 #include "durability/fh.h"
 
@@ -29,8 +30,10 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Make an image with mkfs_cmd ("%s" = image path), mount it, probe the mount. */
-static void probe_image(const char *mkfs_cmd, unsigned size_mb, dur_fs_policy *pol)
+/* Make an image with mkfs_cmd ("%s" = image path), mount it with mount_opts added
+ * to "loop", probe the mount. */
+static void probe_image_with(const char *mkfs_cmd, unsigned size_mb, const char *mount_opts,
+                             dur_fs_policy *pol)
 {
     if (geteuid() != 0) {
         print_message("skipped: needs root to mount loop devices\n");
@@ -42,8 +45,8 @@ static void probe_image(const char *mkfs_cmd, unsigned size_mb, dur_fs_policy *p
     snprintf(mk, sizeof mk, mkfs_cmd, img);
     snprintf(cmd, sizeof cmd,
              "truncate -s %uM %s && %s >/dev/null 2>&1 && mkdir -p %s && "
-             "mount -o loop %s %s",
-             size_mb, img, mk, mnt, img, mnt);
+             "mount -o loop%s %s %s",
+             size_mb, img, mk, mnt, mount_opts, img, mnt);
     if (system(cmd) != 0) {
         print_message("skipped: could not make/mount image (%s)\n", mk);
         skip();
@@ -59,6 +62,11 @@ static void probe_image(const char *mkfs_cmd, unsigned size_mb, dur_fs_policy *p
     assert_int_equal(system(cmd), 0);
 }
 
+static void probe_image(const char *mkfs_cmd, unsigned size_mb, dur_fs_policy *pol)
+{
+    probe_image_with(mkfs_cmd, size_mb, "", pol);
+}
+
 static void test_ext4_journaled(void **state)
 {
     (void)state;
@@ -67,8 +75,28 @@ static void test_ext4_journaled(void **state)
     assert_int_equal(pol.kind, DUR_FS_EXT4);
     assert_true(pol.fsync_hardens_all_metadata);
     assert_true(pol.file_fsync_trusted);
+    assert_false(pol.flushes_disabled);
     assert_false(pol.is_volatile);
     assert_true(pol.has_handles);
+}
+
+/* nobarrier: no device cache flush ever; durfs must say so (flushes_disabled). */
+static void test_ext4_nobarrier(void **state)
+{
+    (void)state;
+    dur_fs_policy pol;
+    probe_image_with("mkfs.ext4 -q -F %s", 64, ",nobarrier", &pol);
+    assert_int_equal(pol.kind, DUR_FS_EXT4);
+    assert_true(pol.flushes_disabled);
+}
+
+static void test_btrfs_nobarrier(void **state)
+{
+    (void)state;
+    dur_fs_policy pol;
+    probe_image_with("mkfs.btrfs -q -f %s", 128, ",nobarrier", &pol);
+    assert_int_equal(pol.kind, DUR_FS_BTRFS);
+    assert_true(pol.flushes_disabled);
 }
 
 /* The power-cut rig saw fast commits lose fsync'ed appends (docs/powercut.md). */
@@ -109,6 +137,7 @@ static void test_btrfs(void **state)
     probe_image("mkfs.btrfs -q -f %s", 128, &pol);
     assert_int_equal(pol.kind, DUR_FS_BTRFS);
     assert_false(pol.fsync_hardens_all_metadata);
+    assert_false(pol.flushes_disabled);
 }
 
 int main(void)
@@ -117,6 +146,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ext4_journaled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ext4_without_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ext4_fast_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ext4_nobarrier, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_btrfs_nobarrier, setup, teardown),
         cmocka_unit_test_setup_teardown(test_xfs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_btrfs, setup, teardown),
     };

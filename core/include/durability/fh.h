@@ -65,10 +65,15 @@ typedef struct dur_fs_policy {
      * False on ext4 with fast_commit: the power-cut rig saw fsync'ed appends lost
      * there (docs/powercut.md), so file syncs must be syncfs (a full commit). */
     bool file_fsync_trusted;
+    /* Mounted nobarrier (or barrier=0): the filesystem never flushes the device's
+     * write cache, so no sync makes anything durable across a power cut on a
+     * device with a volatile cache.  durfs warns loudly, like for tmpfs. */
+    bool flushes_disabled;
     bool has_handles; /* name_to_handle_at works */
 } dur_fs_policy;
 
-/* Probe the filesystem holding fd (statfs f_type, ext4 journal and fast_commit, handles). */
+/* Probe the filesystem holding fd (statfs f_type, ext4 journal and fast_commit, mount
+ * options, handles). */
 dur_code dur_fs_probe(int fd, dur_fs_policy *out, dur_error *err);
 /* Same filesystem (st_dev)? */
 bool dur_fs_same(int fd_a, int fd_b);
