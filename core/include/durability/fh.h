@@ -63,7 +63,8 @@ typedef struct dur_fs_policy {
     bool fsync_hardens_all_metadata;
     /* An fsync/fdatasync of one file makes that file's data and size durable.
      * False on ext4 with fast_commit: the power-cut rig saw fsync'ed appends lost
-     * there (docs/powercut.md), so file syncs must be syncfs (a full commit). */
+     * there (docs/powercut.md), so file syncs must be syncfs (a full commit).  Also
+     * false on an ext4 whose device cannot be named (fast_commit unknown). */
     bool file_fsync_trusted;
     /* Mounted nobarrier (or barrier=0): the filesystem never flushes the device's
      * write cache, so no sync makes anything durable across a power cut on a
