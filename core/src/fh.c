@@ -175,26 +175,32 @@ static bool ext4_journaled(const char *dev)
     return access(jpath, F_OK) == 0;
 }
 
-/* Is ext4's fast_commit on?  The feature bit (s_feature_compat 0x400 at superblock
- * offset 0x5C, the superblock at byte 1024 of the device) when the device is
- * readable; else the mount flag, which /proc/fs/ext4/<dev>/options shows under the
- * name "fc_debug_force".  Unknown -> true: an fsync there is not trusted. */
+/* Is ext4's fast_commit on?  Either sign is enough: the feature bit on disk
+ * (s_feature_compat 0x400 at superblock offset 0x5C, the superblock at byte 1024
+ * of the device), or the mount flag the kernel acts on, which
+ * /proc/fs/ext4/<dev>/options shows under the name "fc_debug_force" (the two
+ * differ after a tune2fs while mounted).  Neither readable -> true: an fsync
+ * there is not trusted. */
 static bool ext4_fast_commit(const char *dev)
 {
     char path[300];
     snprintf(path, sizeof path, "/dev/%s", dev);
+    bool known = false;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         unsigned char sb[0x60];
         ssize_t n = pread(fd, sb, sizeof sb, 1024);
         close(fd);
-        if (n == (ssize_t)sizeof sb && sb[0x38] == 0x53 && sb[0x39] == 0xEF) /* s_magic */
-            return (sb[0x5C] | sb[0x5D] << 8) & 0x400;
+        if (n == (ssize_t)sizeof sb && sb[0x38] == 0x53 && sb[0x39] == 0xEF) { /* s_magic */
+            if ((sb[0x5C] | sb[0x5D] << 8) & 0x400)
+                return true;
+            known = true;
+        }
     }
     snprintf(path, sizeof path, "/proc/fs/ext4/%s/options", dev);
     FILE *f = fopen(path, "re");
     if (!f)
-        return true;
+        return !known;
     char line[256];
     bool fc = false;
     while (!fc && fgets(line, sizeof line, f))
