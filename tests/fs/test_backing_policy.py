@@ -12,7 +12,6 @@ makes test_fast_commit_file_fsync_is_a_syncfs fail: the fsync then adds no
 syncfs.
 """
 import os
-import subprocess
 import unittest
 
 import durfs_harness as H
@@ -22,42 +21,23 @@ H.require_root_fuse()
 BIG = 1 << 20  # over data_journal= (64 KiB): synced in place, never journaled
 
 
-def sh(*cmd):
-    r = subprocess.run(cmd, capture_output=True)
-    if r.returncode != 0:
-        raise unittest.SkipTest('%s: %s' % (' '.join(cmd), r.stderr.decode(errors='replace')))
-    return r.stdout.decode().strip()
-
-
 class BackingPolicy(unittest.TestCase):
     def setUp(self):
         self.fx = H.Fixture()
         self.disk = os.path.join(self.fx.tmp, 'disk')
         os.mkdir(self.disk)
-        self.loop = None
-        self.mounted = False
+        self.ext4 = None
 
     def tearDown(self):
         if self.fx.m is not None:
             self.fx.m.force_cleanup()
             self.fx.m = None
-        if self.mounted:
-            subprocess.run(['umount', self.disk], capture_output=True)
-        if self.loop:
-            subprocess.run(['losetup', '-d', self.loop], capture_output=True)
+        if self.ext4:
+            self.ext4.close()
         self.fx.close()
 
     def mount_ext4(self, *features):
-        img = os.path.join(self.fx.tmp, 'img')
-        with open(img, 'wb') as f:
-            f.truncate(256 << 20)
-        args = ['mkfs.ext4', '-q', '-F']
-        for feat in features:
-            args += ['-O', feat]
-        sh(*args, img)
-        self.loop = sh('losetup', '-f', '--show', img)
-        sh('mount', self.loop, self.disk)
-        self.mounted = True
+        self.ext4 = H.LoopExt4(os.path.join(self.fx.tmp, 'img'), 256 << 20, self.disk, features)
         self.fx.backing = os.path.join(self.disk, 'data')
         os.mkdir(self.fx.backing)
         return self.fx.mount(opts='checkpoint_secs=3600')  # no checkpoint syncfs meanwhile

@@ -19,13 +19,6 @@ import durfs_harness as H
 H.require_root_fuse()
 
 
-def sh(*cmd):
-    r = subprocess.run(cmd, capture_output=True)
-    if r.returncode != 0:
-        raise unittest.SkipTest('%s: %s' % (' '.join(cmd), r.stderr.decode(errors='replace')))
-    return r.stdout.decode().strip()
-
-
 def fail_writeback_and_evict(path):
     """Make a write-back of path fail and wait for it, through an fd of our own: its
     fdatasync reports the error, which proves the failure.  Each try dirties a block
@@ -57,14 +50,9 @@ class WritebackError(unittest.TestCase):
         self.journal = os.path.join(self.fx.tmp, 'journal')
         os.mkdir(self.store)
         os.mkdir(self.disk)
-        self.loop = None
-        sh('mount', '-t', 'tmpfs', '-o', 'size=48m', 'durfs-test-store', self.store)
-        img = os.path.join(self.store, 'img')
-        with open(img, 'wb') as f:
-            f.truncate(256 << 20)
-        self.loop = sh('losetup', '-f', '--show', img)
-        sh('mkfs.ext4', '-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', self.loop)
-        sh('mount', self.loop, self.disk)
+        self.ext4 = None
+        H.run_or_skip('mount', '-t', 'tmpfs', '-o', 'size=48m', 'durfs-test-store', self.store)
+        self.ext4 = H.LoopExt4(os.path.join(self.store, 'img'), 256 << 20, self.disk)
         self.fx.backing = os.path.join(self.disk, 'data')
         os.mkdir(self.fx.backing)
 
@@ -72,9 +60,8 @@ class WritebackError(unittest.TestCase):
         if self.fx.m is not None:
             self.fx.m.force_cleanup()
             self.fx.m = None
-        subprocess.run(['umount', self.disk], capture_output=True)
-        if self.loop:
-            subprocess.run(['losetup', '-d', self.loop], capture_output=True)
+        if self.ext4:
+            self.ext4.close()
         subprocess.run(['umount', self.store], capture_output=True)
         self.fx.close()
 
