@@ -69,7 +69,8 @@ static void print_status(const char *dir, const json *s)
     if (json_bool(s, "fs.file_fsync_trusted") == 0)
         printf("  NOTE:             a file's fsync is not trusted on this filesystem: every "
                "sync point is a full commit (syncfs), slower\n");
-    if (json_bool(s, "fs.flushes_disabled") == 1)
+    bool no_flush = json_bool(s, "fs.flushes_disabled") == 1;
+    if (no_flush)
         printf("  WARNING:          the backing filesystem is mounted nobarrier: the device's "
                "write cache is never flushed, a power cut can lose acknowledged changes\n");
     if (json_bool(s, "fs.volatile") == 1)
@@ -98,11 +99,11 @@ static void print_status(const char *dir, const json *s)
            N("file_data_records"), N("file_data_bytes"));
     printf("  errors:           %.0f returned to programs\n", N("errors"));
     int durable = json_bool(s, "all_durable");
-    if (durable == 1 && json_bool(s, "fs.flushes_disabled") == 1)
-        durable = -2;
+    const char *all_synced =
+        no_flush ? "no: every sync returned, but no flush reaches the device (nobarrier)"
+                 : "yes: everything acknowledged is on stable storage";
     printf("  durable now:      %s\n",
-           durable == -2  ? "no: every sync returned, but no flush reaches the device (nobarrier)"
-           : durable == 1 ? "yes: everything acknowledged is on stable storage"
+           durable == 1   ? all_synced
            : durable == 0 ? "not yet: some acknowledged operations are still being committed"
                           : "unknown");
 #undef N
