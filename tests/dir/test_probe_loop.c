@@ -81,22 +81,24 @@ static void test_ext4_journaled(void **state)
 }
 
 /* nobarrier: no device cache flush ever; durfs must say so (flushes_disabled). */
+static void check_nobarrier(const char *mkfs_cmd, unsigned size_mb, dur_fs_kind kind)
+{
+    dur_fs_policy pol;
+    probe_image_with(mkfs_cmd, size_mb, ",nobarrier", &pol);
+    assert_int_equal(pol.kind, kind);
+    assert_true(pol.flushes_disabled);
+}
+
 static void test_ext4_nobarrier(void **state)
 {
     (void)state;
-    dur_fs_policy pol;
-    probe_image_with("mkfs.ext4 -q -F %s", 64, ",nobarrier", &pol);
-    assert_int_equal(pol.kind, DUR_FS_EXT4);
-    assert_true(pol.flushes_disabled);
+    check_nobarrier("mkfs.ext4 -q -F %s", 64, DUR_FS_EXT4);
 }
 
 static void test_btrfs_nobarrier(void **state)
 {
     (void)state;
-    dur_fs_policy pol;
-    probe_image_with("mkfs.btrfs -q -f %s", 128, ",nobarrier", &pol);
-    assert_int_equal(pol.kind, DUR_FS_BTRFS);
-    assert_true(pol.flushes_disabled);
+    check_nobarrier("mkfs.btrfs -q -f %s", 128, DUR_FS_BTRFS);
 }
 
 /* The power-cut rig saw fast commits lose fsync'ed appends (docs/powercut.md). */
