@@ -8,7 +8,7 @@ of trusting the file's fsync.  The same fsync on plain ext4 stays a file fsync:
 that case is the control showing the assertion can fail.
 
 Removing the fast_commit case from ns_file_sync_is_syncfs (core/src/ns_internal.h)
-makes test_fast_commit_file_fsync_is_a_syncfs fail: the fsync then adds no
+makes both fast_commit tests fail: the fsync, or the O_SYNC write, then adds no
 syncfs.
 """
 import os
@@ -54,6 +54,24 @@ class BackingPolicy(unittest.TestCase):
             return m.status()['syncfs_calls'] - before
         finally:
             os.close(fd)
+
+    def syncfs_added_by_osync_write(self, m):
+        """syncfs calls that one write through an O_SYNC fd adds (create done first).
+        The kernel follows such a write with an FSYNC request (writeback cache), so
+        this is the fsync path again, seen from an O_SYNC program; the O_DSYNC
+        backing-fd branch of dur_ns_file_written is not reached here."""
+        fd = os.open(m.path('osync'), os.O_WRONLY | os.O_CREAT | os.O_SYNC, 0o644)
+        try:
+            os.fsync(fd)
+            before = m.status()['syncfs_calls']
+            os.write(fd, os.urandom(BIG))
+            return m.status()['syncfs_calls'] - before
+        finally:
+            os.close(fd)
+
+    def test_fast_commit_osync_write_is_followed_by_a_syncfs(self):
+        m = self.mount_ext4('fast_commit')
+        self.assertGreaterEqual(self.syncfs_added_by_osync_write(m), 1)
 
     def test_fast_commit_file_fsync_is_a_syncfs(self):
         m = self.mount_ext4('fast_commit')
