@@ -109,6 +109,15 @@ extern bool ns_test_fail_before_checkpoint;
 extern bool ns_test_force_data_journal;
 /* TEST ONLY: syncfs of BACKING fails with this errno (0 = off). */
 extern int ns_test_syncfs_errno;
+/* TEST ONLY: what to trust of BACKING's fsync, whatever the probe found: nothing
+ * (the policy durfs takes on ext4 with fast_commit) or everything (plain ext4/XFS:
+ * a file fsync is trusted and hardens all metadata). */
+typedef enum ns_test_trust {
+    NS_TEST_TRUST_PROBED,
+    NS_TEST_TRUST_NONE,
+    NS_TEST_TRUST_ALL
+} ns_test_trust;
+extern ns_test_trust ns_test_fsync_trust;
 
 /* printf-style log through opts.log (no-op when NULL). */
 void ns_log(dur_ns *ns, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -47,6 +47,7 @@
 bool ns_test_fail_before_checkpoint = false;
 bool ns_test_force_data_journal = false;
 int ns_test_syncfs_errno = 0;
+ns_test_trust ns_test_fsync_trust = NS_TEST_TRUST_PROBED;
 
 void ns_log(dur_ns *ns, int level, const char *fmt, ...)
 {
@@ -400,6 +401,10 @@ static dur_code ns_probe(dur_ns *ns, dur_error *err)
     dur_code c = dur_fs_probe(ns->backing_fd, &ns->policy, err);
     if (c != DUR_OK)
         return c;
+    if (ns_test_fsync_trust != NS_TEST_TRUST_PROBED) {
+        ns->policy.file_fsync_trusted = ns_test_fsync_trust == NS_TEST_TRUST_ALL;
+        ns->policy.fsync_hardens_all_metadata = ns_test_fsync_trust == NS_TEST_TRUST_ALL;
+    }
     if (!ns->policy.has_handles)
         return dur_error_set(err, DUR_E_NOTSUP, 0, NULL,
                              "backing filesystem %s has no file handles (name_to_handle_at); "

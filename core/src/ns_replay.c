@@ -77,6 +77,14 @@ bool ns_replay_test_rename_by_name = false;
 uint64_t ns_replay_test_fail_after = 0;
 bool ns_replay_test_no_evidence = false;
 bool ns_replay_test_size_covers_nothing = false;
+void (*ns_replay_test_event)(char event) = NULL;
+
+/* Tell a test what replay just did to the map or BACKING (see ns_replay.h). */
+static void trace(char event)
+{
+    if (ns_replay_test_event)
+        ns_replay_test_event(event);
+}
 
 /* Per logged handle: where replay re-created it (mapped), and, from the pre-pass,
  * whether the log created it and how many names the log leaves it with. */
@@ -120,6 +128,14 @@ struct ns_replay {
     bool writer_known;
     dur_ns_mode writer_mode;
 };
+
+/* syncfs of BACKING: every re-creation and rename so far reaches the disk, in
+ * order with everything before it. */
+static dur_code harden_backing(ns_replay *r, dur_error *err)
+{
+    trace('S');
+    return dur_fd_syncfs(r->backing_fd, "backing filesystem", err);
+}
 
 static bool ordered_writer(const ns_replay *r)
 {
@@ -359,7 +375,7 @@ static dur_code mark_put(ns_replay *r, unsigned char tag, uint64_t lsn, dur_erro
     dur_code c = map_open(r, err);
     if (c != DUR_OK)
         return c;
-    if (!r->hardens && (c = dur_fd_syncfs(r->backing_fd, "backing filesystem", err)) != DUR_OK)
+    if (!r->hardens && (c = harden_backing(r, err)) != DUR_OK)
         return c;
     unsigned char b[17];
     b[0] = tag;
@@ -372,6 +388,7 @@ static dur_code mark_put(ns_replay *r, unsigned char tag, uint64_t lsn, dur_erro
     if (w != (ssize_t)sizeof b)
         return dur_error_set(err, DUR_E_IO, w < 0 ? errno : ENOSPC, NS_REPLAY_MAP_FILE,
                              "cannot append to the replay map");
+    trace('P');
     return DUR_OK;
 }
 
@@ -380,7 +397,7 @@ static dur_code map_put(ns_replay *r, const dur_fh *from, const dur_fh *to, dur_
     dur_code c = map_put_mem(r, from, to, err);
     if (c != DUR_OK || !r->persist)
         return c;
-    if (!r->hardens && (c = dur_fd_syncfs(r->backing_fd, "backing filesystem", err)) != DUR_OK)
+    if (!r->hardens && (c = harden_backing(r, err)) != DUR_OK)
         return c;
     if ((c = map_open(r, err)) != DUR_OK)
         return c;
@@ -390,10 +407,13 @@ static dur_code map_put(ns_replay *r, const dur_fh *from, const dur_fh *to, dur_
     if (w != (ssize_t)n)
         return dur_error_set(err, DUR_E_IO, w < 0 ? errno : ENOSPC, NS_REPLAY_MAP_FILE,
                              "cannot append to the replay map");
+    trace('M');
     /* Where an fsync is not known to harden in order (btrfs, ext4 fast_commit,
      * unknown), a full commit. */
-    return r->hardens ? dur_fd_fdatasync(r->map_fd, NS_REPLAY_MAP_FILE, err)
-                      : dur_fd_syncfs(r->backing_fd, "backing filesystem", err);
+    if (!r->hardens)
+        return harden_backing(r, err);
+    trace('F');
+    return dur_fd_fdatasync(r->map_fd, NS_REPLAY_MAP_FILE, err);
 }
 
 dur_code ns_replay_discard_map(dur_dir *jdir, dur_error *err)

@@ -35,5 +35,9 @@ extern uint64_t ns_replay_test_fail_after;
 extern bool ns_replay_test_no_evidence;
 /* TEST ONLY: a SETATTR(SIZE) does not supersede earlier FILE_DATA. */
 extern bool ns_replay_test_size_covers_nothing;
+/* TEST ONLY: called as replay persists its progress: 'S' before a syncfs of BACKING,
+ * 'M' after appending a map entry (a re-created object), 'F' before fdatasync of
+ * the map, 'P' after appending a progress mark.  Lets a test check the order. */
+extern void (*ns_replay_test_event)(char event);
 
 #endif

@@ -116,6 +116,8 @@ static int teardown(void **state)
     ns_replay_test_no_evidence = false;
     ns_replay_test_size_covers_nothing = false;
     ns_test_force_data_journal = false;
+    ns_test_fsync_trust = NS_TEST_TRUST_PROBED;
+    ns_replay_test_event = NULL;
     dur_test_set_skip(DUR_SKIP_NONE);
     close(f->bfd);
     nt_rm_rf(f->root);
@@ -819,6 +821,100 @@ static void test_hostile_record_in_journal(void **state)
     assert_null(ns);
 }
 
+/* ---- what replay persists, and in which order ---- */
+
+static char replay_events[4096];
+static size_t replay_event_count;
+
+static void note_replay_event(char event)
+{
+    if (replay_event_count + 1 < sizeof replay_events)
+        replay_events[replay_event_count++] = event;
+    replay_events[replay_event_count] = '\0';
+}
+
+/* BACKING lost everything; recover trusting BACKING's fsync or not, and return
+ * what replay persisted, in order. */
+static const char *replay_trace(fixture *f, ns_test_trust trust)
+{
+    workload(&f->t, false);
+    save_journal(f);
+    close_ns(f);
+    nt_wipe(f->backing, DUR_NS_RESERVED_NAME);
+    restore_journal(f);
+    ns_test_fsync_trust = trust;
+    replay_event_count = 0;
+    replay_events[0] = '\0';
+    ns_replay_test_event = note_replay_event;
+    open_ns(f, NULL);
+    ns_replay_test_event = NULL;
+    assert_true(strchr(replay_events, 'M') != NULL); /* objects were re-created */
+    return replay_events;
+}
+
+/* Where an fsync does not harden BACKING in order (btrfs, ext4 fast_commit,
+ * unknown filesystems), replay's progress is only as good as a syncfs before it:
+ * a map entry ('M') that reaches the disk ahead of the object it names, or a
+ * progress mark ('P') ahead of the record's effect, would make a resumed recovery
+ * skip work BACKING never kept.  So each 'M' and 'P' directly follows a syncfs
+ * ('S'), and a syncfs directly follows each 'M' (the map entry durable before any
+ * later change).  Removing the syncfs before the map entry or before the progress
+ * mark in ns_replay.c fails this test (checked).  The syncfs after the map entry
+ * is backed up by the progress mark's own, which follows every re-creation. */
+static void test_replay_syncs_backing_before_its_progress(void **state)
+{
+    const char *ev = replay_trace(*state, NS_TEST_TRUST_NONE);
+    assert_null(strchr(ev, 'F'));
+    for (const char *p = ev; *p; p++) {
+        if (*p == 'M' || *p == 'P')
+            if (p == ev || p[-1] != 'S')
+                fail_msg("'%c' at %td without a syncfs before it: %s", *p, p - ev, ev);
+        if (*p == 'M' && p[1] != 'S')
+            fail_msg("map entry at %td without a syncfs after it: %s", p - ev, ev);
+    }
+}
+
+/* Where an fdatasync in the journal directory hardens BACKING (ext4, XFS), each
+ * map entry is fdatasynced ('F') right after it is appended and nothing syncfs()es.
+ * Removing that fdatasync fails this test (checked). */
+static void test_replay_fdatasyncs_map_where_that_hardens(void **state)
+{
+    const char *ev = replay_trace(*state, NS_TEST_TRUST_ALL);
+    assert_null(strchr(ev, 'S'));
+    for (const char *p = ev; *p; p++)
+        if (*p == 'M' && p[1] != 'F')
+            fail_msg("map entry at %td not fdatasynced: %s", p - ev, ev);
+}
+
+/* A write through an O_DSYNC backing fd is durable by the kernel's own sync, which
+ * durfs does not trust where file fsync is untrusted (ext4 fast_commit): there
+ * dur_ns_file_written follows it with a syncfs.  Where file fsync is trusted the
+ * same write costs no sync at all (the control).  Removing the
+ * `!file_fsync_trusted` clause from dur_ns_file_written fails the first case
+ * (checked). */
+static void test_dsync_write_with_untrusted_fsync_is_followed_by_syncfs(void **state)
+{
+    fixture *f = *state;
+    ns_test_force_data_journal = false; /* no FILE_DATA: the policy alone decides */
+    for (int untrusted = 0; untrusted <= 1; untrusted++) {
+        close_ns(f);
+        ns_test_fsync_trust = untrusted ? NS_TEST_TRUST_NONE : NS_TEST_TRUST_ALL;
+        open_ns(f, NULL);
+        const char *path = untrusted ? "dsync-untrusted" : "dsync-trusted";
+        assert_int_equal(nt_create(&f->t, path, 0644, NULL), DUR_OK);
+        dur_ns_status a, b;
+        dur_ns_get_status(f->t.ns, &a);
+        write_then(f, path, "written O_DSYNC", THEN_DSYNC_WRITE);
+        dur_ns_get_status(f->t.ns, &b);
+        if (untrusted) {
+            assert_true(b.syncfs_calls > a.syncfs_calls);
+        } else {
+            assert_int_equal(b.syncfs_calls, a.syncfs_calls);
+            assert_int_equal(b.file_syncs, a.file_syncs);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -843,6 +939,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fdatasync_logs_only_where_it_saves_a_flush, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_file_synced_once_supersedes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_syncs_backing_before_its_progress, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_replay_fdatasyncs_map_where_that_hardens, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_dsync_write_with_untrusted_fsync_is_followed_by_syncfs,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
