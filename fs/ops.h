@@ -4,6 +4,16 @@
 
 #include "durfs.h"
 
+/* A regular file's handle (fi->fh): the backing fd in the low 32 bits, and
+ * whether the program opened it O_DSYNC (FH_DSYNC) or O_SYNC (also FH_SYNC).
+ * The backing fd itself never has those flags (ops_file.c). */
+#define FH_DSYNC ((uint64_t)1 << 32)
+#define FH_SYNC ((uint64_t)1 << 33)
+static inline int fh_fd(const struct fuse_file_info *fi)
+{
+    return (int)(fi->fh & 0xffffffffu);
+}
+
 /* ops_entry.c */
 void h_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void h_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);

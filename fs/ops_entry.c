@@ -54,7 +54,7 @@ void h_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forge
 static int stat_node(dnode *n, struct fuse_file_info *fi, struct stat *st)
 {
     if (fi)
-        return fstat((int)fi->fh, st) < 0 ? errno : 0;
+        return fstat(fh_fd(fi), st) < 0 ? errno : 0;
     fdref r;
     int e = fdref_get(n, &r);
     if (e)
@@ -184,7 +184,7 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
         fuse_reply_attr(req, &cur, g_fs.timeout);
         return;
     }
-    int file_fd = fi ? (int)fi->fh : -1, own_fd = -1;
+    int file_fd = fi ? fh_fd(fi) : -1, own_fd = -1;
     if (!fi && (valid & FUSE_SET_ATTR_SIZE)) { /* truncate(2): needs a writable fd */
         own_fd = inode_open(n, O_WRONLY);
         if (own_fd < 0) {

@@ -19,8 +19,9 @@ static int backing_flags(int flags)
 {
     /* O_DIRECT stays a property of the FUSE file (fi->direct_io: no page cache
      * in the kernel); the backing fd cannot take it, as FUSE hands us write data
-     * at unaligned addresses in its request buffer */
-    flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT);
+     * at unaligned addresses in its request buffer.  O_SYNC/O_DSYNC: the core
+     * makes such writes durable (note_written), never the backing fd alone. */
+    flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT | O_SYNC | O_DSYNC);
     if (g_fs.writeback) {
         if ((flags & O_ACCMODE) == O_WRONLY)
             flags = (flags & ~O_ACCMODE) | O_RDWR;
@@ -70,6 +71,16 @@ static void note_kernel_mtime(dnode_file *f, const struct fuse_file_info *fi, in
     struct stat st;
     if (wants_kernel_mtime(fi) && fstat(fd, &st) == 0)
         remember_kernel_mtime(f, &st);
+}
+
+static uint64_t file_handle(int fd, int open_flags)
+{
+    uint64_t fh = (uint32_t)fd;
+    if (open_flags & O_DSYNC)
+        fh |= FH_DSYNC;
+    if ((open_flags & O_SYNC) == O_SYNC)
+        fh |= FH_SYNC;
+    return fh;
 }
 
 static void set_open_flags(struct fuse_file_info *fi)
@@ -124,7 +135,7 @@ void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     count_open(f, fi, 1);
     note_kernel_mtime(f, fi, fd);
-    fi->fh = (uint64_t)fd;
+    fi->fh = file_handle(fd, fi->flags);
     set_open_flags(fi);
     if (fuse_reply_open(req, fi) != 0) { /* interrupted: the kernel never saw it */
         close(fd);
@@ -195,7 +206,7 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
         remember_kernel_mtime(f, &ent.attr);
     if (created) /* spares the first write's security.capability lookup */
         xattr_note_created(inode_get(ent.ino));
-    fi->fh = (uint64_t)fd;
+    fi->fh = file_handle(fd, fi->flags);
     set_open_flags(fi);
     if (fuse_reply_create(req, &ent, fi) != 0) {
         close(fd);
@@ -209,12 +220,15 @@ void h_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
     (void)ino;
     struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
     buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-    buf.buf[0].fd = (int)fi->fh;
+    buf.buf[0].fd = fh_fd(fi);
     buf.buf[0].pos = off;
     fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
-static int note_written(dnode *n, int fd)
+/* After a successful change of n's data through fd.  durable: the program asked
+ * for it to be durable on return (O_SYNC/O_DSYNC, RWF_DSYNC), and no FSYNC
+ * request will follow; datasync: O_DSYNC, not O_SYNC, semantics. */
+static int note_written(dnode *n, int fd, bool durable, bool datasync)
 {
     dnode_file *f = inode_file(n);
     if (!f)
@@ -224,9 +238,29 @@ static int note_written(dnode *n, int fd)
     dur_error err;
     dur_fh fh;
     inode_fh(n, &fh);
-    if (dur_ns_file_written(g_fs.ns, &f->st, fd, &fh, &err) != DUR_OK)
+    dur_code c = durable ? dur_ns_file_written_durable(g_fs.ns, &f->st, fd, &fh, datasync, &err)
+                         : dur_ns_file_written(g_fs.ns, &f->st, fd, &fh, &err);
+    if (c != DUR_OK)
         return file_errno("write", &err);
     return 0;
+}
+
+/* fallocate, copy_file_range: the kernel sends no FSYNC after them, so a file
+ * opened O_SYNC/O_DSYNC gets its sync here. */
+static int note_changed(dnode *n, const struct fuse_file_info *fi)
+{
+    return note_written(n, fh_fd(fi), (fi->fh & FH_DSYNC) != 0, (fi->fh & FH_SYNC) == 0);
+}
+
+/* A WRITE: fi->flags holds the file's flags plus O_DSYNC/O_SYNC for an
+ * RWF_DSYNC/RWF_SYNC write.  The kernel follows a synchronous write with an FSYNC
+ * only when it went through its page cache, as writeback (fi->writepage) does; a
+ * direct_io file's WRITE gets none, so it is made durable here. */
+static int note_write_request(dnode *n, const struct fuse_file_info *fi)
+{
+    bool sync = (fi->flags & O_DSYNC) || (fi->fh & FH_DSYNC);
+    bool full = (fi->flags & O_SYNC) == O_SYNC || (fi->fh & FH_SYNC);
+    return note_written(n, fh_fd(fi), sync && !fi->writepage, !full);
 }
 
 void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
@@ -234,14 +268,14 @@ void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t
 {
     struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
     out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-    out.buf[0].fd = (int)fi->fh;
+    out.buf[0].fd = fh_fd(fi);
     out.buf[0].pos = off;
     ssize_t res = fuse_buf_copy(&out, bufv, 0);
     if (res < 0) {
         reply_err(req, (int)-res);
         return;
     }
-    int e = note_written(inode_get(ino), (int)fi->fh);
+    int e = note_write_request(inode_get(ino), fi);
     if (e)
         reply_err(req, e);
     else
@@ -271,10 +305,10 @@ void h_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     dur_fh fh;
     inode_fh(n, &fh);
     if (f && g_fs.writeback)
-        restore_kernel_mtime(f, (int)fi->fh);
+        restore_kernel_mtime(f, fh_fd(fi));
     if (!f)
         reply_err(req, ENOMEM);
-    else if (dur_ns_file_close(g_fs.ns, &f->st, (int)fi->fh, &fh, &err) != DUR_OK)
+    else if (dur_ns_file_close(g_fs.ns, &f->st, fh_fd(fi), &fh, &err) != DUR_OK)
         reply_err(req, file_errno("close", &err));
     else
         reply_err(req, 0);
@@ -283,7 +317,7 @@ void h_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void h_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     dnode_file *f = atomic_load(&inode_get(ino)->file);
-    close((int)fi->fh);
+    close(fh_fd(fi));
     if (f)
         count_open(f, fi, -1);
     reply_err(req, 0);
@@ -298,7 +332,7 @@ void h_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info
     inode_fh(n, &fh);
     if (!f)
         reply_err(req, ENOMEM);
-    else if (dur_ns_file_fsync(g_fs.ns, &f->st, (int)fi->fh, &fh, datasync != 0, &err) != DUR_OK)
+    else if (dur_ns_file_fsync(g_fs.ns, &f->st, fh_fd(fi), &fh, datasync != 0, &err) != DUR_OK)
         reply_err(req, file_errno("fsync", &err));
     else
         reply_err(req, 0);
@@ -307,9 +341,9 @@ void h_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info
 void h_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                  struct fuse_file_info *fi)
 {
-    int e = fallocate((int)fi->fh, mode, offset, length) < 0 ? errno : 0;
+    int e = fallocate(fh_fd(fi), mode, offset, length) < 0 ? errno : 0;
     if (!e)
-        e = note_written(inode_get(ino), (int)fi->fh);
+        e = note_changed(inode_get(ino), fi);
     reply_err(req, e);
 }
 
@@ -323,7 +357,7 @@ void h_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_
          * Answer the conservative, always valid way: data everywhere below
          * EOF, the only hole at EOF.  (Closed files get the exact answer.) */
         struct stat st;
-        if (fstat((int)fi->fh, &st) < 0)
+        if (fstat(fh_fd(fi), &st) < 0)
             reply_err(req, errno);
         else if (off < 0 || off >= st.st_size)
             reply_err(req, ENXIO);
@@ -331,7 +365,7 @@ void h_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_
             fuse_reply_lseek(req, whence == SEEK_DATA ? off : st.st_size);
         return;
     }
-    off_t res = lseek((int)fi->fh, off, whence);
+    off_t res = lseek(fh_fd(fi), off, whence);
     if (res < 0)
         reply_err(req, errno);
     else
@@ -344,12 +378,12 @@ void h_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 {
     (void)ino_in;
     ssize_t res =
-        copy_file_range((int)fi_in->fh, &off_in, (int)fi_out->fh, &off_out, len, (unsigned)flags);
+        copy_file_range(fh_fd(fi_in), &off_in, fh_fd(fi_out), &off_out, len, (unsigned)flags);
     if (res < 0) {
         reply_err(req, errno);
         return;
     }
-    int e = note_written(inode_get(ino_out), (int)fi_out->fh);
+    int e = note_changed(inode_get(ino_out), fi_out);
     if (e)
         reply_err(req, e);
     else

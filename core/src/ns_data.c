@@ -344,6 +344,13 @@ dur_code dur_ns_file_written(dur_ns *ns, dur_file_state *st, int fd, const dur_f
     return DUR_OK;
 }
 
+dur_code dur_ns_file_written_durable(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
+                                     bool datasync, dur_error *err)
+{
+    dur_file_state_note_write(st);
+    return sync_in_place(ns, st, fd, obj, datasync, false, "synchronous write", err);
+}
+
 dur_code dur_ns_file_close(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
                            dur_error *err)
 {

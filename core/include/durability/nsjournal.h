@@ -165,6 +165,14 @@ dur_code dur_ns_end(dur_ns_op *op, dur_error *err);
  * that fd's O_DSYNC made durable in place is recorded as such). */
 dur_code dur_ns_file_written(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
                              dur_error *err);
+/* After a successful write the program asked to be durable when it returns
+ * (O_SYNC, O_DSYNC, RWF_DSYNC: datasync false only for O_SYNC) where no fsync
+ * request will follow it: durable now, in place or by a syncfs, as the mode and
+ * the filesystem require.  Open fd itself without O_SYNC/O_DSYNC: the backing
+ * kernel's own sync of one file could persist it ahead of older operations
+ * (btrfs's log tree, ext4 fast_commit), which this call never does. */
+dur_code dur_ns_file_written_durable(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,
+                                     bool datasync, dur_error *err);
 /* FUSE flush (close): CLOSE/SYNC: dirty data durable -- logged (FILE_DATA) when the
  * file is small and fd readable, else fdatasync.  ORDERED: nothing. */
 dur_code dur_ns_file_close(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj,

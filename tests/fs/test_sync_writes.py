@@ -1,0 +1,100 @@
+"""Writes a program asks to be synchronous (O_SYNC, O_DSYNC, RWF_DSYNC).
+
+durfs opens backing files without O_SYNC/O_DSYNC: the backing kernel's own sync
+of one file could persist it ahead of older operations (btrfs's log tree, ext4
+fast_commit), which in ordered mode would leave BACKING in no prefix state.
+durfs makes such a write durable itself instead, through the core's policy (in
+place, or a syncfs where that is needed).  The kernel follows a synchronous
+write with an FSYNC request only when it went through its page cache; a
+direct_io file's WRITE gets none, so durfs syncs it before replying.
+
+Removing the durable branch of note_written (fs/ops_file.c) makes the direct_io
+and copy_file_range tests fail: the write then adds no file sync (checked).
+Before durfs synced these writes itself, the RWF_DSYNC write on a direct_io file
+was not made durable at all (its backing fd had no O_DSYNC to do it).
+"""
+import os
+import unittest
+
+import durfs_harness as H
+
+H.require_root_fuse()
+
+
+class SyncWrites(unittest.TestCase):
+    def setUp(self):
+        self.fx = H.Fixture()
+        self.m = self.fx.mount()
+
+    def tearDown(self):
+        self.fx.close()
+
+    def file_syncs_added(self, name, flags, write):
+        """file syncs that one write adds (the create is settled first)."""
+        fd = os.open(self.m.path(name), os.O_WRONLY | os.O_CREAT | flags, 0o644)
+        try:
+            os.fsync(fd)
+            before = self.m.status()['file_syncs']
+            write(fd)
+            return self.m.status()['file_syncs'] - before
+        finally:
+            os.close(fd)
+
+    def test_direct_io_dsync_write_is_synced_before_it_returns(self):
+        n = self.file_syncs_added('dsync', os.O_DIRECT | os.O_DSYNC,
+                                  lambda fd: os.write(fd, b'x' * 4096))
+        self.assertGreaterEqual(n, 1)
+
+    def test_direct_io_osync_write_is_synced_before_it_returns(self):
+        n = self.file_syncs_added('osync', os.O_DIRECT | os.O_SYNC,
+                                  lambda fd: os.write(fd, b'y' * 4096))
+        self.assertGreaterEqual(n, 1)
+
+    def test_direct_io_rwf_dsync_write_is_synced_before_it_returns(self):
+        n = self.file_syncs_added('rwf', os.O_DIRECT,
+                                  lambda fd: os.pwritev(fd, [b'z' * 4096], 0, os.RWF_DSYNC))
+        self.assertGreaterEqual(n, 1)
+
+    def test_direct_io_plain_write_is_not_synced(self):
+        """The control: nothing asked for durability, nothing is synced."""
+        n = self.file_syncs_added('plain', os.O_DIRECT, lambda fd: os.write(fd, b'p' * 4096))
+        self.assertEqual(n, 0)
+
+    def test_copy_file_range_into_dsync_file_is_synced(self):
+        """copy_file_range and fallocate get no FSYNC from the kernel either."""
+        src = self.m.path('src')
+        with open(src, 'wb') as f:
+            f.write(b's' * 8192)
+        sfd = os.open(src, os.O_RDONLY)
+        try:
+            n = self.file_syncs_added('copy', os.O_DSYNC,
+                                      lambda fd: os.copy_file_range(sfd, fd, 8192, 0, 0))
+        finally:
+            os.close(sfd)
+        self.assertGreaterEqual(n, 1)
+
+    def test_backing_fd_never_syncs_on_its_own(self):
+        fd = os.open(self.m.path('own'), os.O_WRONLY | os.O_CREAT | os.O_SYNC, 0o644)
+        try:
+            os.write(fd, b'o' * 100)
+            target = os.path.join(self.fx.backing, 'own')
+            fddir = '/proc/%d/fd' % self.m.status()['pid']
+            found = []
+            for e in os.listdir(fddir):
+                try:
+                    if os.readlink(os.path.join(fddir, e)) != target:
+                        continue
+                    with open('/proc/%d/fdinfo/%s' % (self.m.status()['pid'], e)) as f:
+                        flags = int(f.read().split('flags:')[1].split()[0], 8)
+                except (OSError, IndexError):
+                    continue
+                found.append(flags)
+            self.assertTrue(found, 'the daemon holds no fd of %s' % target)
+            for flags in found:
+                self.assertEqual(flags & os.O_DSYNC, 0, oct(flags))
+        finally:
+            os.close(fd)
+
+
+if __name__ == '__main__':
+    unittest.main()
