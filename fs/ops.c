@@ -47,10 +47,15 @@ static void h_init(void *userdata, struct fuse_conn_info *conn)
             FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ |
             FUSE_CAP_ASYNC_READ | FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO |
             FUSE_CAP_ASYNC_DIO;
+    /* POSIX ACLs: the kernel enforces them (with default_permissions alone it
+     * would check the mode bits only: a user an ACL denies could read, one it
+     * grants could not).  Their xattrs pass through to BACKING, whose kernel
+     * keeps the mode in sync and applies default ACLs to new objects, which we
+     * create as the caller. */
+    want |= FUSE_CAP_POSIX_ACL;
     conn->want |= want & conn->capable;
-    /* not handled: ACL xattrs are passed through unchanged, and nodes are not
-     * exportable (lookup of "." / ".." by NFS) */
-    conn->want &= ~(FUSE_CAP_POSIX_ACL | FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_HANDLE_KILLPRIV);
+    /* not handled: nodes are not exportable (lookup of "." / ".." by NFS) */
+    conn->want &= ~(FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_HANDLE_KILLPRIV);
     g_fs.writeback = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
     g_dont_mask = (conn->want & FUSE_CAP_DONT_MASK) != 0;
     conn->max_write = 1u << 20;

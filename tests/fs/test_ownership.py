@@ -1,12 +1,17 @@
 """Ownership and permissions with -o allow_other: objects a non-root user
 creates through durfs belong to that user (uid, gid, supplementary groups),
 honour the umask and setgid directories, and permission denials are those of a
-local filesystem.  Every case runs on a plain directory (same filesystem as
-BACKING) and on the mount, and the outcomes must be equal."""
+local filesystem, POSIX ACLs included.  Every case runs on a plain directory
+(same filesystem as BACKING) and on the mount, and the outcomes must be equal.
+
+Without FUSE_CAP_POSIX_ACL (fs/ops.c) the kernel checks the mode bits only:
+the ACL tests then fail, a user an ACL denies reads the file and one it grants
+cannot (checked)."""
 import errno
 import os
 import socket
 import stat
+import struct
 import unittest
 
 import durfs_harness as H
@@ -62,6 +67,68 @@ def prepare(root):
     with open(os.path.join(pub, 'own'), 'wb') as f:
         f.write(b'nobody owns this')
     os.chown(os.path.join(pub, 'own'), U, G)
+
+
+# POSIX ACL xattr (system.posix_acl_*): version 2, then (tag, perm, id) entries
+# sorted by tag and id.
+ACL_USER_OBJ, ACL_USER, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER = 0x01, 0x02, 0x04, 0x10, 0x20
+NO_ID = 0xFFFFFFFF
+
+
+def acl(*entries):
+    return struct.pack('<I', 2) + b''.join(struct.pack('<HHI', t, p, i) for t, p, i in entries)
+
+
+def set_acls(root):
+    """aclgrant: mode 0600, the ACL lets nobody read.  acldeny: mode 0644, the ACL
+    denies nobody.  aclinh/: a default ACL that new objects inherit.  Returns False
+    where the filesystem has no ACLs."""
+    def path(n):
+        return os.path.join(root, n)
+    for n, mode in (('aclgrant', 0o600), ('acldeny', 0o644)):
+        with open(path(n), 'wb') as f:
+            f.write(n.encode())
+        os.chmod(path(n), mode)
+    os.mkdir(path('aclinh'))
+    os.chmod(path('aclinh'), 0o755)
+    try:
+        os.setxattr(path('aclgrant'), 'system.posix_acl_access',
+                    acl((ACL_USER_OBJ, 6, NO_ID), (ACL_USER, 4, U), (ACL_GROUP_OBJ, 0, NO_ID),
+                        (ACL_MASK, 4, NO_ID), (ACL_OTHER, 0, NO_ID)))
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.ENOTSUP):
+            return False
+        raise
+    os.setxattr(path('acldeny'), 'system.posix_acl_access',
+                acl((ACL_USER_OBJ, 6, NO_ID), (ACL_USER, 0, U), (ACL_GROUP_OBJ, 4, NO_ID),
+                    (ACL_MASK, 4, NO_ID), (ACL_OTHER, 4, NO_ID)))
+    rwx = acl((ACL_USER_OBJ, 7, NO_ID), (ACL_USER, 7, U), (ACL_GROUP_OBJ, 5, NO_ID),
+              (ACL_MASK, 7, NO_ID), (ACL_OTHER, 5, NO_ID))
+    os.setxattr(path('aclinh'), 'system.posix_acl_access', rwx)
+    os.setxattr(path('aclinh'), 'system.posix_acl_default', rwx)
+    return True
+
+
+def read(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def acl_outcomes(root):
+    """What nobody may do under the ACLs, and what a file it creates inherits."""
+    def path(*n):
+        return os.path.join(root, *n)
+
+    def create():
+        p = path('aclinh', 'new')
+        os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o666))
+        return describe(p), os.getxattr(p, 'system.posix_acl_access').hex()
+    cases = {
+        'read aclgrant': lambda: read(path('aclgrant')),
+        'read acldeny': lambda: read(path('acldeny')),
+        'create in aclinh': create,
+    }
+    return {k: as_nobody(fn) for k, fn in sorted(cases.items())}
 
 
 def describe(path):
@@ -147,6 +214,7 @@ class Ownership(unittest.TestCase):
                 'create077': creations(root, 0o077),
                 'denials': denials(root),
                 'supplementary': supplementary(root),
+                'acls': acl_outcomes(root) if set_acls(root) else None,
             }
 
     def test_owned_by_caller(self):
@@ -176,7 +244,7 @@ class Ownership(unittest.TestCase):
         self.assertEqual(res['sg/file'][2], U)
 
     def test_same_as_local_fs(self):
-        for key in ('create022', 'create077', 'denials', 'supplementary'):
+        for key in ('create022', 'create077', 'denials', 'supplementary', 'acls'):
             self.assertEqual(self.r['plain'][key], self.r['durfs'][key], key)
 
     def test_denials(self):
@@ -187,6 +255,17 @@ class Ownership(unittest.TestCase):
         for case in ('unlink in sticky dir', 'chmod rootfile', 'chown own file',
                      'chgrp to foreign group', 'utime rootfile'):
             self.assertEqual(d[case], ('errno', 'EPERM'), case)
+
+    def test_posix_acls_are_enforced(self):
+        a = self.r['durfs']['acls']
+        if a is None:
+            self.skipTest('the backing filesystem has no POSIX ACLs')
+        self.assertEqual(a['read aclgrant'], ('ok', b'aclgrant'))
+        self.assertEqual(a['read acldeny'], ('errno', 'EACCES'))
+        ok, (desc, inherited) = a['create in aclinh']
+        self.assertEqual(ok, 'ok')
+        self.assertEqual(desc, (stat.S_IFREG, '0o664', U, G))  # group bits: the mask
+        self.assertTrue(inherited)
 
     def test_supplementary_groups(self):
         ok, res = self.r['durfs']['supplementary']
