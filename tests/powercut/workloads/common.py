@@ -45,6 +45,19 @@ def start(description):
     return args, idx, rng, acklog.AckLog(f"{args.log}.{idx}.log")
 
 
+def on_fuse(path):
+    """Is path on a FUSE mount (durfs) rather than the raw filesystem?"""
+    path = os.path.realpath(path)
+    best, fstype = "", ""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            mnt = left.split()[4]
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                best, fstype = mnt, right.split()[0]
+    return fstype.startswith("fuse")
+
+
 def tree(root):
     """(is_dir, path relative to root) of everything below root."""
     for dirpath, dirs, files in os.walk(root):

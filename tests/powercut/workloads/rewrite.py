@@ -12,6 +12,9 @@ at close), then one of
   - fdatasync, close            (durfs: content journaled if the size changed or
                                  it was journaled since the checkpoint, else in place)
   - writes through O_DSYNC, close
+  - on durfs only: writes through O_DIRECT|O_DSYNC, close (a FUSE direct_io
+    file: the kernel sends no FSYNC after such a write, durfs syncs it itself;
+    the raw filesystem would refuse the unaligned O_DIRECT write)
 and acknowledge the version.  A file past 96 KiB is retired (kept as it is) and
 a new one started.  With --fsync every version is fsynced (raw-fs control).
 
@@ -51,14 +54,21 @@ def main():
         common.fsync_dir(args.root)
     gen = [0] * FILES
     version = [0] * FILES
+    hows = ["close", "close", "fsync", "fdatasync", "dsync"]
+    if common.on_fuse(args.root):
+        hows.append("direct-dsync")
     while not common.stop:
         k = rng.randrange(FILES)
         key = f"p{idx}/f{k}.{gen[k]}"
         v = version[k] + 1
         data = content(key, v)
         log.begin(t=key, v=v)
-        how = rng.choice(["close", "close", "fsync", "fdatasync", "dsync"])
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_DSYNC if how == "dsync" else 0)
+        how = rng.choice(hows)
+        flags = os.O_WRONLY | os.O_CREAT
+        if how == "dsync":
+            flags |= os.O_DSYNC
+        elif how == "direct-dsync":
+            flags |= os.O_DIRECT | os.O_DSYNC
         path = os.path.join(args.root, key)
         fd = os.open(path, flags, 0o644)
         common.write_all(fd, data)  # at offset 0: the file is not truncated
