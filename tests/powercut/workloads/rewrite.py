@@ -15,7 +15,8 @@ at close), then one of
   - on durfs only: writes through O_DIRECT|O_DSYNC, close (a FUSE direct_io
     file: the kernel sends no FSYNC after such a write, durfs syncs it itself;
     the raw filesystem would refuse the unaligned O_DIRECT write)
-and acknowledge the version.  A file past 96 KiB is retired (kept as it is) and
+and acknowledge the version (a synchronous write's right after it returns,
+before the close, which a cut then may not reach).  A file past 96 KiB is retired (kept as it is) and
 a new one started.  With --fsync every version is fsynced (raw-fs control).
 
 Invariant checked (close/sync, and the raw-fs controls): a file whose version a
@@ -26,6 +27,7 @@ ordered: no longer than the newest begun version.
 """
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -72,6 +74,10 @@ def main():
         path = os.path.join(args.root, key)
         fd = os.open(path, flags, 0o644)
         common.write_all(fd, data)  # at offset 0: the file is not truncated
+        early = how in ("dsync", "direct-dsync") and v > 1
+        if early:  # durable when the write returns: acknowledged before close,
+            log.ack(t=key, v=v)  # and a cut while the file stays open finds it
+            time.sleep(0.005)
         if how == "fsync" or args.fsync:
             os.fsync(fd)
         elif how == "fdatasync":
@@ -79,7 +85,8 @@ def main():
         os.close(fd)
         if v == 1 and args.fsync:
             common.fsync_dir(d)
-        log.ack(t=key, v=v)
+        if not early:
+            log.ack(t=key, v=v)
         version[k] = v
         if len(data) > RETIRE:
             gen[k] += 1
