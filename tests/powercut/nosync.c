@@ -4,10 +4,11 @@
  * sync_file_range into successful no-ops, and drops O_SYNC/O_DSYNC from every
  * open (durfs no longer opens backing files with them, but a daemon that did
  * would still sync there: on btrfs those syncs can commit everything, and the
- * control stopped losing data once the rewrite workload wrote O_DSYNC).  durfs then acknowledges operations
- * whose data and journal records are only in the page cache, and the rig must
- * report the resulting losses after a cut -- the proof that the rig's durfs
- * rows would fail if durfs's syncs were missing.  Test-only; never install.
+ * control stopped losing data once the rewrite workload wrote O_DSYNC).  durfs
+ * then acknowledges operations whose data and journal records are only in the
+ * page cache, and the rig must report the resulting losses after a cut -- the
+ * proof that the rig's durfs rows would fail if durfs's syncs were missing.
+ * Test-only; never install.
  */
 #include <dlfcn.h>
 #include <fcntl.h>
