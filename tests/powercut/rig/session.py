@@ -60,7 +60,8 @@ class Session:
             logroot = os.path.join(self.workdir, "logs", self.sid)
             for name in self.cfg["workloads"]:
                 running.append(Running(name, os.path.join(root, name), os.path.join(logroot, name),
-                                       self.cfg["seed"], self.cfg["fsync"], self.cfg["ckpt"]))
+                                       self.cfg["seed"], self.cfg["fsync"], self.cfg["ckpt"],
+                                       durfs is not None))
             deadline = time.monotonic() + self.cfg["seconds"]
             time.sleep(self.rng.uniform(0.3, 1.0))
             while len(self.snaps) < self.cfg["snapshots"] and time.monotonic() < deadline:

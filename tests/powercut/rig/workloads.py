@@ -22,7 +22,7 @@ def checker(name):
 
 
 class Running:
-    def __init__(self, name, root, logdir, seed, fsync, ckpt):
+    def __init__(self, name, root, logdir, seed, fsync, ckpt, durfs):
         self.name = name
         self.root = root
         self.logdir = logdir
@@ -33,6 +33,8 @@ class Running:
                "--procs", str(PROCS[name])]
         if fsync:
             cmd.append("--fsync")
+        if durfs:
+            cmd.append("--durfs")
         if ckpt and name == "churn":  # one checkpoint forcer per session
             cmd.append("--ckpt")
         self.stderr_path = os.path.join(logdir, "stderr.txt")

@@ -23,6 +23,8 @@ def setup(description):
     ap.add_argument("--procs", type=int, default=1)
     ap.add_argument("--fsync", action="store_true",
                     help="use the correct pattern (fsync file and directory)")
+    ap.add_argument("--durfs", action="store_true",
+                    help="root is a durfs mount (not the raw filesystem)")
     ap.add_argument("--ckpt", action="store_true",
                     help="also force durfs checkpoints in a loop")
     args = ap.parse_args()
@@ -43,19 +45,6 @@ def start(description):
         force_checkpoints(args.root)
     rng = random.Random(args.seed * 1000 + idx)
     return args, idx, rng, acklog.AckLog(f"{args.log}.{idx}.log")
-
-
-def on_fuse(path):
-    """Is path on a FUSE mount (durfs) rather than the raw filesystem?"""
-    path = os.path.realpath(path)
-    best, fstype = "", ""
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            mnt = left.split()[4]
-            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
-                best, fstype = mnt, right.split()[0]
-    return fstype.startswith("fuse")
 
 
 def tree(root):

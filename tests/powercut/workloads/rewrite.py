@@ -57,7 +57,7 @@ def main():
     gen = [0] * FILES
     version = [0] * FILES
     hows = ["close", "close", "fsync", "fdatasync", "dsync"]
-    if common.on_fuse(args.root):
+    if args.durfs:
         hows.append("direct-dsync")
     while not common.stop:
         k = rng.randrange(FILES)
