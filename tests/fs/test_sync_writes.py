@@ -78,13 +78,13 @@ class SyncWrites(unittest.TestCase):
         try:
             os.write(fd, b'o' * 100)
             target = os.path.join(self.fx.backing, 'own')
-            fddir = '/proc/%d/fd' % self.m.status()['pid']
+            proc = '/proc/%d' % self.m.status()['pid']
             found = []
-            for e in os.listdir(fddir):
+            for e in os.listdir(proc + '/fd'):
                 try:
-                    if os.readlink(os.path.join(fddir, e)) != target:
+                    if os.readlink('%s/fd/%s' % (proc, e)) != target:
                         continue
-                    with open('/proc/%d/fdinfo/%s' % (self.m.status()['pid'], e)) as f:
+                    with open('%s/fdinfo/%s' % (proc, e)) as f:
                         flags = int(f.read().split('flags:')[1].split()[0], 8)
                 except (OSError, IndexError):
                     continue
