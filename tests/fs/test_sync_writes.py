@@ -9,7 +9,8 @@ write with an FSYNC request only when it went through its page cache; a
 direct_io file's WRITE gets none, so durfs syncs it before replying.
 
 Removing the durable branch of note_written (fs/ops_file.c) makes the direct_io
-and copy_file_range tests fail: the write then adds no file sync (checked).
+copy_file_range and fallocate tests fail: the write then adds no file sync
+(checked).
 Before durfs synced these writes itself, the RWF_DSYNC write on a direct_io file
 was not made durable at all (its backing fd had no O_DSYNC to do it).
 """
@@ -71,6 +72,11 @@ class SyncWrites(unittest.TestCase):
                                       lambda fd: os.copy_file_range(sfd, fd, 8192, 0, 0))
         finally:
             os.close(sfd)
+        self.assertGreaterEqual(n, 1)
+
+    def test_fallocate_in_dsync_file_is_synced(self):
+        n = self.file_syncs_added('falloc', os.O_DSYNC,
+                                  lambda fd: os.posix_fallocate(fd, 0, 1 << 16))
         self.assertGreaterEqual(n, 1)
 
     def test_backing_fd_never_syncs_on_its_own(self):
