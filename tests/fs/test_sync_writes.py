@@ -8,7 +8,7 @@ place, or a syncfs where that is needed).  The kernel follows a synchronous
 write with an FSYNC request only when it went through its page cache; a
 direct_io file's WRITE gets none, so durfs syncs it before replying.
 
-Removing the durable branch of note_written (fs/ops_file.c) makes the direct_io
+Removing the durable branch of note_written (fs/ops_file.c) makes the direct_io,
 copy_file_range and fallocate tests fail: the write then adds no file sync
 (checked).
 Before durfs synced these writes itself, the RWF_DSYNC write on a direct_io file
