@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 
 /* The kernel asks for security.capability before every write(2) to a file
@@ -49,6 +50,35 @@ static void proc_path(char *buf, size_t size, int fd)
     snprintf(buf, size, "/proc/self/fd/%d", fd);
 }
 
+/* Setting an access ACL rewrites the file's mode, and a local filesystem then
+ * clears the setgid bit unless the caller is in the file's group or holds
+ * CAP_FSETID (CVE-2016-7097).  The kernel leaves that to a FUSE daemon, and tells
+ * it only through FUSE_CAP_SETXATTR_EXT, whose flags libfuse 3.14 does not pass.
+ * So the call runs as the caller, and BACKING's kernel decides exactly as it
+ * would natively; the record says whether the bit went (replay runs as root). */
+static const char ACL_ACCESS_NAME[] = "system.posix_acl_access";
+
+static int set_xattr(fuse_req_t req, const char *path, const char *name, const char *value,
+                     size_t size, int flags, bool as_caller)
+{
+    creds_saved cs;
+    int e = as_caller ? creds_enter(req, &cs) : 0;
+    if (e)
+        return e;
+    e = setxattr(path, name, value, size, flags) < 0 ? errno : 0;
+    if (as_caller)
+        creds_leave(&cs);
+    return e;
+}
+
+/* DUR_NS_XATTR_KILL_SGID if the object had the setgid bit before and not now. */
+static unsigned sgid_killed(int fd, const struct stat *before)
+{
+    struct stat now;
+    bool killed = (before->st_mode & S_ISGID) && fstat(fd, &now) == 0 && !(now.st_mode & S_ISGID);
+    return killed ? DUR_NS_XATTR_KILL_SGID : 0;
+}
+
 void h_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
                 int flags)
 {
@@ -68,16 +98,21 @@ void h_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     bool fcaps = is_fcaps(name);
     if (fcaps)
         fcaps_invalidate(n);
+    bool acl_access = strcmp(name, ACL_ACCESS_NAME) == 0;
+    struct stat before = {0};
     dur_ns_op op;
     e = begin_op(&op);
+    if (!e && acl_access && fstat(r.fd, &before) < 0)
+        e = errno;
     if (!e)
-        e = setxattr(path, name, value, size, flags) < 0 ? errno : 0;
+        e = set_xattr(req, path, name, value, size, flags, acl_access);
     if (fcaps)
         fcaps_invalidate(n);
     if (!e) {
         dur_fh fh;
         inode_fh(n, &fh);
-        dur_ns_log_setxattr(&op, &fh, name, value, size, flags);
+        unsigned logged = (unsigned)flags | (acl_access ? sgid_killed(r.fd, &before) : 0);
+        dur_ns_log_setxattr(&op, &fh, name, value, size, (int)logged);
     }
     e = end_op(&op, e);
     fdref_put(&r);

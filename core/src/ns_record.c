@@ -12,13 +12,18 @@
  * outside the directory a handle names ("../x", "a/b") or past a buffer.
  */
 #include "ns_record.h"
+#include "durability/nsjournal.h"
 
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <xxhash.h>
+
+/* The SETXATTR flags a record may carry. */
+#define NS_XATTR_FLAGS ((uint32_t)(XATTR_CREATE | XATTR_REPLACE | DUR_NS_XATTR_KILL_SGID))
 
 const char *ns_rec_type_name(unsigned type)
 {
@@ -213,6 +218,9 @@ dur_code ns_record_encode(const ns_record *r, unsigned char *buf, size_t *len, d
             if (r->value_len > NS_XATTR_VALUE_MAX)
                 return dur_error_set(err, DUR_E_INVAL, 0, NULL,
                                      "xattr value too large (%" PRIu32 " bytes)", r->value_len);
+            if (r->flags & ~NS_XATTR_FLAGS)
+                return dur_error_set(err, DUR_E_INVAL, 0, NULL, "xattr flags 0x%" PRIx32 " unknown",
+                                     r->flags);
             put_u32(&e, r->flags);
             put_u32(&e, r->value_len);
             put(&e, r->value, r->value_len);
@@ -441,6 +449,8 @@ dur_code ns_record_decode(uint8_t type, const void *payload, size_t len, uint64_
         get_name(&d, r->xname, "xattr name");
         if (type == NS_REC_SETXATTR) {
             r->flags = get_u32(&d, "xattr flags");
+            if (d.code == DUR_OK && (r->flags & ~NS_XATTR_FLAGS))
+                fail(&d, "%s has unknown bits", "xattr flags");
             get_value(&d, r, "xattr value");
         }
         break;

@@ -1409,6 +1409,13 @@ static dur_code redo_xattr(ns_replay *r, const ns_record *rec, uint64_t lsn, dur
             c = skip(r, lsn, rec, "setxattr failed", errno);
             goto out;
         }
+        /* Not when the value was already there: then the call's whole effect was,
+         * and a later record may have set the bit again. */
+        if ((rec->flags & DUR_NS_XATTR_KILL_SGID) && fstat(ofd, &st) == 0 &&
+            (st.st_mode & S_ISGID) && chmod(pp, st.st_mode & 07777 & ~(mode_t)S_ISGID) != 0) {
+            c = skip(r, lsn, rec, "clearing the setgid bit failed", errno);
+            goto out;
+        }
         c = redone(r, lsn, rec);
     } else {
         if (removexattr(pp, rec->xname) != 0) {

@@ -106,6 +106,11 @@ def set_acls(root):
               (ACL_MASK, 7, NO_ID), (ACL_OTHER, 5, NO_ID))
     os.setxattr(path('aclinh'), 'system.posix_acl_access', rwx)
     os.setxattr(path('aclinh'), 'system.posix_acl_default', rwx)
+    for n in ('aclsgid', 'aclsgid2'):  # nobody owns them; their group is not its own
+        with open(path(n), 'wb') as f:
+            f.write(n.encode())
+        os.chown(path(n), U, OTHER_GID)
+        os.chmod(path(n), 0o2775)
     return True
 
 
@@ -123,12 +128,24 @@ def acl_outcomes(root):
         p = path('aclinh', 'new')
         os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o666))
         return describe(p), os.getxattr(p, 'system.posix_acl_access').hex()
+
+    def set_acl(n):
+        """The owner sets an access ACL on its setgid file (CVE-2016-7097): the
+        setgid bit goes unless the owner is in the file's group."""
+        def fn():
+            os.setxattr(path(n), 'system.posix_acl_access',
+                        acl((ACL_USER_OBJ, 7, NO_ID), (ACL_USER, 5, 0), (ACL_GROUP_OBJ, 5, NO_ID),
+                            (ACL_MASK, 5, NO_ID), (ACL_OTHER, 4, NO_ID)))
+            return describe(path(n))
+        return fn
     cases = {
-        'read aclgrant': lambda: read(path('aclgrant')),
-        'read acldeny': lambda: read(path('acldeny')),
-        'create in aclinh': create,
+        'read aclgrant': (lambda: read(path('aclgrant')), ()),
+        'read acldeny': (lambda: read(path('acldeny')), ()),
+        'create in aclinh': (create, ()),
+        'acl on own setgid file': (set_acl('aclsgid'), ()),
+        'acl on own setgid file, in its group': (set_acl('aclsgid2'), (OTHER_GID,)),
     }
-    return {k: as_nobody(fn) for k, fn in sorted(cases.items())}
+    return {k: as_nobody(fn, groups=g) for k, (fn, g) in sorted(cases.items())}
 
 
 def describe(path):
@@ -266,6 +283,16 @@ class Ownership(unittest.TestCase):
         self.assertEqual(ok, 'ok')
         self.assertEqual(desc, (stat.S_IFREG, '0o664', U, G))  # group bits: the mask
         self.assertTrue(inherited)
+
+    def test_access_acl_clears_setgid_like_a_local_fs(self):
+        """Fails with the ACL set as root (the daemon's creds): the bit stays
+        (checked)."""
+        a = self.r['durfs']['acls']
+        if a is None:
+            self.skipTest('the backing filesystem has no POSIX ACLs')
+        self.assertEqual(a['acl on own setgid file'], ('ok', (stat.S_IFREG, '0o754', U, OTHER_GID)))
+        self.assertEqual(a['acl on own setgid file, in its group'],
+                         ('ok', (stat.S_IFREG, '0o2754', U, OTHER_GID)))
 
     def test_supplementary_groups(self):
         ok, res = self.r['durfs']['supplementary']

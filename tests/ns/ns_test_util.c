@@ -354,6 +354,12 @@ dur_code nt_truncate(nt *t, const char *path, off_t size)
 
 dur_code nt_setxattr(nt *t, const char *path, const char *name, const char *value)
 {
+    return nt_setxattr_flags(t, path, name, value, strlen(value), 0);
+}
+
+dur_code nt_setxattr_flags(nt *t, const char *path, const char *name, const void *value,
+                           size_t size, unsigned flags)
+{
     const char *n;
     int pfd = parent_of(t, path, &n);
     dur_fh obj = fh_at(pfd, n);
@@ -362,8 +368,9 @@ dur_code nt_setxattr(nt *t, const char *path, const char *name, const char *valu
     snprintf(pp, sizeof pp, "/proc/self/fd/%d/%s", t->backing, path);
     dur_ns_op op;
     dur_ns_begin(t->ns, &op);
-    assert_int_equal(lsetxattr(pp, name, value, strlen(value), 0), 0);
-    dur_ns_log_setxattr(&op, &obj, name, value, strlen(value), 0);
+    assert_int_equal(lsetxattr(pp, name, value, size, (int)flags & (XATTR_CREATE | XATTR_REPLACE)),
+                     0);
+    dur_ns_log_setxattr(&op, &obj, name, value, size, (int)flags);
     return finish(&op);
 }
 

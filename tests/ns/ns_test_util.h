@@ -39,6 +39,9 @@ dur_code nt_chmod(nt *t, const char *path, mode_t perm);
 dur_code nt_chown(nt *t, const char *path, uid_t uid, gid_t gid);
 dur_code nt_truncate(nt *t, const char *path, off_t size);
 dur_code nt_setxattr(nt *t, const char *path, const char *name, const char *value);
+/* As the daemon: set with flags' XATTR_CREATE/REPLACE bits, log flags as given. */
+dur_code nt_setxattr_flags(nt *t, const char *path, const char *name, const void *value,
+                           size_t size, unsigned flags);
 dur_code nt_removexattr(nt *t, const char *path, const char *name);
 /* Data only (not a namespace op): replace the content of a regular file. */
 void nt_write(nt *t, const char *path, const char *content);

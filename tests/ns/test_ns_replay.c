@@ -776,6 +776,43 @@ static void test_locator_table_grows_mid_record(void **state)
     assert_string_equal(v, "acknowledged");
 }
 
+/* An access ACL whose setting cleared the setgid bit (its setter was outside the
+ * file's group; the daemon sets it as the caller) is logged with
+ * DUR_NS_XATTR_KILL_SGID, and replay, which runs as root and so keeps the bit,
+ * clears it itself.  Fails without redo_xattr's chmod: mode 02754 (checked). */
+static void test_acl_replay_clears_setgid_as_logged(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(nt_create(&f->t, "sg", 0644, NULL), DUR_OK);
+    assert_int_equal(nt_chmod(&f->t, "sg", 02775), DUR_OK);
+    /* version 2; USER_OBJ rwx, USER 0 r-x, GROUP_OBJ r-x, MASK r-x, OTHER r-- (little
+     * endian; a named entry, or the kernel stores no ACL, only the mode) */
+    static const unsigned char acl[] = {
+        2, 0, 0,    0,    0x01, 0,    7,    0, 0xff, 0xff, 0xff, 0xff, 0x02, 0,    5,
+        0, 0, 0,    0,    0,    0x04, 0,    5, 0,    0xff, 0xff, 0xff, 0xff, 0x10, 0,
+        5, 0, 0xff, 0xff, 0xff, 0xff, 0x20, 0, 4,    0,    0xff, 0xff, 0xff, 0xff};
+    char path[400];
+    snprintf(path, sizeof path, "%s/sg", f->backing);
+    if (lsetxattr(path, "system.posix_acl_access", acl, sizeof acl, 0) != 0) {
+        skip(); /* no POSIX ACLs here */
+    }
+    assert_int_equal(nt_setxattr_flags(&f->t, "sg", "system.posix_acl_access", acl, sizeof acl,
+                                       DUR_NS_XATTR_KILL_SGID),
+                     DUR_OK);
+    assert_int_equal(chmod(path, 0754), 0); /* what the caller's kernel did */
+    save_journal(f);
+    close_ns(f);
+    /* neither reached the disk */
+    assert_int_equal(removexattr(path, "system.posix_acl_access"), 0);
+    assert_int_equal(chmod(path, 02775), 0);
+    restore_journal(f);
+    open_ns(f, NULL);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0754);
+    assert_int_equal(getxattr(path, "system.posix_acl_access", NULL, 0), (ssize_t)sizeof acl);
+}
+
 static void test_hostile_record_in_journal(void **state)
 {
     fixture *f = *state;
@@ -924,6 +961,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interrupted_recovery_converges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_and_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_record_in_journal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acl_replay_clears_setgid_as_logged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unlogged_newer_changes_are_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ordered_journal_is_not_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locator_table_grows_mid_record, setup, teardown),

@@ -149,6 +149,11 @@ dur_code dur_ns_log_setattr(dur_ns_op *op, const dur_fh *obj, int obj_fd, const 
  * from an operation not yet durable. */
 dur_code dur_ns_log_setattr_change(dur_ns_op *op, const dur_fh *obj, int obj_fd,
                                    const dur_ns_attr *before, const dur_ns_attr *after);
+/* flags: XATTR_CREATE/XATTR_REPLACE as called, or'ed with DUR_NS_XATTR_KILL_SGID when
+ * setting a POSIX access ACL also cleared the object's setgid bit (the kernel does
+ * when the caller is neither in the file's group nor holds CAP_FSETID).  Replay
+ * runs as root, which keeps the bit, so it clears it itself. */
+#define DUR_NS_XATTR_KILL_SGID 0x100u
 dur_code dur_ns_log_setxattr(dur_ns_op *op, const dur_fh *obj, const char *name, const void *value,
                              size_t size, int flags);
 dur_code dur_ns_log_removexattr(dur_ns_op *op, const dur_fh *obj, const char *name);
