@@ -263,15 +263,36 @@ static int note_write_request(dnode *n, const struct fuse_file_info *fi)
     return note_written(n, fh_fd(fi), sync && !fi->writepage, !full);
 }
 
+/* A write-back WRITE (fi->writepage) carries data whose write(2) already
+ * returned.  When BACKING refuses it (full disk, past its largest file size) the
+ * kernel keeps the pages clean and reports the error once, to the first sync or
+ * close: the data is lost, so every later sync of the file must fail too (R6),
+ * or a program that reopens it and fsyncs would be told its data is safe. */
+static void note_lost_write_back(fuse_ino_t ino, dnode *n, int e)
+{
+    dnode_file *f = inode_file(n);
+    if (f)
+        dur_file_state_note_lost_write(&f->st, e);
+    log_msg(LOG_ERR,
+            "writing cached data of inode %llu back to BACKING failed: %s; that data is lost, "
+            "and every sync of the file fails from now on",
+            (unsigned long long)ino, strerror(e));
+}
+
 void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
                  struct fuse_file_info *fi)
 {
-    struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
+    size_t size = fuse_buf_size(bufv);
+    struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
     out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
     out.buf[0].fd = fh_fd(fi);
     out.buf[0].pos = off;
     ssize_t res = fuse_buf_copy(&out, bufv, 0);
+    if (fi->writepage && res >= 0 && (size_t)res < size)
+        res = -EIO; /* fuse_buf_copy drops the errno of a short copy */
     if (res < 0) {
+        if (fi->writepage)
+            note_lost_write_back(ino, inode_get(ino), (int)-res);
         reply_err(req, (int)-res);
         return;
     }

@@ -161,6 +161,13 @@ void dur_file_state_note_write(dur_file_state *st)
     atomic_fetch_add(&st->write_gen, 1);
 }
 
+void dur_file_state_note_lost_write(dur_file_state *st, int errnum)
+{
+    int expected = 0;
+    /* Only the first failure is remembered, as in dur_file_state_sync_with. */
+    atomic_compare_exchange_strong(&st->failed_errno, &expected, errnum > 0 ? errnum : EIO);
+}
+
 bool dur_file_state_dirty(const dur_file_state *st)
 {
     dur_file_state *s = (dur_file_state *)st; /* atomic_load takes non-const in C17 */
@@ -173,7 +180,7 @@ dur_code dur_file_state_sync_with(dur_file_state *st, dur_file_state_sync_fn syn
     int failed = atomic_load(&st->failed_errno);
     if (failed)
         return dur_error_set(err, DUR_E_IO, failed, what,
-                             "an earlier sync failed; data may have been lost");
+                             "an earlier sync or write-back failed; data may have been lost");
     /* Snapshot before syncing: writes that land during the sync are not covered. */
     uint_fast64_t gen = atomic_load(&st->write_gen);
     if (!force && atomic_load(&st->sync_gen) == gen)

@@ -203,15 +203,62 @@ static void test_fd_wrappers_name_what_failed(void **state)
     close(fd);
 }
 
+/* A new file "f" in a new temporary directory *root (free it). */
+static int open_temp_file(char **root)
+{
+    *root = tu_mkdtemp();
+    char p[1024];
+    snprintf(p, sizeof p, "%s/f", *root);
+    int fd = open(p, O_RDWR | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+static void close_temp_file(int fd, char *root)
+{
+    close(fd);
+    tu_rmtree(root);
+    free(root);
+}
+
+/* From now on every sync fails with the first error, even on a good fd and even
+ * when there is nothing new to sync: the data the kernel dropped is gone. */
+static void assert_every_sync_fails(dur_file_state *st, int fd, int errnum)
+{
+    dur_error err;
+    for (int i = 0; i < 3; i++) {
+        FAILS(dur_file_state_sync(st, fd, true, false, "f", &err), DUR_E_IO);
+        assert_int_equal(err.sys_errno, errnum);
+        assert_string_equal(err.path, "f");
+        dur_file_state_note_write(st);
+        FAILS(dur_file_state_sync(st, fd, false, true, "f", &err), DUR_E_IO);
+        assert_int_equal(err.sys_errno, errnum);
+    }
+}
+
+/* A lost write (a write-back the disk refused) fails every later sync of the file,
+ * also a clean one and a forced one, with the first loss's errno. */
+static void test_file_state_lost_write_is_sticky(void **state)
+{
+    (void)state;
+    dur_error err;
+    char *root;
+    int fd = open_temp_file(&root);
+    dur_file_state st;
+    dur_file_state_init(&st);
+    OK(dur_file_state_sync(&st, fd, true, true, "f", &err));
+    dur_file_state_note_lost_write(&st, ENOSPC);
+    dur_file_state_note_lost_write(&st, EFBIG); /* only the first is kept */
+    assert_every_sync_fails(&st, fd, ENOSPC);
+    close_temp_file(fd, root);
+}
+
 static void test_file_state_failure_is_sticky(void **state)
 {
     (void)state;
     dur_error err;
-    char *root = tu_mkdtemp();
-    char p[1024];
-    snprintf(p, sizeof p, "%s/f", root);
-    int fd = open(p, O_RDWR | O_CREAT, 0644);
-    assert_true(fd >= 0);
+    char *root;
+    int fd = open_temp_file(&root);
     dur_file_state st;
     dur_file_state_init(&st);
     assert_false(dur_file_state_dirty(&st));
@@ -225,19 +272,8 @@ static void test_file_state_failure_is_sticky(void **state)
     /* force syncs even when clean. */
     FAILS(dur_file_state_sync(&st, -1, false, true, "f", &err), DUR_E_IO);
     assert_int_equal(err.sys_errno, EBADF);
-    /* From now on every sync fails with the first error, even on a good fd and even
-     * when there is nothing new to sync: the data the kernel dropped is gone. */
-    for (int i = 0; i < 3; i++) {
-        FAILS(dur_file_state_sync(&st, fd, true, false, "f", &err), DUR_E_IO);
-        assert_int_equal(err.sys_errno, EBADF);
-        assert_string_equal(err.path, "f");
-        dur_file_state_note_write(&st);
-        FAILS(dur_file_state_sync(&st, fd, false, true, "f", &err), DUR_E_IO);
-        assert_int_equal(err.sys_errno, EBADF);
-    }
-    close(fd);
-    tu_rmtree(root);
-    free(root);
+    assert_every_sync_fails(&st, fd, EBADF);
+    close_temp_file(fd, root);
 }
 
 static void test_file_state_dirty_after_failed_sync(void **state)
@@ -262,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_remove_failure_after_failed_write_is_ignored),
         cmocka_unit_test(test_fd_wrappers_name_what_failed),
         cmocka_unit_test(test_file_state_failure_is_sticky),
+        cmocka_unit_test(test_file_state_lost_write_is_sticky),
         cmocka_unit_test(test_file_state_dirty_after_failed_sync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -349,6 +349,35 @@ class LoopExt4:
             self.loop = None
 
 
+class LoopExt4Case(unittest.TestCase):
+    """A test whose BACKING is a directory on a fresh ext4 on a loop device:
+    self.fx, then backing_on_ext4() makes the filesystem; tearDown undoes both."""
+
+    def setUp(self):
+        self.fx = Fixture()
+        self.disk = os.path.join(self.fx.tmp, 'disk')
+        os.mkdir(self.disk)
+        self.ext4 = None
+
+    def backing_on_ext4(self, size, features=(), image=None):
+        self.ext4 = LoopExt4(image or os.path.join(self.fx.tmp, 'img'), size, self.disk, features)
+        self.fx.backing = os.path.join(self.disk, 'data')
+        os.mkdir(self.fx.backing)
+
+    def release_mounts(self):
+        """Unmount durfs, then the ext4."""
+        if self.fx.m is not None:
+            self.fx.m.force_cleanup()
+            self.fx.m = None
+        if self.ext4:
+            self.ext4.close()
+            self.ext4 = None
+
+    def tearDown(self):
+        self.release_mounts()
+        self.fx.close()
+
+
 def run_as(uid, gid, fn, groups=(), umask=0o022):
     """Run fn() in a forked child with the given credentials; return its result
     (or re-raise its OSError errno as OSError in the parent)."""

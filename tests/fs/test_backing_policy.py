@@ -12,7 +12,6 @@ makes both fast_commit tests fail: the fsync, or the O_SYNC write, then adds no
 syncfs.
 """
 import os
-import unittest
 
 import durfs_harness as H
 
@@ -21,25 +20,9 @@ H.require_root_fuse()
 BIG = 1 << 20  # over data_journal= (64 KiB): synced in place, never journaled
 
 
-class BackingPolicy(unittest.TestCase):
-    def setUp(self):
-        self.fx = H.Fixture()
-        self.disk = os.path.join(self.fx.tmp, 'disk')
-        os.mkdir(self.disk)
-        self.ext4 = None
-
-    def tearDown(self):
-        if self.fx.m is not None:
-            self.fx.m.force_cleanup()
-            self.fx.m = None
-        if self.ext4:
-            self.ext4.close()
-        self.fx.close()
-
+class BackingPolicy(H.LoopExt4Case):
     def mount_ext4(self, *features):
-        self.ext4 = H.LoopExt4(os.path.join(self.fx.tmp, 'img'), 256 << 20, self.disk, features)
-        self.fx.backing = os.path.join(self.disk, 'data')
-        os.mkdir(self.fx.backing)
+        self.backing_on_ext4(256 << 20, features)
         return self.fx.mount(opts='checkpoint_secs=3600')  # no checkpoint syncfs meanwhile
 
     def syncfs_added_by_fsync(self, m):

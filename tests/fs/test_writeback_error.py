@@ -12,7 +12,6 @@ journal is on another filesystem (-o journal=).
 import errno
 import os
 import subprocess
-import unittest
 
 import durfs_harness as H
 
@@ -42,41 +41,34 @@ def fail_writeback_and_evict(path):
     return failed
 
 
-class WritebackError(unittest.TestCase):
+def fill_up(path):
+    """Use every free block of path's filesystem: 1 MiB writes, then 4 KiB ones."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for chunk in (1 << 20, 4096):
+            try:
+                while True:
+                    os.write(fd, bytes(chunk))
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+    finally:
+        os.close(fd)
+
+
+class WritebackError(H.LoopExt4Case):
     def setUp(self):
-        self.fx = H.Fixture()
+        super().setUp()
         self.store = os.path.join(self.fx.tmp, 'store')
-        self.disk = os.path.join(self.fx.tmp, 'disk')
         self.journal = os.path.join(self.fx.tmp, 'journal')
         os.mkdir(self.store)
-        os.mkdir(self.disk)
-        self.ext4 = None
         H.run_or_skip('mount', '-t', 'tmpfs', '-o', 'size=48m', 'durfs-test-store', self.store)
-        self.ext4 = H.LoopExt4(os.path.join(self.store, 'img'), 256 << 20, self.disk)
-        self.fx.backing = os.path.join(self.disk, 'data')
-        os.mkdir(self.fx.backing)
+        self.backing_on_ext4(256 << 20, image=os.path.join(self.store, 'img'))
 
     def tearDown(self):
-        if self.fx.m is not None:
-            self.fx.m.force_cleanup()
-            self.fx.m = None
-        if self.ext4:
-            self.ext4.close()
+        self.release_mounts()
         subprocess.run(['umount', self.store], capture_output=True)
         self.fx.close()
-
-    def fill_store(self):
-        """Every page of the tmpfs used: 1 MiB writes, then 4 KiB ones."""
-        fd = os.open(os.path.join(self.store, 'fill'), os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            for chunk in (1 << 20, 4096):
-                try:
-                    while True:
-                        os.write(fd, bytes(chunk))
-                except OSError:
-                    pass
-        finally:
-            os.close(fd)
 
     def check_reported(self, how):
         """Journaled content written back with an error, evicted, then the file is
@@ -89,7 +81,7 @@ class WritebackError(unittest.TestCase):
         s1 = m.status()
         if s1['file_data_records'] == s0['file_data_records']:
             self.skipTest('content not journaled at close here: %s' % s1['fs'])
-        self.fill_store()
+        fill_up(os.path.join(self.store, 'fill'))
         for attempt in range(2):
             with self.assertRaises(OSError, msg='%s #%d' % (how, attempt)) as cm:
                 with open(m.path('f'), 'ab') as f:
@@ -109,6 +101,34 @@ class WritebackError(unittest.TestCase):
 
     def test_fdatasync_reports_a_writeback_error_of_journaled_content(self):
         self.check_reported('fdatasync')
+
+
+class RefusedWriteBack(H.LoopExt4Case):
+    """BACKING full: the kernel accepted the program's write(2) into its page cache,
+    and its write-back to BACKING fails.  The kernel reports that once (close);
+    durfs must keep failing every later sync of the file, also through a new fd,
+    since the data is gone.  Without dur_file_state_note_lost_write in the WRITE
+    handler the reopened file's fsync succeeds and this test fails (checked)."""
+
+    def setUp(self):
+        super().setUp()
+        self.backing_on_ext4(32 << 20)
+
+    def test_refused_write_back_fails_every_later_sync(self):
+        journal = os.path.join(self.fx.tmp, 'journal')  # not on the full disk
+        m = self.fx.mount(opts='journal=%s' % journal)
+        fill_up(os.path.join(self.fx.backing, 'fill'))
+        f = os.open(m.path('f'), os.O_WRONLY | os.O_CREAT, 0o644)
+        self.assertEqual(os.write(f, b'lost' * 65536), 4 * 65536)  # into the page cache
+        self.assertIn(H.errno_of(os.close, f), (errno.ENOSPC, errno.EIO), 'close succeeded')
+        for attempt in range(2):
+            f = os.open(m.path('f'), os.O_RDWR)
+            try:
+                self.assertNotEqual(H.errno_of(os.fsync, f), 0, 'fsync #%d after the loss' % attempt)
+            finally:
+                H.errno_of(os.close, f)
+        self.assertLess(os.stat(os.path.join(self.fx.backing, 'f')).st_size, 4 * 65536)
+
 
 if __name__ == '__main__':
     H.main()
