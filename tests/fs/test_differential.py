@@ -3,7 +3,8 @@ plain directory (on the same filesystem as BACKING) and to the durfs mount in
 lockstep.  Return values and errno must match at every step, and at the end
 (and again after a remount) the trees must be equal: names, types, modes,
 sizes, content, link counts, xattrs, symlink targets.  A failure prints the
-seed and the step; rerun one seed with DIFF_SEEDS=<seed>."""
+seed and the step; rerun one seed with DIFF_SEEDS=<seed>.  DIFF_MOUNT_OPTS picks
+the mode (meson runs close, sync and ordered)."""
 import errno
 import os
 import random
@@ -15,6 +16,7 @@ import durfs_harness as H
 H.require_root_fuse()
 SEEDS = [int(s) for s in os.environ.get('DIFF_SEEDS', '1,2,3,4,5,6').split(',')]
 STEPS = int(os.environ.get('DIFF_STEPS', '1500'))
+MOUNT_OPTS = os.environ.get('DIFF_MOUNT_OPTS')  # e.g. durability=sync (no writeback cache)
 NAMES = ['a', 'b', 'c', 'd1', 'd2', 'd1/x', 'd1/y', 'd2/x', 'd1/d3', 'd1/d3/z', 'l']
 FDS = 4
 
@@ -43,7 +45,8 @@ def gen_op(rng):
     kind = rng.choice(['create', 'create', 'write', 'truncate', 'mkdir', 'mkdir', 'rmdir',
                        'unlink', 'rename', 'rename', 'rename2', 'link', 'symlink', 'chmod',
                        'setxattr', 'removexattr', 'read', 'stat', 'open', 'fdwrite', 'fdread',
-                       'fdstat', 'fdtrunc', 'close', 'fsync', 'readdir', 'mkfifo'])
+                       'fdstat', 'fdtrunc', 'close', 'fsync', 'readdir', 'mkfifo', 'chown',
+                       'utime', 'fallocate', 'copy', 'fdatasync'])
     if kind == 'create':
         return kind, (n(), rng.choice([0, os.O_EXCL, os.O_TRUNC, os.O_APPEND]),
                       rng.choice([0o644, 0o600, 0o755]), data())
@@ -62,7 +65,18 @@ def gen_op(rng):
     if kind == 'symlink':
         return kind, (rng.choice(['a', '../b', 'nowhere', 'd1/x']), n())
     if kind == 'chmod':
-        return kind, (n(), rng.choice([0o600, 0o644, 0o755, 0o700, 0o1777]))
+        return kind, (n(), rng.choice([0o600, 0o644, 0o755, 0o700, 0o1777, 0o2755, 0o4711]))
+    if kind == 'chown':  # clears set-id bits of files, as a local fs decides
+        return kind, (n(), rng.choice([-1, 0, 1234]), rng.choice([-1, 0, 5678]))
+    if kind == 'utime':
+        return kind, (n(), rng.choice([H.UTIME_NOW, H.UTIME_OMIT, (1, 5), (2 ** 33, 999999999)]),
+                      rng.choice([H.UTIME_OMIT, (7, 0), (1700000000, 123456789)]))
+    if kind == 'fallocate':  # 0, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE
+        return kind, (rng.randrange(FDS), rng.choice([0, 1, 3, 0x10]), rng.randrange(0, 90000),
+                      rng.choice([1, 4096, 20000]))
+    if kind == 'copy':
+        return kind, (rng.randrange(FDS), rng.randrange(FDS), rng.choice([1, 5000, 100000]),
+                      rng.randrange(0, 80000), rng.randrange(0, 80000))
     if kind == 'setxattr':
         return kind, (n(), 'user.k%d' % rng.randrange(3), data()[:rng.choice((1, 50, 3000))],
                       rng.choice([0, os.XATTR_CREATE, os.XATTR_REPLACE]))
@@ -72,7 +86,7 @@ def gen_op(rng):
                                                            os.O_WRONLY | os.O_APPEND]))
     if kind == 'fdwrite':
         return kind, (rng.randrange(FDS), rng.randrange(0, 100000), data())
-    if kind in ('fdread', 'fdstat', 'close', 'fsync'):
+    if kind in ('fdread', 'fdstat', 'close', 'fsync', 'fdatasync'):
         return kind, (rng.randrange(FDS),)
     raise AssertionError(kind)
 
@@ -110,6 +124,18 @@ def apply(side, kind, a):
         return os.symlink(a[0], P(a[1]))
     if kind == 'chmod':
         return os.chmod(P(a[0]), a[1], follow_symlinks=True)
+    if kind == 'chown':
+        os.chown(P(a[0]), a[1], a[2], follow_symlinks=False)
+        return describe(os.lstat(P(a[0])))
+    if kind == 'utime':
+        H.utimensat(P(a[0]), a[1], a[2], follow=False)
+        # NOW differs between the sides: compare the fixed times.  Not a symlink's
+        # atime: resolving a path through that same symlink (hard-linked into a
+        # directory it points to) reads it, and relatime moves its atime to now.
+        st = os.lstat(P(a[0]))
+        fixed = lambda t: t not in (H.UTIME_NOW, H.UTIME_OMIT)  # noqa: E731
+        return (st.st_atime_ns if fixed(a[1]) and not stat.S_ISLNK(st.st_mode) else None,
+                st.st_mtime_ns if fixed(a[2]) else None)
     if kind == 'setxattr':
         return os.setxattr(P(a[0]), a[1], a[2], a[3], follow_symlinks=False)
     if kind == 'removexattr':
@@ -145,6 +171,16 @@ def apply(side, kind, a):
         return (st.st_size, st.st_nlink, stat.S_IFMT(st.st_mode))
     if kind == 'fdtrunc':
         return os.ftruncate(fd, a[1])
+    if kind == 'fallocate':
+        H.fallocate(fd, a[1], a[2], a[3])
+        return os.fstat(fd).st_size
+    if kind == 'copy':
+        out = side.fds[a[1]]
+        if out is None:
+            return 'no fd'
+        return os.copy_file_range(fd, out, a[2], a[3], a[4])
+    if kind == 'fdatasync':
+        return os.fdatasync(fd)
     if kind == 'fsync':
         return os.fsync(fd)
     if kind == 'close':
@@ -197,14 +233,14 @@ class Differential(unittest.TestCase):
         fx = H.Fixture()
         try:
             ref_root = os.path.join(fx.tmp, 'ref')
-            m = fx.mount()
+            m = fx.mount(opts=MOUNT_OPTS)
             for seed in SEEDS:
                 ref_dir = os.path.join(ref_root, 's%d' % seed)
                 os.makedirs(ref_dir)
                 os.mkdir(m.path('s%d' % seed))
                 self.run_seed(seed, Side(ref_dir), Side(m.path('s%d' % seed)))
             self.assertEqual(fx.unmount(), 0)
-            m = fx.mount()  # the remounted tree must still be equal
+            m = fx.mount(opts=MOUNT_OPTS)  # the remounted tree must still be equal
             for seed in SEEDS:
                 self.compare(seed, 'after remount', os.path.join(ref_root, 's%d' % seed),
                              m.path('s%d' % seed))
