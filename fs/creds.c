@@ -15,6 +15,13 @@
  * Switching fsuid away from 0 drops the filesystem capabilities of this thread,
  * so everything else (handles, journal I/O) must happen after creds_leave.
  *
+ * Permission itself is the kernel's decision (default_permissions), made with
+ * the caller's real credentials, capabilities included.  BACKING's check sees
+ * only the ids, so a caller with CAP_DAC_OVERRIDE (a service given it by
+ * systemd, say) would be refused a create the kernel allowed: creds_keep_dac
+ * raises the two DAC capabilities on this thread for the creating call itself,
+ * which leaves ownership, umask, setgid and default ACLs to the ids.
+ *
  * Cost: a full switch and its undo are nine syscalls around every create.  A
  * root:root caller of a root:root daemon (the common case) needs no id switch:
  * it would set what is already set, and root callers keep the daemon's groups
@@ -23,6 +30,7 @@
 #include "durfs.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -85,6 +93,7 @@ int creds_enter(fuse_req_t req, creds_saved *s)
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     s->switched = false;
     s->ids_switched = false;
+    s->dac_raised = false;
     s->umask_set = false;
     if (!t_unshared) {
         if (unshare(CLONE_FS) < 0) {
@@ -130,6 +139,30 @@ int creds_enter(fuse_req_t req, creds_saved *s)
     }
     umask_enter(ctx, s);
     return 0;
+}
+
+/* This thread's effective capability set with the DAC ones raised or not. */
+static int set_dac_caps(bool raised)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d) < 0)
+        return -1;
+    const __u32 dac = (1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH);
+    d[0].effective = raised ? d[0].effective | (dac & d[0].permitted) : d[0].effective & ~dac;
+    return (int)syscall(SYS_capset, &h, d);
+}
+
+void creds_keep_dac(creds_saved *s)
+{
+    if (s->ids_switched && !s->dac_raised)
+        s->dac_raised = set_dac_caps(true) == 0;
+}
+
+void creds_drop_dac(creds_saved *s)
+{
+    if (s->dac_raised && set_dac_caps(false) == 0)
+        s->dac_raised = false;
 }
 
 void creds_leave(creds_saved *s)

@@ -66,8 +66,14 @@ static int set_xattr(fuse_req_t req, const char *path, const char *name, const c
     if (e)
         return e;
     e = setxattr(path, name, value, size, flags) < 0 ? errno : 0;
-    if (as_caller)
-        creds_leave(&cs);
+    if (!as_caller)
+        return e;
+    creds_leave(&cs);
+    /* The kernel already let the caller set it (owner, or CAP_FOWNER), but a
+     * capability does not travel with the fsuid: set it as the daemon then,
+     * keeping the setgid bit as before. */
+    if (e == EPERM)
+        e = setxattr(path, name, value, size, flags) < 0 ? errno : 0;
     return e;
 }
 

@@ -9,9 +9,11 @@ the ACL tests then fail, a user an ACL denies reads the file and one it grants
 cannot (checked)."""
 import errno
 import os
+import shutil
 import socket
 import stat
 import struct
+import subprocess
 import unittest
 
 import durfs_harness as H
@@ -19,6 +21,7 @@ import durfs_harness as H
 H.require_root_fuse()
 U, G = 65534, 65534      # nobody / nogroup
 OTHER_GID = 4242         # a group nobody joins only as a supplementary group
+SYS_PYTHON = '/usr/bin/python3'  # for setpriv: nobody may not run a pyenv shim
 FX = None
 
 
@@ -293,6 +296,55 @@ class Ownership(unittest.TestCase):
         self.assertEqual(a['acl on own setgid file'], ('ok', (stat.S_IFREG, '0o754', U, OTHER_GID)))
         self.assertEqual(a['acl on own setgid file, in its group'],
                          ('ok', (stat.S_IFREG, '0o2754', U, OTHER_GID)))
+
+    def as_capable_nobody(self, cap, script, *args):
+        """Run a Python script as nobody holding one capability (setpriv); returns
+        (exit code, last line of stderr)."""
+        if not shutil.which('setpriv') or not os.path.exists(SYS_PYTHON):
+            self.skipTest('needs setpriv and ' + SYS_PYTHON)
+        r = subprocess.run(['setpriv', '--reuid=%d' % U, '--regid=%d' % G, '--clear-groups',
+                            '--inh-caps=+' + cap, '--ambient-caps=+' + cap, SYS_PYTHON, '-c',
+                            'import os, sys\n' + script] + list(args),
+                           capture_output=True, text=True)
+        return r.returncode, r.stderr.strip().splitlines()[-1:]
+
+    def test_acl_by_a_capable_non_owner(self):
+        """nobody with CAP_FOWNER sets an ACL on root's file: the kernel allows it,
+        and so must durfs, whose call as nobody alone is refused (EPERM without
+        the fallback to the daemon's creds, checked)."""
+        res = {}
+        value = acl((ACL_USER_OBJ, 6, NO_ID), (ACL_USER, 4, U), (ACL_GROUP_OBJ, 4, NO_ID),
+                    (ACL_MASK, 4, NO_ID), (ACL_OTHER, 4, NO_ID)).hex()
+        for label, root in roots():
+            p = os.path.join(root, 'capacl')
+            with open(p, 'wb'):
+                pass
+            os.chmod(p, 0o644)
+            code, err = self.as_capable_nobody(
+                'fowner', 'os.setxattr(sys.argv[1], "system.posix_acl_access", '
+                'bytes.fromhex(sys.argv[2]))', p, value)
+            if code and 'not supported' in str(err):
+                self.skipTest('no POSIX ACLs here')
+            res[label] = (code, err, describe(p))
+        self.assertEqual(res['plain'][0], 0, res)
+        self.assertEqual(res['plain'], res['durfs'])
+
+    def test_create_by_a_capable_caller(self):
+        """nobody with CAP_DAC_OVERRIDE creates in root's 0755 directory: allowed,
+        and the objects are nobody's.  durfs creates as nobody, which BACKING alone
+        would refuse (EACCES without creds_keep_dac, checked)."""
+        res = {}
+        for label, root in roots():
+            d = os.path.join(root, 'capdir')
+            os.mkdir(d, 0o755)
+            code, err = self.as_capable_nobody(
+                'dac_override', 'd = sys.argv[1]\n'
+                'os.close(os.open(d + "/f", os.O_CREAT | os.O_WRONLY, 0o644))\n'
+                'os.mkdir(d + "/sub")\nos.symlink("t", d + "/ln")\nos.mkfifo(d + "/fifo")', d)
+            res[label] = (code, err, {n: describe(os.path.join(d, n)) for n in sorted(os.listdir(d))})
+        self.assertEqual(res['plain'][0], 0, res)
+        self.assertEqual(res['plain'], res['durfs'])
+        self.assertEqual(res['durfs'][2]['f'][2:], (U, G))
 
     def test_supplementary_groups(self):
         ok, res = self.r['durfs']['supplementary']
