@@ -208,6 +208,23 @@ class Ops(unittest.TestCase):
             finally:
                 os.close(dfd)
 
+    def test_shared_mmap_write_is_synced_by_msync(self):
+        """docs/guarantees.md, Limits: a shared mapping's writes are durable after
+        msync(MS_SYNC), which ends in the daemon's file sync (counted), and they
+        reach BACKING.  Fails when h_fsync skips dur_ns_file_fsync (checked)."""
+        p = M(self.d, 'mapped')
+        write_file(p, bytes(8192))
+        fd = os.open(p, os.O_RDWR)
+        try:
+            with mmap.mmap(fd, 8192, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE) as mm:
+                syncs = FX.m.status()['file_syncs']
+                mm[100:105] = b'hello'
+                mm.flush()  # msync(MS_SYNC)
+                self.assertGreater(FX.m.status()['file_syncs'], syncs)
+        finally:
+            os.close(fd)
+        self.assertEqual(read_file(B(self.d, 'mapped'))[100:105], b'hello')
+
     # ---- namespace ----
     def test_mkdir_rmdir_unlink_errnos(self):
         d = M(self.d, 'sub')
