@@ -199,7 +199,8 @@ class Recovery(unittest.TestCase):
     def test_status_in_each_mode(self):
         fx = self.fx
         for mode in ('sync', 'ordered'):
-            m = fx.mount(opts='durability=%s,commit=1' % mode if mode == 'ordered'
+            # commit=3600: in ordered mode only the fsync(dir) below commits
+            m = fx.mount(opts='durability=%s,commit=3600' % mode if mode == 'ordered'
                          else 'durability=sync')
             s0 = m.status()
             self.assertEqual(s0['mode'], mode)
