@@ -22,10 +22,13 @@ import durfs_harness as H
 H.require_root_fuse()
 
 
-class SyncWrites(unittest.TestCase):
+class FileSyncs:
+    """Mixin: a mount with OPTS, and the file syncs one write adds."""
+    OPTS = None
+
     def setUp(self):
         self.fx = H.Fixture()
-        self.m = self.fx.mount()
+        self.m = self.fx.mount(opts=self.OPTS)
 
     def tearDown(self):
         self.fx.close()
@@ -41,6 +44,9 @@ class SyncWrites(unittest.TestCase):
         finally:
             os.close(fd)
 
+
+
+class SyncWrites(FileSyncs, unittest.TestCase):
     def test_direct_io_dsync_write_is_synced_before_it_returns(self):
         n = self.file_syncs_added('dsync', os.O_DIRECT | os.O_DSYNC,
                                   lambda fd: os.write(fd, b'x' * 4096))
@@ -100,6 +106,23 @@ class SyncWrites(unittest.TestCase):
                 self.assertEqual(flags & os.O_DSYNC, 0, oct(flags))
         finally:
             os.close(fd)
+
+
+class SyncMode(FileSyncs, unittest.TestCase):
+    """-o durability=sync: every write(2) is durable when it returns, as if the
+    file were O_DSYNC (no writeback cache: each write reaches the daemon).  Fails
+    without dur_ns_file_written's SYNC-mode fdatasync (checked)."""
+    OPTS = 'durability=sync'
+
+    def test_every_plain_write_is_synced_before_it_returns(self):
+        def three_writes(fd):
+            for i in range(3):
+                os.pwrite(fd, b'w' * 1000, i * 1000)
+        self.assertGreaterEqual(self.file_syncs_added('plainsync', 0, three_writes), 3)
+
+    def test_direct_io_write_is_synced_before_it_returns(self):
+        n = self.file_syncs_added('direct', os.O_DIRECT, lambda fd: os.write(fd, b'p' * 4096))
+        self.assertGreaterEqual(n, 1)
 
 
 if __name__ == '__main__':
