@@ -18,9 +18,13 @@
  * Permission itself is the kernel's decision (default_permissions), made with
  * the caller's real credentials, capabilities included.  BACKING's check sees
  * only the ids, so a caller with CAP_DAC_OVERRIDE (a service given it by
- * systemd, say) would be refused a create the kernel allowed: creds_keep_dac
- * raises the two DAC capabilities on this thread for the creating call itself,
- * which leaves ownership, umask, setgid and default ACLs to the ids.
+ * systemd, say) would be refused a create the kernel allowed: creds_keep_caps
+ * raises, for the creating call itself, the capabilities whose checks the
+ * kernel has already made with the caller's own: CAP_DAC_OVERRIDE and
+ * CAP_DAC_READ_SEARCH (permission), CAP_MKNOD (device nodes) and CAP_FSETID
+ * (the kernel strips the setgid bit from the requested mode before it reaches
+ * us, so BACKING must not strip it again for a caller allowed to keep it).
+ * Ownership, umask, setgid inheritance and default ACLs stay with the ids.
  *
  * Cost: a full switch and its undo are nine syscalls around every create.  A
  * root:root caller of a root:root daemon (the common case) needs no id switch:
@@ -93,7 +97,7 @@ int creds_enter(fuse_req_t req, creds_saved *s)
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     s->switched = false;
     s->ids_switched = false;
-    s->dac_raised = false;
+    s->caps_raised = false;
     s->umask_set = false;
     if (!t_unshared) {
         if (unshare(CLONE_FS) < 0) {
@@ -141,28 +145,30 @@ int creds_enter(fuse_req_t req, creds_saved *s)
     return 0;
 }
 
-/* This thread's effective capability set with the DAC ones raised or not. */
-static int set_dac_caps(bool raised)
+/* This thread's effective capability set with the kernel-checked ones raised or not. */
+static int set_checked_caps(bool raised)
 {
     struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct d[2];
     if (syscall(SYS_capget, &h, d) < 0)
         return -1;
-    const __u32 dac = (1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH);
-    d[0].effective = raised ? d[0].effective | (dac & d[0].permitted) : d[0].effective & ~dac;
+    const __u32 checked = (1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH) |
+                          (1u << CAP_MKNOD) | (1u << CAP_FSETID);
+    d[0].effective =
+        raised ? d[0].effective | (checked & d[0].permitted) : d[0].effective & ~checked;
     return (int)syscall(SYS_capset, &h, d);
 }
 
-void creds_keep_dac(creds_saved *s)
+void creds_keep_caps(creds_saved *s)
 {
-    if (s->ids_switched && !s->dac_raised)
-        s->dac_raised = set_dac_caps(true) == 0;
+    if (s->ids_switched && !s->caps_raised)
+        s->caps_raised = set_checked_caps(true) == 0;
 }
 
-void creds_drop_dac(creds_saved *s)
+void creds_drop_caps(creds_saved *s)
 {
-    if (s->dac_raised && set_dac_caps(false) == 0)
-        s->dac_raised = false;
+    if (s->caps_raised && set_checked_caps(false) == 0)
+        s->caps_raised = false;
 }
 
 void creds_leave(creds_saved *s)

@@ -113,7 +113,7 @@ bool is_reserved(dnode *parent, const char *name);
 typedef struct creds_saved {
     bool switched;     /* creds_leave has something to undo */
     bool ids_switched; /* fsuid/fsgid (and groups) were changed */
-    bool dac_raised;   /* creds_keep_dac raised CAP_DAC_* (restore() resets them) */
+    bool caps_raised;  /* creds_keep_caps raised capabilities (restore() resets) */
     bool umask_set;    /* umask was changed; umask holds the one to restore */
     mode_t umask;
 } creds_saved;
@@ -123,9 +123,9 @@ extern bool g_dont_mask;
 int creds_enter(fuse_req_t req, creds_saved *s);
 void creds_leave(creds_saved *s);
 /* Between creds_enter and creds_leave: BACKING's permission check passes as the
- * kernel's did (see creds.c), for the creating call only; creds_drop_dac ends it. */
-void creds_keep_dac(creds_saved *s);
-void creds_drop_dac(creds_saved *s);
+ * kernel's did (see creds.c), for the creating call only; creds_drop_caps ends it. */
+void creds_keep_caps(creds_saved *s);
+void creds_drop_caps(creds_saved *s);
 
 /* ---- ops ---- */
 extern const struct fuse_lowlevel_ops durfs_ops;

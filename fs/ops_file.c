@@ -167,11 +167,11 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     if (!e)
         e = creds_enter(req, &cs);
     if (!e) {
-        creds_keep_dac(&cs);
+        creds_keep_caps(&cs);
         fd = openat(r.fd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
         created = fd >= 0;
         if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) { /* lost a race: open it */
-            creds_drop_dac(&cs); /* as the caller: no check of the kernel's covers it */
+            creds_drop_caps(&cs); /* as the caller: no check of the kernel's covers it */
             fd = openat(r.fd, name, flags, mode);
         }
         e = fd < 0 ? errno : 0;

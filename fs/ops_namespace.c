@@ -38,7 +38,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     if (!e)
         e = creds_enter(req, &cs);
     if (!e) {
-        creds_keep_dac(&cs);
+        creds_keep_caps(&cs);
         int rc = S_ISDIR(mode)   ? mkdirat(r.fd, name, mode & ~S_IFMT)
                  : S_ISLNK(mode) ? symlinkat(link ? link : "", r.fd, name)
                                  : mknodat(r.fd, name, mode, rdev);

@@ -304,7 +304,7 @@ class Ownership(unittest.TestCase):
             self.skipTest('needs setpriv and ' + SYS_PYTHON)
         r = subprocess.run(['setpriv', '--reuid=%d' % U, '--regid=%d' % G, '--clear-groups',
                             '--inh-caps=+' + cap, '--ambient-caps=+' + cap, SYS_PYTHON, '-c',
-                            'import os, sys\n' + script] + list(args),
+                            'import os, stat, sys\n' + script] + list(args),
                            capture_output=True, text=True)
         return r.returncode, r.stderr.strip().splitlines()[-1:]
 
@@ -329,22 +329,40 @@ class Ownership(unittest.TestCase):
         self.assertEqual(res['plain'][0], 0, res)
         self.assertEqual(res['plain'], res['durfs'])
 
-    def test_create_by_a_capable_caller(self):
-        """nobody with CAP_DAC_OVERRIDE creates in root's 0755 directory: allowed,
-        and the objects are nobody's.  durfs creates as nobody, which BACKING alone
-        would refuse (EACCES without creds_keep_dac, checked)."""
+    def creations_with_cap(self, cap, mode, script):
+        """nobody holding cap runs script in d, a fresh directory of root's with
+        group OTHER_GID (nobody is not in it) and the given mode, on both sides;
+        they must agree.  Returns {name: attributes} of what durfs holds."""
         res = {}
         for label, root in roots():
-            d = os.path.join(root, 'capdir')
-            os.mkdir(d, 0o755)
-            code, err = self.as_capable_nobody(
-                'dac_override', 'd = sys.argv[1]\n'
-                'os.close(os.open(d + "/f", os.O_CREAT | os.O_WRONLY, 0o644))\n'
-                'os.mkdir(d + "/sub")\nos.symlink("t", d + "/ln")\nos.mkfifo(d + "/fifo")', d)
+            d = os.path.join(root, 'cap_' + cap)
+            os.mkdir(d)
+            os.chown(d, 0, OTHER_GID)
+            os.chmod(d, mode)
+            code, err = self.as_capable_nobody(cap, 'd = sys.argv[1]\n' + script, d)
             res[label] = (code, err, {n: describe(os.path.join(d, n)) for n in sorted(os.listdir(d))})
         self.assertEqual(res['plain'][0], 0, res)
         self.assertEqual(res['plain'], res['durfs'])
-        self.assertEqual(res['durfs'][2]['f'][2:], (U, G))
+        return res['durfs'][2]
+
+    def test_creates_by_capable_callers(self):
+        """The kernel decides with the caller's capabilities; durfs then creates as
+        the caller's ids, which drops them.  Each case fails without
+        creds_keep_caps (checked): CAP_DAC_OVERRIDE creates in root's 0755
+        directory (EACCES); CAP_FSETID keeps the setgid bit it asks for outside
+        the file's group (stripped); CAP_MKNOD makes a device node (EPERM)."""
+        made = self.creations_with_cap(
+            'dac_override', 0o755,
+            'os.close(os.open(d + "/f", os.O_CREAT | os.O_WRONLY, 0o644))\n'
+            'os.mkdir(d + "/sub")\nos.symlink("t", d + "/ln")\nos.mkfifo(d + "/fifo")')
+        self.assertEqual(made['f'], (stat.S_IFREG, '0o644', U, G))
+        made = self.creations_with_cap(
+            'fsetid', 0o2777, 'os.close(os.open(d + "/f", os.O_CREAT | os.O_WRONLY, 0o2755))\n'
+            'os.mkfifo(d + "/fifo", 0o2755)')
+        self.assertEqual(made['f'], (stat.S_IFREG, '0o2755', U, OTHER_GID))
+        made = self.creations_with_cap(
+            'mknod', 0o2777, 'os.mknod(d + "/null", stat.S_IFCHR | 0o600, os.makedev(1, 3))')
+        self.assertEqual(made['null'][0], stat.S_IFCHR)
 
     def test_supplementary_groups(self):
         ok, res = self.r['durfs']['supplementary']
