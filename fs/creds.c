@@ -34,15 +34,20 @@
 #include "durfs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 #include <unistd.h>
 
 static _Thread_local bool t_unshared;
 static _Thread_local mode_t t_umask; /* this thread's umask outside creds_enter */
+static _Thread_local bool t_home_caps_known;
+static _Thread_local struct __user_cap_data_struct t_home_caps[2]; /* outside creds_enter */
 static gid_t g_orig_groups[256];
 static bool g_root_root; /* daemon runs as uid 0, gid 0: what restore() goes back to */
 static mode_t g_umask;   /* the process umask at start, inherited by unsharing threads */
@@ -53,6 +58,19 @@ bool g_dont_mask;           /* set by init when the kernel gives us the umask */
 static int raw_setgroups(int n, const gid_t *list)
 {
     return (int)syscall(SYS_setgroups, (size_t)n, list);
+}
+
+/* Capabilities are per thread (pid 0); creds_leave puts the thread's own back. */
+static bool cap_get(struct __user_cap_data_struct d[2])
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    return syscall(SYS_capget, &h, d) == 0;
+}
+
+static bool cap_set(struct __user_cap_data_struct d[2])
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    return syscall(SYS_capset, &h, d) == 0;
 }
 
 static int restore(void)
@@ -98,6 +116,9 @@ int creds_enter(fuse_req_t req, creds_saved *s)
     s->switched = false;
     s->ids_switched = false;
     s->caps_raised = false;
+    s->caps_touched = false;
+    if (!t_home_caps_known) /* before any switch: the thread's own set */
+        t_home_caps_known = cap_get(t_home_caps);
     s->umask_set = false;
     if (!t_unshared) {
         if (unshare(CLONE_FS) < 0) {
@@ -145,30 +166,63 @@ int creds_enter(fuse_req_t req, creds_saved *s)
     return 0;
 }
 
-/* This thread's effective capability set with the kernel-checked ones raised or not. */
-static int set_checked_caps(bool raised)
+/* Effective bits `mask` of this thread := `bits` (within its permitted set).  Only
+ * once the thread's own set is known: creds_leave puts exactly that back, since
+ * restore()'s setfsuid(0) re-raises nothing when fsuid never left 0. */
+static bool set_effective(creds_saved *s, __u32 mask, __u32 bits)
 {
-    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct d[2];
-    if (syscall(SYS_capget, &h, d) < 0)
-        return -1;
-    const __u32 checked = (1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH) |
-                          (1u << CAP_MKNOD) | (1u << CAP_FSETID);
-    d[0].effective =
-        raised ? d[0].effective | (checked & d[0].permitted) : d[0].effective & ~checked;
-    return (int)syscall(SYS_capset, &h, d);
+    if (!t_home_caps_known || !cap_get(d))
+        return false;
+    d[0].effective = (d[0].effective & ~mask) | (bits & mask & d[0].permitted);
+    s->caps_touched = true;
+    return cap_set(d);
 }
+
+#define CAP_BIT(c) ((__u32)1 << (c))
+/* What the kernel checked with the caller's own capabilities before a create. */
+static const __u32 CREATE_CHECKED = CAP_BIT(CAP_DAC_OVERRIDE) | CAP_BIT(CAP_DAC_READ_SEARCH) |
+                                    CAP_BIT(CAP_MKNOD) | CAP_BIT(CAP_FSETID);
 
 void creds_keep_caps(creds_saved *s)
 {
     if (s->ids_switched && !s->caps_raised)
-        s->caps_raised = set_checked_caps(true) == 0;
+        s->caps_raised = set_effective(s, CREATE_CHECKED, CREATE_CHECKED);
 }
 
 void creds_drop_caps(creds_saved *s)
 {
-    if (s->caps_raised && set_checked_caps(false) == 0)
-        s->caps_raised = false;
+    if (s->caps_raised)
+        s->caps_raised = !set_effective(s, CREATE_CHECKED, 0);
+}
+
+/* The caller's effective capabilities (bits 0-31) from /proc/PID/status, where
+ * libfuse reads its groups too; false if the caller is gone. */
+static bool caller_caps(pid_t pid, __u32 *eff)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "\nCapEff:");
+    if (!p)
+        return false;
+    *eff = (__u32)strtoull(p + strlen("\nCapEff:"), NULL, 16);
+    return true;
+}
+
+void creds_for_access_acl(fuse_req_t req, creds_saved *s)
+{
+    set_effective(s, CAP_BIT(CAP_FOWNER), CAP_BIT(CAP_FOWNER));
+    __u32 eff;
+    if (caller_caps(fuse_req_ctx(req)->pid, &eff))
+        set_effective(s, CAP_BIT(CAP_FSETID), eff);
 }
 
 void creds_leave(creds_saved *s)
@@ -180,6 +234,8 @@ void creds_leave(creds_saved *s)
         umask(s->umask);
     if (s->ids_switched)
         restore();
+    if (s->caps_touched && !cap_set(t_home_caps))
+        log_msg(LOG_ERR, "cannot restore this thread's capabilities: %m");
     s->switched = false;
     errno = saved;
 }

@@ -113,7 +113,8 @@ bool is_reserved(dnode *parent, const char *name);
 typedef struct creds_saved {
     bool switched;     /* creds_leave has something to undo */
     bool ids_switched; /* fsuid/fsgid (and groups) were changed */
-    bool caps_raised;  /* creds_keep_caps raised capabilities (restore() resets) */
+    bool caps_raised;  /* creds_keep_caps raised its capabilities */
+    bool caps_touched; /* capset was called: creds_leave puts the thread's own back */
     bool umask_set;    /* umask was changed; umask holds the one to restore */
     mode_t umask;
 } creds_saved;
@@ -126,6 +127,9 @@ void creds_leave(creds_saved *s);
  * kernel's did (see creds.c), for the creating call only; creds_drop_caps ends it. */
 void creds_keep_caps(creds_saved *s);
 void creds_drop_caps(creds_saved *s);
+/* Setting an access ACL: CAP_FOWNER (the kernel checked owner-or-CAP_FOWNER) and
+ * the caller's own CAP_FSETID, which decides whether BACKING clears setgid. */
+void creds_for_access_acl(fuse_req_t req, creds_saved *s);
 
 /* ---- ops ---- */
 extern const struct fuse_lowlevel_ops durfs_ops;

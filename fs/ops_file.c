@@ -172,7 +172,7 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
         created = fd >= 0;
         if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) { /* lost a race: open it */
             creds_drop_caps(&cs); /* as the caller: no check of the kernel's covers it */
-            fd = openat(r.fd, name, flags, mode);
+            fd = openat(r.fd, name, flags | O_NOFOLLOW, mode);
         }
         e = fd < 0 ? errno : 0;
         creds_leave(&cs);
@@ -274,8 +274,8 @@ static int note_write_request(dnode *n, const struct fuse_file_info *fi)
 static void note_lost_write_back(fuse_ino_t ino, dnode *n, int e)
 {
     dnode_file *f = inode_file(n);
-    if (f)
-        dur_file_state_note_lost_write(&f->st, e);
+    if (f && !dur_file_state_note_lost_write(&f->st, e))
+        return; /* reported at its first failure: one line per file, not per WRITE */
     log_msg(LOG_ERR,
             "writing cached data of inode %llu back to BACKING failed: %s; that data is lost, "
             "and every sync of the file fails from now on",

@@ -54,8 +54,10 @@ static void proc_path(char *buf, size_t size, int fd)
  * clears the setgid bit unless the caller is in the file's group or holds
  * CAP_FSETID (CVE-2016-7097).  The kernel leaves that to a FUSE daemon, and tells
  * it only through FUSE_CAP_SETXATTR_EXT, whose flags libfuse 3.14 does not pass.
- * So the call runs as the caller, and BACKING's kernel decides exactly as it
- * would natively; the record says whether the bit went (replay runs as root). */
+ * So the call runs as the caller (ids, groups, and its own CAP_FSETID; CAP_FOWNER
+ * because the kernel checked owner-or-CAP_FOWNER already), and BACKING's kernel
+ * decides as it would natively; the record says whether the bit went (replay
+ * runs as root). */
 static const char ACL_ACCESS_NAME[] = "system.posix_acl_access";
 
 static int set_xattr(fuse_req_t req, const char *path, const char *name, const char *value,
@@ -65,15 +67,11 @@ static int set_xattr(fuse_req_t req, const char *path, const char *name, const c
     int e = as_caller ? creds_enter(req, &cs) : 0;
     if (e)
         return e;
+    if (as_caller)
+        creds_for_access_acl(req, &cs);
     e = setxattr(path, name, value, size, flags) < 0 ? errno : 0;
-    if (!as_caller)
-        return e;
-    creds_leave(&cs);
-    /* The kernel already let the caller set it (owner, or CAP_FOWNER), but a
-     * capability does not travel with the fsuid: set it as the daemon then,
-     * keeping the setgid bit as before. */
-    if (e == EPERM)
-        e = setxattr(path, name, value, size, flags) < 0 ? errno : 0;
+    if (as_caller)
+        creds_leave(&cs);
     return e;
 }
 

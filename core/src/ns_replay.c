@@ -1400,20 +1400,23 @@ static dur_code redo_xattr(ns_replay *r, const ns_record *rec, uint64_t lsn, dur
     if (rec->type == NS_REC_SETXATTR) {
         static _Thread_local unsigned char cur[NS_XATTR_VALUE_MAX];
         ssize_t n = getxattr(pp, rec->xname, cur, sizeof cur);
-        if (n == (ssize_t)rec->value_len && memcmp(cur, rec->value, rec->value_len) == 0) {
-            c = already(r, lsn, rec, "xattr already set");
-            goto out;
-        }
+        bool same = n == (ssize_t)rec->value_len && memcmp(cur, rec->value, rec->value_len) == 0;
         /* Absolute value: CREATE/REPLACE flags described the original state only. */
-        if (setxattr(pp, rec->xname, rec->value, rec->value_len, 0) != 0) {
+        if (!same && setxattr(pp, rec->xname, rec->value, rec->value_len, 0) != 0) {
             c = skip(r, lsn, rec, "setxattr failed", errno);
             goto out;
         }
-        /* Not when the value was already there: then the call's whole effect was,
-         * and a later record may have set the bit again. */
-        if ((rec->flags & DUR_NS_XATTR_KILL_SGID) && fstat(ofd, &st) == 0 &&
-            (st.st_mode & S_ISGID) && chmod(pp, st.st_mode & 07777 & ~(mode_t)S_ISGID) != 0) {
+        /* Also when the value was there already (set before, say, and the call
+         * re-set it): a later record that sets the bit again is re-applied after
+         * this one, since BACKING does not hold every logged change here. */
+        bool kill =
+            (rec->flags & DUR_NS_XATTR_KILL_SGID) && fstat(ofd, &st) == 0 && (st.st_mode & S_ISGID);
+        if (kill && chmod(pp, st.st_mode & 07777 & ~(mode_t)S_ISGID) != 0) {
             c = skip(r, lsn, rec, "clearing the setgid bit failed", errno);
+            goto out;
+        }
+        if (same && !kill) {
+            c = already(r, lsn, rec, "xattr already set");
             goto out;
         }
         c = redone(r, lsn, rec);

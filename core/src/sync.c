@@ -161,11 +161,11 @@ void dur_file_state_note_write(dur_file_state *st)
     atomic_fetch_add(&st->write_gen, 1);
 }
 
-void dur_file_state_note_lost_write(dur_file_state *st, int errnum)
+bool dur_file_state_note_lost_write(dur_file_state *st, int errnum)
 {
     int expected = 0;
     /* Only the first failure is remembered, as in dur_file_state_sync_with. */
-    atomic_compare_exchange_strong(&st->failed_errno, &expected, errnum > 0 ? errnum : EIO);
+    return atomic_compare_exchange_strong(&st->failed_errno, &expected, errnum > 0 ? errnum : EIO);
 }
 
 bool dur_file_state_dirty(const dur_file_state *st)

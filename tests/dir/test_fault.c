@@ -247,8 +247,8 @@ static void test_file_state_lost_write_is_sticky(void **state)
     dur_file_state st;
     dur_file_state_init(&st);
     OK(dur_file_state_sync(&st, fd, true, true, "f", &err));
-    dur_file_state_note_lost_write(&st, ENOSPC);
-    dur_file_state_note_lost_write(&st, EFBIG); /* only the first is kept */
+    assert_true(dur_file_state_note_lost_write(&st, ENOSPC));
+    assert_false(dur_file_state_note_lost_write(&st, EFBIG)); /* only the first is kept */
     assert_every_sync_fails(&st, fd, ENOSPC);
     close_temp_file(fd, root);
 }

@@ -27,6 +27,7 @@ FX = None
 
 def setUpModule():
     global FX
+    os.umask(0o022)  # the outcomes below assume it (creations pass their own)
     FX = H.Fixture(opts='allow_other')
     FX.mount()
 
@@ -304,30 +305,39 @@ class Ownership(unittest.TestCase):
             self.skipTest('needs setpriv and ' + SYS_PYTHON)
         r = subprocess.run(['setpriv', '--reuid=%d' % U, '--regid=%d' % G, '--clear-groups',
                             '--inh-caps=+' + cap, '--ambient-caps=+' + cap, SYS_PYTHON, '-c',
-                            'import os, stat, sys\n' + script] + list(args),
+                            'import os, stat, sys\nos.umask(0o022)\n' + script] + list(args),
                            capture_output=True, text=True)
         return r.returncode, r.stderr.strip().splitlines()[-1:]
 
-    def test_acl_by_a_capable_non_owner(self):
-        """nobody with CAP_FOWNER sets an ACL on root's file: the kernel allows it,
-        and so must durfs, whose call as nobody alone is refused (EPERM without
-        the fallback to the daemon's creds, checked)."""
+    def acl_set_with_cap(self, cap, name, owner, mode):
+        """nobody holding cap sets an access ACL on a file (owner uid, group
+        OTHER_GID, mode) on both sides; they must agree.  Returns durfs's mode."""
         res = {}
-        value = acl((ACL_USER_OBJ, 6, NO_ID), (ACL_USER, 4, U), (ACL_GROUP_OBJ, 4, NO_ID),
-                    (ACL_MASK, 4, NO_ID), (ACL_OTHER, 4, NO_ID)).hex()
+        value = acl((ACL_USER_OBJ, 7, NO_ID), (ACL_USER, 4, U), (ACL_GROUP_OBJ, 5, NO_ID),
+                    (ACL_MASK, 5, NO_ID), (ACL_OTHER, 4, NO_ID)).hex()
         for label, root in roots():
-            p = os.path.join(root, 'capacl')
+            p = os.path.join(root, name)
             with open(p, 'wb'):
                 pass
-            os.chmod(p, 0o644)
+            os.chown(p, owner, OTHER_GID)
+            os.chmod(p, mode)
             code, err = self.as_capable_nobody(
-                'fowner', 'os.setxattr(sys.argv[1], "system.posix_acl_access", '
+                cap, 'os.setxattr(sys.argv[1], "system.posix_acl_access", '
                 'bytes.fromhex(sys.argv[2]))', p, value)
             if code and 'not supported' in str(err):
                 self.skipTest('no POSIX ACLs here')
             res[label] = (code, err, describe(p))
         self.assertEqual(res['plain'][0], 0, res)
         self.assertEqual(res['plain'], res['durfs'])
+        return res['durfs'][2][1]
+
+    def test_acl_by_capable_callers(self):
+        """The kernel let nobody set the ACL (owner, or CAP_FOWNER); BACKING sees
+        nobody's ids, so durfs adds CAP_FOWNER and nobody's own CAP_FSETID, which
+        decides the setgid bit.  Fails without them (EPERM; the bit cleared; checked).
+        CAP_FOWNER, root's file; CAP_FSETID, its own setgid file outside its group."""
+        self.assertEqual(self.acl_set_with_cap('fowner', 'capacl', 0, 0o644), '0o754')
+        self.assertEqual(self.acl_set_with_cap('fsetid', 'capacl_sg', U, 0o2775), '0o2754')
 
     def creations_with_cap(self, cap, mode, script):
         """nobody holding cap runs script in d, a fresh directory of root's with
@@ -363,6 +373,28 @@ class Ownership(unittest.TestCase):
         made = self.creations_with_cap(
             'mknod', 0o2777, 'os.mknod(d + "/null", stat.S_IFCHR | 0o600, os.makedev(1, 3))')
         self.assertEqual(made['null'][0], stat.S_IFCHR)
+
+    def test_lost_create_race_leaves_worker_capabilities_alone(self):
+        """A create that finds its name taken (here: made in BACKING behind a
+        cached negative entry) opens the file without the raised capabilities.
+        For a uid-0 caller with another gid, fsuid never leaves 0, so creds_leave
+        must put the thread's capabilities back itself: without that the worker
+        kept none of CAP_DAC_* (every later open by handle failed, EPERM)."""
+        name = 'racey'
+        self.assertFalse(os.path.exists(os.path.join(FX.mntdir, name)))  # cached negative
+        with open(os.path.join(FX.backing, name), 'wb') as f:
+            f.write(b'made behind the mount')
+
+        def create():
+            os.close(os.open(os.path.join(FX.mntdir, name), os.O_CREAT | os.O_WRONLY, 0o644))
+        H.run_as(0, OTHER_GID, create)
+        task = '/proc/%d/task' % FX.m.pid
+
+        def cap_eff(tid):
+            with open('%s/%s/status' % (task, tid)) as f:
+                return [ln.split()[1] for ln in f if ln.startswith('CapEff:')][0]
+        caps = {tid: cap_eff(tid) for tid in os.listdir(task)}
+        self.assertEqual(set(caps.values()), {cap_eff(str(FX.m.pid))}, caps)
 
     def test_supplementary_groups(self):
         ok, res = self.r['durfs']['supplementary']

@@ -776,30 +776,51 @@ static void test_locator_table_grows_mid_record(void **state)
     assert_string_equal(v, "acknowledged");
 }
 
-/* An access ACL whose setting cleared the setgid bit (its setter was outside the
- * file's group; the daemon sets it as the caller) is logged with
- * DUR_NS_XATTR_KILL_SGID, and replay, which runs as root and so keeps the bit,
- * clears it itself.  Fails without redo_xattr's chmod: mode 02754 (checked). */
+/* An access ACL as its xattr: version 2; USER_OBJ rwx, USER 0 r-x, GROUP_OBJ r-x, MASK
+ * r-x, OTHER r-- (little endian; a named entry, or the kernel stores no ACL, only
+ * the mode).  Setting it gives mode 0754 plus set-id bits. */
+static const unsigned char ACL_754[] = {
+    2, 0, 0,    0,    0x01, 0,    7,    0, 0xff, 0xff, 0xff, 0xff, 0x02, 0,    5,
+    0, 0, 0,    0,    0,    0x04, 0,    5, 0,    0xff, 0xff, 0xff, 0xff, 0x10, 0,
+    5, 0, 0xff, 0xff, 0xff, 0xff, 0x20, 0, 4,    0,    0xff, 0xff, 0xff, 0xff};
+
+/* Log the access ACL as a caller outside the file's group sets it: the kernel
+ * cleared the setgid bit, so the record carries DUR_NS_XATTR_KILL_SGID. */
+static void set_acl_killing_sgid(fixture *f, const char *name, const char *path)
+{
+    assert_int_equal(nt_setxattr_flags(&f->t, name, "system.posix_acl_access", ACL_754,
+                                       sizeof ACL_754, DUR_NS_XATTR_KILL_SGID),
+                     DUR_OK);
+    assert_int_equal(chmod(path, 0754), 0); /* what the caller's kernel did */
+}
+
+static mode_t mode_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_mode & 07777;
+}
+
+/* BACKING/sg, created and chmod'ed to mode (journaled); false where the
+ * filesystem has no POSIX ACLs. */
+static bool acl_file(fixture *f, char *path, size_t size, mode_t mode)
+{
+    snprintf(path, size, "%s/sg", f->backing);
+    assert_int_equal(nt_create(&f->t, "sg", 0644, NULL), DUR_OK);
+    assert_int_equal(nt_chmod(&f->t, "sg", mode), DUR_OK);
+    return lsetxattr(path, "system.posix_acl_access", ACL_754, sizeof ACL_754, 0) == 0;
+}
+
+/* Replay runs as root, whose setxattr keeps the setgid bit, so it clears the bit
+ * itself for a record flagged DUR_NS_XATTR_KILL_SGID.  Fails without redo_xattr's
+ * chmod: mode 02754 (checked). */
 static void test_acl_replay_clears_setgid_as_logged(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(nt_create(&f->t, "sg", 0644, NULL), DUR_OK);
-    assert_int_equal(nt_chmod(&f->t, "sg", 02775), DUR_OK);
-    /* version 2; USER_OBJ rwx, USER 0 r-x, GROUP_OBJ r-x, MASK r-x, OTHER r-- (little
-     * endian; a named entry, or the kernel stores no ACL, only the mode) */
-    static const unsigned char acl[] = {
-        2, 0, 0,    0,    0x01, 0,    7,    0, 0xff, 0xff, 0xff, 0xff, 0x02, 0,    5,
-        0, 0, 0,    0,    0,    0x04, 0,    5, 0,    0xff, 0xff, 0xff, 0xff, 0x10, 0,
-        5, 0, 0xff, 0xff, 0xff, 0xff, 0x20, 0, 4,    0,    0xff, 0xff, 0xff, 0xff};
     char path[400];
-    snprintf(path, sizeof path, "%s/sg", f->backing);
-    if (lsetxattr(path, "system.posix_acl_access", acl, sizeof acl, 0) != 0) {
-        skip(); /* no POSIX ACLs here */
-    }
-    assert_int_equal(nt_setxattr_flags(&f->t, "sg", "system.posix_acl_access", acl, sizeof acl,
-                                       DUR_NS_XATTR_KILL_SGID),
-                     DUR_OK);
-    assert_int_equal(chmod(path, 0754), 0); /* what the caller's kernel did */
+    if (!acl_file(f, path, sizeof path, 02775))
+        skip();
+    set_acl_killing_sgid(f, "sg", path);
     save_journal(f);
     close_ns(f);
     /* neither reached the disk */
@@ -807,10 +828,48 @@ static void test_acl_replay_clears_setgid_as_logged(void **state)
     assert_int_equal(chmod(path, 02775), 0);
     restore_journal(f);
     open_ns(f, NULL);
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    assert_int_equal(st.st_mode & 07777, 0754);
-    assert_int_equal(getxattr(path, "system.posix_acl_access", NULL, 0), (ssize_t)sizeof acl);
+    assert_int_equal(mode_of(path), 0754);
+    assert_int_equal(getxattr(path, "system.posix_acl_access", NULL, 0), (ssize_t)sizeof ACL_754);
+}
+
+/* The same ACL set twice: root sets it, sets the setgid bit (the ACL bytes do not
+ * change), then the owner outside the group sets it again, which clears the bit.
+ * Only the first two reached the disk: the value is already there, and replay
+ * must still clear the bit (failed with "xattr already set": 02754). */
+static void test_acl_replay_clears_setgid_when_value_already_there(void **state)
+{
+    fixture *f = *state;
+    char path[400];
+    if (!acl_file(f, path, sizeof path, 0644))
+        skip();
+    assert_int_equal(
+        nt_setxattr_flags(&f->t, "sg", "system.posix_acl_access", ACL_754, sizeof ACL_754, 0),
+        DUR_OK);
+    assert_int_equal(nt_chmod(&f->t, "sg", 02754), DUR_OK);
+    set_acl_killing_sgid(f, "sg", path);
+    save_journal(f);
+    close_ns(f);
+    assert_int_equal(chmod(path, 02754), 0); /* the last set never reached the disk */
+    restore_journal(f);
+    open_ns(f, NULL);
+    assert_int_equal(mode_of(path), 0754);
+}
+
+/* A chmod after the flagged ACL set puts the setgid bit back: replay re-applies it
+ * after clearing the bit for the ACL, and the file ends as it was acknowledged. */
+static void test_acl_replay_keeps_a_later_chmod(void **state)
+{
+    fixture *f = *state;
+    char path[400];
+    if (!acl_file(f, path, sizeof path, 02775))
+        skip();
+    set_acl_killing_sgid(f, "sg", path);
+    assert_int_equal(nt_chmod(&f->t, "sg", 02754), DUR_OK);
+    save_journal(f);
+    close_ns(f);
+    restore_journal(f);
+    open_ns(f, NULL);
+    assert_int_equal(mode_of(path), 02754);
 }
 
 static void test_hostile_record_in_journal(void **state)
@@ -962,6 +1021,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dump_and_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_record_in_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acl_replay_clears_setgid_as_logged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acl_replay_clears_setgid_when_value_already_there,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acl_replay_keeps_a_later_chmod, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unlogged_newer_changes_are_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ordered_journal_is_not_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locator_table_grows_mid_record, setup, teardown),

@@ -68,8 +68,9 @@ void dur_file_state_note_write(dur_file_state *st);
 bool dur_file_state_dirty(const dur_file_state *st);
 /* A write of data its writer was already told is written failed (errnum), e.g. a
  * page cache's write-back refused by the disk: that data is lost, so from now on
- * every sync of the file fails with errnum, as after a failed sync. */
-void dur_file_state_note_lost_write(dur_file_state *st, int errnum);
+ * every sync of the file fails with errnum, as after a failed sync.  True when
+ * this is the file's first failure (report it once). */
+bool dur_file_state_note_lost_write(dur_file_state *st, int errnum);
 /* fdatasync (datasync=true) or fsync fd if dirty (or always, with force); sticky errors. */
 dur_code dur_file_state_sync(dur_file_state *st, int fd, bool datasync, bool force,
                              const char *what, dur_error *err);
