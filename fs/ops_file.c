@@ -271,15 +271,15 @@ static int note_write_request(dnode *n, const struct fuse_file_info *fi)
  * kernel keeps the pages clean and reports the error once, to the first sync or
  * close: the data is lost, so every later sync of the file must fail too (R6),
  * or a program that reopens it and fsyncs would be told its data is safe. */
-static void note_lost_write_back(fuse_ino_t ino, dnode *n, int e)
+static void note_lost_write_back(dnode *n, int e)
 {
     dnode_file *f = inode_file(n);
     if (f && !dur_file_state_note_lost_write(&f->st, e))
         return; /* reported at its first failure: one line per file, not per WRITE */
     log_msg(LOG_ERR,
-            "writing cached data of inode %llu back to BACKING failed: %s; that data is lost, "
-            "and every sync of the file fails from now on",
-            (unsigned long long)ino, strerror(e));
+            "writing cached data of BACKING inode %llu (st_ino, as through the mount) back "
+            "failed: %s; that data is lost, and every sync of the file fails from now on",
+            (unsigned long long)n->ino, strerror(e));
 }
 
 void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
@@ -295,7 +295,7 @@ void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t
         res = -EIO; /* fuse_buf_copy drops the errno of a short copy */
     if (res < 0) {
         if (fi->writepage)
-            note_lost_write_back(ino, inode_get(ino), (int)-res);
+            note_lost_write_back(inode_get(ino), (int)-res);
         reply_err(req, (int)-res);
         return;
     }

@@ -129,7 +129,10 @@ class RefusedWriteBack(H.LoopExt4Case):
                 self.assertNotEqual(H.errno_of(os.fsync, f), 0, 'fsync #%d after the loss' % attempt)
             finally:
                 H.errno_of(os.close, f)
-        self.assertLess(os.stat(os.path.join(self.fx.backing, 'f')).st_size, 4 * 65536)
+        st = os.stat(os.path.join(self.fx.backing, 'f'))
+        self.assertLess(st.st_size, 4 * 65536)
+        # the daemon says which file, once
+        self.assertEqual(m.log().count('BACKING inode %d ' % st.st_ino), 1, m.log())
 
 
 if __name__ == '__main__':
