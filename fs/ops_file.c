@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -30,9 +31,13 @@ static int backing_flags(int flags)
     return flags;
 }
 
-static int file_errno(const char *what, const dur_error *err)
+/* Log a failed file sync naming the file (its BACKING inode number, the st_ino
+ * seen through the mount too); the program gets EIO. */
+static int file_errno(const dnode *n, const char *what, const dur_error *err)
 {
-    log_dur_error(what, err);
+    char where[96];
+    snprintf(where, sizeof where, "%s of BACKING inode %llu", what, (unsigned long long)n->ino);
+    log_dur_error(where, err);
     return EIO;
 }
 
@@ -244,7 +249,7 @@ static int note_written(dnode *n, int fd, bool durable, bool datasync)
     dur_code c = durable ? dur_ns_file_written_durable(g_fs.ns, &f->st, fd, &fh, datasync, &err)
                          : dur_ns_file_written(g_fs.ns, &f->st, fd, &fh, &err);
     if (c != DUR_OK)
-        return file_errno("write", &err);
+        return file_errno(n, "write", &err);
     return 0;
 }
 
@@ -333,7 +338,7 @@ void h_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (!f)
         reply_err(req, ENOMEM);
     else if (dur_ns_file_close(g_fs.ns, &f->st, fh_fd(fi), &fh, &err) != DUR_OK)
-        reply_err(req, file_errno("close", &err));
+        reply_err(req, file_errno(n, "close", &err));
     else
         reply_err(req, 0);
 }
@@ -357,7 +362,7 @@ void h_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info
     if (!f)
         reply_err(req, ENOMEM);
     else if (dur_ns_file_fsync(g_fs.ns, &f->st, fh_fd(fi), &fh, datasync != 0, &err) != DUR_OK)
-        reply_err(req, file_errno("fsync", &err));
+        reply_err(req, file_errno(n, "fsync", &err));
     else
         reply_err(req, 0);
 }
