@@ -59,6 +59,8 @@ static void h_init(void *userdata, struct fuse_conn_info *conn)
     g_fs.writeback = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
     g_dont_mask = (conn->want & FUSE_CAP_DONT_MASK) != 0;
     conn->max_write = 1u << 20;
+    if (g_fs.opt.max_read)
+        conn->max_read = g_fs.opt.max_read; /* libfuse requires init to agree with -o max_read */
     conn->time_gran = 1;
     log_msg(LOG_DEBUG, "init: protocol %u.%u, writeback cache %s, max_write %u", conn->proto_major,
             conn->proto_minor, g_fs.writeback ? "on" : "off", conn->max_write);

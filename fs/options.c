@@ -9,17 +9,25 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Standard options libfuse (3.14) accepts; "name=" entries take a value. */
+/* Standard options libfuse (3.14) accepts (checked one by one); "name=" entries
+ * take a value.  Not blksize= (block-device FUSE only: the mount fails). */
 static const char *const g_passthrough[] = {
-    "fsname=",      "subtype=",    "max_read=", "blksize=", "allow_root", "auto_unmount",
-    "suid",         "nosuid",      "dev",       "nodev",    "exec",       "noexec",
-    "async",        "sync",        "atime",     "noatime",  "nodiratime", "relatime",
-    "norelatime",   "strictatime", "dirsync",   "context=", "fscontext=", "defcontext=",
-    "rootcontext=", NULL,
+    "fsname=", "subtype=", "allow_root", "auto_unmount", "suid",         "nosuid", "dev",
+    "nodev",   "exec",     "noexec",     "async",        "sync",         "atime",  "noatime",
+    "dirsync", "context=", "fscontext=", "defcontext=",  "rootcontext=", NULL,
+};
+
+/* atime policies libfuse 3.14 refuses, accepted and dropped: the kernel keeps no
+ * access times on a FUSE mount (its inodes are S_NOATIME); BACKING's own mount
+ * options decide them when the daemon reads.  fstab lines carry them often. */
+static const char *const g_atime_policies[] = {
+    "relatime", "norelatime", "strictatime", "nostrictatime", "diratime", "nodiratime",
+    "lazytime", "nolazytime", NULL,
 };
 
 static bool parse_uint(const char *s, unsigned long long max, unsigned long long *out)
@@ -46,6 +54,14 @@ static int add_fuse_opt(durfs_options *o, const char *opt, char *msg, size_t msg
         o->fuse_opts[len++] = ',';
     memcpy(o->fuse_opts + len, opt, add + 1);
     return 0;
+}
+
+static bool in_list(const char *const *list, const char *s)
+{
+    for (; *list; list++)
+        if (strcmp(*list, s) == 0)
+            return true;
+    return false;
 }
 
 static bool is_passthrough(const char *opt)
@@ -125,14 +141,26 @@ static int parse_one(durfs_options *o, char *opt, char *msg, size_t msg_size)
         }
     } else if (!val && strcmp(opt, "allow_other") == 0) {
         o->allow_other = true;
-    } else if (!val && strcmp(opt, "default_permissions") == 0) {
-        /* always on */
+    } else if (!val &&
+               (strcmp(opt, "default_permissions") == 0 || in_list(g_atime_policies, opt))) {
+        /* default_permissions: always on; atime policies: dropped (g_atime_policies) */
     } else if (!val && strcmp(opt, "ro") == 0) {
         o->read_only = true;
     } else if (!val && strcmp(opt, "rw") == 0) {
         o->read_only = false;
     } else if (!val && strcmp(opt, "nonempty") == 0) {
         o->nonempty = true;
+    } else if (strcmp(opt, "max_read") == 0 && val) {
+        /* libfuse wants init to repeat it (else EPROTO at the first request) */
+        if (!parse_uint(val, UINT32_MAX, &v) || v == 0) {
+            snprintf(msg, msg_size, "durfs: bad value in -o max_read=%s (bytes, 1..4294967295)",
+                     val);
+            rc = 2;
+        } else {
+            o->max_read = (unsigned)v;
+            *eq = '=';
+            return add_fuse_opt(o, opt, msg, msg_size);
+        }
     } else {
         if (eq)
             *eq = '=';
@@ -250,7 +278,9 @@ void options_usage(const char *prog)
            "                         0 = always fdatasync)\n"
            "  -o nonempty            allow a non-empty MOUNTPOINT other than BACKING\n"
            "  -o allow_other, ro, rw, default_permissions (always on)\n"
-           "  -o fsname=, subtype=, max_read=, blksize=, allow_root, auto_unmount,\n"
-           "     nosuid, nodev, noexec, noatime, ... (passed to FUSE)\n",
+           "  -o fsname=, subtype=, max_read=, allow_root, auto_unmount,\n"
+           "     nosuid, nodev, noexec, noatime, ... (passed to FUSE)\n"
+           "  -o relatime, strictatime, nodiratime, lazytime, ... accepted, no effect:\n"
+           "     FUSE keeps no access times; BACKING's mount options decide them\n",
            prog);
 }

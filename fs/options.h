@@ -18,6 +18,7 @@ typedef struct durfs_options {
     unsigned long long checkpoint_mb; /* 0 = library default */
     unsigned checkpoint_secs;         /* 0 = library default */
     unsigned data_journal;            /* dur_ns_options.data_journal_max */
+    unsigned max_read;                /* -o max_read=, which init must repeat; 0 = none */
     char fuse_opts[2048];             /* options passed to libfuse, comma separated */
 } durfs_options;
 

@@ -62,6 +62,27 @@ static void durfs_options_consumed(void **state)
     assert_string_equal(o.fuse_opts, "fsname=x,noatime"); /* only FUSE's own pass on */
 }
 
+/* fstab's atime policies are accepted and dropped (libfuse 3.14 refuses them and
+ * FUSE keeps no atime); max_read passes on and is kept for init; blksize is for
+ * block-device FUSE only and refused. */
+static void fstab_atime_policies_and_max_read(void **state)
+{
+    (void)state;
+    durfs_options o;
+    char msg[512];
+    assert_int_equal(parse(&o, msg, 4,
+                           "-orelatime,norelatime,strictatime,nostrictatime,diratime,nodiratime,"
+                           "lazytime,nolazytime,max_read=65536,noatime",
+                           "/b", "/m"),
+                     0);
+    assert_string_equal(o.fuse_opts, "max_read=65536,noatime");
+    assert_int_equal(o.max_read, 65536);
+    assert_int_equal(parse(&o, msg, 4, "-oblksize=4096", "/b", "/m"), 2);
+    assert_non_null(strstr(msg, "blksize"));
+    assert_int_equal(parse(&o, msg, 4, "-omax_read=0", "/b", "/m"), 2);
+    assert_non_null(strstr(msg, "max_read=0"));
+}
+
 static void usage_errors_name_the_argument(void **state)
 {
     (void)state;
@@ -109,6 +130,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults_and_positionals),
         cmocka_unit_test(durfs_options_consumed),
+        cmocka_unit_test(fstab_atime_policies_and_max_read),
         cmocka_unit_test(usage_errors_name_the_argument),
         cmocka_unit_test(stats_json_has_every_op),
     };

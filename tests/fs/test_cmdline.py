@@ -153,6 +153,19 @@ class Cmdline(unittest.TestCase):
         finally:
             fx.close()
 
+    def test_fstab_options_mount_and_work(self):
+        """Options fstab lines carry: max_read= (libfuse makes init repeat it; the
+        mount died with EPROTO at the first request before init did) and atime
+        policies libfuse 3.14 refuses (relatime, nodiratime: dropped, FUSE keeps
+        no atime; the mount failed before)."""
+        fx = self.fx
+        m = fx.mount(opts='max_read=131072,relatime,nodiratime,strictatime,lazytime')
+        with open(m.path('f'), 'wb') as f:
+            f.write(b'x' * 300000)
+        with open(m.path('f'), 'rb') as f:
+            self.assertEqual(len(f.read()), 300000)
+        self.assertEqual(fx.unmount(), 0)
+
     def test_daemonize_and_umount(self):
         fx = self.fx
         m = fx.mount(foreground=False)  # returns only when mounted (checked in start)

@@ -14,9 +14,10 @@ static const char *const dropped_flags[] = {
 /* Kernel mount flags and libfuse options the daemon hands to FUSE (kept to what
  * the daemon's own parser, fs/options.c, passes on). */
 static const char *const fuse_flags[] = {
-    "rw",       "ro",         "suid",        "nosuid",       "dev",        "nodev",   "exec",
-    "noexec",   "async",      "sync",        "dirsync",      "atime",      "noatime", "nodiratime",
-    "relatime", "norelatime", "strictatime", "auto_unmount", "allow_root", NULL,
+    "rw",         "ro",         "suid",          "nosuid",     "dev",         "nodev",
+    "exec",       "noexec",     "async",         "sync",       "dirsync",     "atime",
+    "noatime",    "nodiratime", "relatime",      "norelatime", "strictatime", "auto_unmount",
+    "allow_root", "diratime",   "nostrictatime", "lazytime",   "nolazytime",  NULL,
 };
 static const char *const fuse_keys[] = {
     "fsname", "subtype", "max_read", "context", "fscontext", "defcontext", "rootcontext", NULL,
