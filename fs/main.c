@@ -9,7 +9,9 @@
  *   3. open BACKING's fd BEFORE mounting (BACKING may equal MOUNTPOINT), then
  *      dur_ns_open: lock, probe, RECOVER -- so the first request already sees the
  *      recovered tree;
- *   4. mount, tell the parent, serve;
+ *   4. mount, serve, and tell the parent once a stat of MOUNTPOINT went through
+ *      (the kernel's INIT answered: libfuse can still refuse the connection
+ *      after our init, and the parent must not exit 0 for a dead mount);
  *   5. SIGTERM/SIGINT/umount end the loop; dur_ns_close writes the final
  *      checkpoint; exit 0. */
 #include "durfs.h"
@@ -19,6 +21,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +293,25 @@ static struct fuse_session *make_session(const durfs_options *o, char *argv0)
     return se;
 }
 
+/* Runs beside the request loop: a stat of MOUNTPOINT returns only once INIT and a
+ * GETATTR have gone through it. */
+static void *announce_when_ready(void *arg)
+{
+    const durfs_options *o = arg;
+    struct stat st;
+    if (stat(g_fs.mount_abs, &st) != 0) {
+        fail(1, "the kernel could not start the mount at %s: %s", g_fs.mount_abs, strerror(errno));
+        return NULL;
+    }
+    log_msg(LOG_INFO, "mounted %s at %s", g_fs.backing_abs, g_fs.mount_abs);
+    if (!o->foreground) {
+        log_detach_stderr(); /* stderr is about to go */
+        tell_parent(0);
+        detach_stdio();
+    }
+    return NULL;
+}
+
 static int serve(struct fuse_session *se, const durfs_options *o)
 {
     if (o->single_thread)
@@ -356,22 +378,24 @@ int main(int argc, char **argv)
         dur_ns_close(g_fs.ns, &err);
         return fail(1, "cannot mount at MOUNTPOINT %s (see the message above)", g_fs.mount_abs);
     }
-    log_msg(LOG_INFO, "mounted %s at %s", g_fs.backing_abs, g_fs.mount_abs);
-    if (!o->foreground) {
-        log_detach_stderr(); /* stderr is about to go */
-        tell_parent(0);
-        detach_stdio();
-    }
+    pthread_t announcer;
+    bool announcing = pthread_create(&announcer, NULL, announce_when_ready, o) == 0;
+    if (!announcing)
+        announce_when_ready(o); /* cannot wait for INIT: announce as before */
 
     int lr = serve(se, o);
     fuse_session_unmount(se);
     fuse_remove_signal_handlers(se);
     fuse_session_destroy(se);
-    if (lr < 0)
+    if (announcing)
+        pthread_join(announcer, NULL);
+    rc = 0;
+    if (lr < 0) {
         log_msg(LOG_ERR, "request loop ended with error: %s", strerror(-lr));
+        rc = 1;
+    }
 
     dur_error err;
-    rc = 0;
     if (dur_ns_close(g_fs.ns, &err) != DUR_OK) {
         log_dur_error("final checkpoint at unmount", &err);
         rc = 1;

@@ -9,6 +9,7 @@
 #include "stats.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <syslog.h>
 
 void reply_err(fuse_req_t req, int e)
@@ -61,6 +62,8 @@ static void h_init(void *userdata, struct fuse_conn_info *conn)
     conn->max_write = 1u << 20;
     if (g_fs.opt.max_read)
         conn->max_read = g_fs.opt.max_read; /* libfuse requires init to agree with -o max_read */
+    if (getenv("DURFS_TEST_BREAK_INIT"))    /* test hook: a connection libfuse refuses */
+        conn->max_read = g_fs.opt.max_read + 1;
     conn->time_gran = 1;
     log_msg(LOG_DEBUG, "init: protocol %u.%u, writeback cache %s, max_write %u", conn->proto_major,
             conn->proto_minor, g_fs.writeback ? "on" : "off", conn->max_write);

@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import unittest
 
 import durfs_harness as H
@@ -165,6 +166,22 @@ class Cmdline(unittest.TestCase):
         with open(m.path('f'), 'rb') as f:
             self.assertEqual(len(f.read()), 300000)
         self.assertEqual(fx.unmount(), 0)
+
+    def test_mount_libfuse_refuses_is_a_failed_mount(self):
+        """durfs (daemon mode) exits 0 only once a stat of MOUNTPOINT went through
+        the request loop.  With an init libfuse refuses after it ran (test hook;
+        a -o max_read= durfs did not repeat was one), it exits 1 with a message
+        and leaves nothing mounted.  Before, it exited 0 for a dead mount."""
+        fx = self.fx
+        env = dict(os.environ, DURFS_TEST_BREAK_INIT='1')
+        r = subprocess.run([H.durfs_binary(), fx.backing, fx.mntdir], env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn('could not start the mount', r.stderr)
+        deadline = time.monotonic() + 10
+        while H.is_fuse_mounted(fx.mntdir) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the child unmounts after telling the parent
+        self.assertFalse(H.is_fuse_mounted(fx.mntdir))
 
     def test_daemonize_and_umount(self):
         fx = self.fx
