@@ -290,13 +290,19 @@ class Ownership(unittest.TestCase):
 
     def test_access_acl_clears_setgid_like_a_local_fs(self):
         """Fails with the ACL set as root (the daemon's creds): the bit stays
-        (checked)."""
+        (checked).  The journal record must say the bit went, or replay (as root)
+        would keep it: fails when sgid_killed never flags it (checked)."""
         a = self.r['durfs']['acls']
         if a is None:
             self.skipTest('the backing filesystem has no POSIX ACLs')
         self.assertEqual(a['acl on own setgid file'], ('ok', (stat.S_IFREG, '0o754', U, OTHER_GID)))
         self.assertEqual(a['acl on own setgid file, in its group'],
                          ('ok', (stat.S_IFREG, '0o2754', U, OTHER_GID)))
+        # and the journal says which set cleared the bit (replay runs as root)
+        acl_sets = [ln for ln in H.journal_dump(FX.backing)
+                    if 'SETXATTR' in ln and 'name=system.posix_acl_access' in ln]
+        flags = sorted(ln.split('flags=')[1].split()[0] for ln in acl_sets)
+        self.assertIn('0x100', flags)  # aclsgid: DUR_NS_XATTR_KILL_SGID
 
     def as_capable_nobody(self, cap, script, *args):
         """Run a Python script as nobody holding one capability (setpriv); returns
