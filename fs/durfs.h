@@ -69,7 +69,8 @@ typedef struct durfs {
     char backing_abs[4096], mount_abs[4096];
     struct timespec started;
     bool writeback;
-    double timeout; /* entry/attr cache seconds */
+    double timeout;                       /* entry/attr cache seconds */
+    atomic_uint_fast64_t lost_writebacks; /* files whose cached writes BACKING refused */
 } durfs;
 
 extern durfs g_fs;

@@ -281,6 +281,7 @@ static void note_lost_write_back(dnode *n, int e)
     dnode_file *f = inode_file(n);
     if (f && !dur_file_state_note_lost_write(&f->st, e))
         return; /* reported at its first failure: one line per file, not per WRITE */
+    atomic_fetch_add(&g_fs.lost_writebacks, 1);
     log_msg(LOG_ERR,
             "writing cached data of BACKING inode %llu (st_ino, as through the mount) back "
             "failed: %s; that data is lost, and every sync of the file fails from now on",

@@ -135,6 +135,7 @@ class RefusedWriteBack(H.LoopExt4Case):
         self.assertEqual(m.log().count('writing cached data of BACKING inode %d ' % st.st_ino), 1,
                          m.log())
         self.assertIn('fsync of BACKING inode %d:' % st.st_ino, m.log())
+        self.assertEqual(m.status()['lost_writebacks'], 1)  # durfsctl status shows it
 
 
 if __name__ == '__main__':

@@ -98,6 +98,12 @@ static void print_status(const char *dir, const json *s)
            "byte(s))\n",
            N("file_data_records"), N("file_data_bytes"));
     printf("  errors:           %.0f returned to programs\n", N("errors"));
+    if (N("lost_writebacks") > 0)
+        printf(
+            "  LOST DATA:        %.0f file(s) whose cached writes BACKING refused (full "
+            "disk?): their close or fsync failed, and every sync of them fails until remount; the "
+            "daemon's log names them\n",
+            N("lost_writebacks"));
     int durable = json_bool(s, "all_durable");
     const char *all_synced =
         no_flush ? "no: every sync returned, but no flush reaches the device (nobarrier)"
