@@ -32,15 +32,20 @@ def durfs_binary():
     return os.path.abspath(path)
 
 
+def durfsctl(*args):
+    """durfsctl's output (its exit status must be 0)."""
+    ctl = os.environ.get('DURFSCTL') or os.path.join(os.path.dirname(durfs_binary()), '..',
+                                                     'tools', 'durfsctl')
+    r = subprocess.run([ctl] + list(args), capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError('durfsctl %s: %s' % (' '.join(args), r.stderr.strip()))
+    return r.stdout
+
+
 def journal_dump(backing):
     """The journal's records as text lines (durfsctl dump; read-only, works while
     mounted)."""
-    ctl = os.environ.get('DURFSCTL') or os.path.join(os.path.dirname(durfs_binary()), '..',
-                                                     'tools', 'durfsctl')
-    r = subprocess.run([ctl, 'dump', backing], capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        raise RuntimeError('durfsctl dump %s: %s' % (backing, r.stderr.strip()))
-    return r.stdout.splitlines()
+    return durfsctl('dump', backing).splitlines()
 
 
 def require_root_fuse():

@@ -135,7 +135,10 @@ class RefusedWriteBack(H.LoopExt4Case):
         self.assertEqual(m.log().count('writing cached data of BACKING inode %d ' % st.st_ino), 1,
                          m.log())
         self.assertIn('fsync of BACKING inode %d:' % st.st_ino, m.log())
-        self.assertEqual(m.status()['lost_writebacks'], 1)  # durfsctl status shows it
+        self.assertEqual(m.status()['lost_writebacks'], 1)
+        status = H.durfsctl('status', m.mnt)
+        self.assertIn('LOST DATA:        1 file(s)', status)
+        self.assertIn('durable now:      yes for everything acknowledged (the LOST DATA', status)
 
 
 if __name__ == '__main__':

@@ -108,6 +108,9 @@ static void print_status(const char *dir, const json *s)
     const char *all_synced =
         no_flush ? "no: every sync returned, but no flush reaches the device (nobarrier)"
                  : "yes: everything acknowledged is on stable storage";
+    if (durable == 1 && !no_flush && N("lost_writebacks") > 0)
+        all_synced = "yes for everything acknowledged (the LOST DATA above was never "
+                     "acknowledged: its close or fsync failed)";
     printf("  durable now:      %s\n",
            durable == 1   ? all_synced
            : durable == 0 ? "not yet: some acknowledged operations are still being committed"
