@@ -60,18 +60,21 @@ static void proc_path(char *buf, size_t size, int fd)
  * runs as root). */
 static const char ACL_ACCESS_NAME[] = "system.posix_acl_access";
 
-static int set_xattr(fuse_req_t req, const char *path, const char *name, const char *value,
-                     size_t size, int flags, bool as_caller)
+static int set_xattr(const char *path, const char *name, const char *value, size_t size, int flags)
+{
+    return setxattr(path, name, value, size, flags) < 0 ? errno : 0;
+}
+
+static int set_access_acl_as_caller(fuse_req_t req, const char *path, const char *value,
+                                    size_t size, int flags)
 {
     creds_saved cs;
-    int e = as_caller ? creds_enter(req, &cs) : 0;
+    int e = creds_enter(req, &cs);
     if (e)
         return e;
-    if (as_caller)
-        creds_for_access_acl(req, &cs);
-    e = setxattr(path, name, value, size, flags) < 0 ? errno : 0;
-    if (as_caller)
-        creds_leave(&cs);
+    creds_for_access_acl(req, &cs);
+    e = set_xattr(path, ACL_ACCESS_NAME, value, size, flags);
+    creds_leave(&cs);
     return e;
 }
 
@@ -109,7 +112,8 @@ void h_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     if (!e && acl_access && fstat(r.fd, &before) < 0)
         e = errno;
     if (!e)
-        e = set_xattr(req, path, name, value, size, flags, acl_access);
+        e = acl_access ? set_access_acl_as_caller(req, path, value, size, flags)
+                       : set_xattr(path, name, value, size, flags);
     if (fcaps)
         fcaps_invalidate(n);
     if (!e) {

@@ -80,10 +80,7 @@ static bool is_fstab_only(const char *opt)
 {
     static const char *const flags[] = {"defaults", "auto",   "noauto", "nofail", "_netdev", "user",
                                         "users",    "nouser", "owner",  "group",  NULL};
-    for (int i = 0; flags[i]; i++)
-        if (strcmp(opt, flags[i]) == 0)
-            return true;
-    return strncmp(opt, "x-", 2) == 0 || strncmp(opt, "X-", 2) == 0 ||
+    return in_list(flags, opt) || strncmp(opt, "x-", 2) == 0 || strncmp(opt, "X-", 2) == 0 ||
            strncmp(opt, "comment=", 8) == 0;
 }
 

@@ -11,8 +11,9 @@ static const char *const dropped_flags[] = {
     "defaults", "auto",   "noauto", "nofail", "_netdev",      "user",
     "users",    "nouser", "owner",  "group",  "nouser_xattr", NULL,
 };
-/* Kernel mount flags and libfuse options the daemon hands to FUSE (kept to what
- * the daemon's own parser, fs/options.c, passes on). */
+/* Kernel mount flags and libfuse options for the daemon (kept to what its own
+ * parser, fs/options.c, accepts: it passes them to FUSE, or drops the atime
+ * policies FUSE has no use for). */
 static const char *const fuse_flags[] = {
     "rw",         "ro",         "suid",          "nosuid",     "dev",         "nodev",
     "exec",       "noexec",     "async",         "sync",       "dirsync",     "atime",
