@@ -203,22 +203,36 @@ static void test_fd_wrappers_name_what_failed(void **state)
     close(fd);
 }
 
-/* A new file "f" in a new temporary directory *root (free it). */
-static int open_temp_file(char **root)
+/* The file-state tests: a new file "f" in a new temporary directory, and a fresh
+ * dur_file_state for it. */
+typedef struct state_fixture {
+    char *root;
+    int fd;
+    dur_file_state st;
+} state_fixture;
+
+static int state_setup(void **state)
 {
-    *root = tu_mkdtemp();
+    state_fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->root = tu_mkdtemp();
     char p[1024];
-    snprintf(p, sizeof p, "%s/f", *root);
-    int fd = open(p, O_RDWR | O_CREAT, 0644);
-    assert_true(fd >= 0);
-    return fd;
+    snprintf(p, sizeof p, "%s/f", f->root);
+    f->fd = open(p, O_RDWR | O_CREAT, 0644);
+    assert_true(f->fd >= 0);
+    dur_file_state_init(&f->st);
+    *state = f;
+    return 0;
 }
 
-static void close_temp_file(int fd, char *root)
+static int state_teardown(void **state)
 {
-    close(fd);
-    tu_rmtree(root);
-    free(root);
+    state_fixture *f = *state;
+    close(f->fd);
+    tu_rmtree(f->root);
+    free(f->root);
+    free(f);
+    return 0;
 }
 
 /* From now on every sync fails with the first error, even on a good fd and even
@@ -240,40 +254,31 @@ static void assert_every_sync_fails(dur_file_state *st, int fd, int errnum)
  * also a clean one and a forced one, with the first loss's errno. */
 static void test_file_state_lost_write_is_sticky(void **state)
 {
-    (void)state;
+    state_fixture *f = *state;
     dur_error err;
-    char *root;
-    int fd = open_temp_file(&root);
-    dur_file_state st;
-    dur_file_state_init(&st);
-    OK(dur_file_state_sync(&st, fd, true, true, "f", &err));
-    assert_true(dur_file_state_note_lost_write(&st, ENOSPC));
-    assert_false(dur_file_state_note_lost_write(&st, EFBIG)); /* only the first is kept */
-    assert_every_sync_fails(&st, fd, ENOSPC);
-    close_temp_file(fd, root);
+    OK(dur_file_state_sync(&f->st, f->fd, true, true, "f", &err));
+    assert_true(dur_file_state_note_lost_write(&f->st, ENOSPC));
+    assert_false(dur_file_state_note_lost_write(&f->st, EFBIG)); /* only the first is kept */
+    assert_every_sync_fails(&f->st, f->fd, ENOSPC);
 }
 
 static void test_file_state_failure_is_sticky(void **state)
 {
-    (void)state;
+    state_fixture *f = *state;
+    dur_file_state *st = &f->st;
     dur_error err;
-    char *root;
-    int fd = open_temp_file(&root);
-    dur_file_state st;
-    dur_file_state_init(&st);
-    assert_false(dur_file_state_dirty(&st));
+    assert_false(dur_file_state_dirty(st));
     /* Clean: no sync is issued at all (an invalid fd proves it). */
-    OK(dur_file_state_sync(&st, -1, true, false, "f", &err));
-    assert_int_equal(write(fd, "x", 1), 1);
-    dur_file_state_note_write(&st);
-    assert_true(dur_file_state_dirty(&st));
-    OK(dur_file_state_sync(&st, fd, true, false, "f", &err));
-    assert_false(dur_file_state_dirty(&st));
+    OK(dur_file_state_sync(st, -1, true, false, "f", &err));
+    assert_int_equal(write(f->fd, "x", 1), 1);
+    dur_file_state_note_write(st);
+    assert_true(dur_file_state_dirty(st));
+    OK(dur_file_state_sync(st, f->fd, true, false, "f", &err));
+    assert_false(dur_file_state_dirty(st));
     /* force syncs even when clean. */
-    FAILS(dur_file_state_sync(&st, -1, false, true, "f", &err), DUR_E_IO);
+    FAILS(dur_file_state_sync(st, -1, false, true, "f", &err), DUR_E_IO);
     assert_int_equal(err.sys_errno, EBADF);
-    assert_every_sync_fails(&st, fd, EBADF);
-    close_temp_file(fd, root);
+    assert_every_sync_fails(st, f->fd, EBADF);
 }
 
 static void test_file_state_dirty_after_failed_sync(void **state)
@@ -297,8 +302,10 @@ int main(void)
         cmocka_unit_test(test_atomic_write_every_failure_point),
         cmocka_unit_test(test_remove_failure_after_failed_write_is_ignored),
         cmocka_unit_test(test_fd_wrappers_name_what_failed),
-        cmocka_unit_test(test_file_state_failure_is_sticky),
-        cmocka_unit_test(test_file_state_lost_write_is_sticky),
+        cmocka_unit_test_setup_teardown(test_file_state_failure_is_sticky, state_setup,
+                                        state_teardown),
+        cmocka_unit_test_setup_teardown(test_file_state_lost_write_is_sticky, state_setup,
+                                        state_teardown),
         cmocka_unit_test(test_file_state_dirty_after_failed_sync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

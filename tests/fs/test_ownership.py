@@ -315,13 +315,22 @@ class Ownership(unittest.TestCase):
                            capture_output=True, text=True)
         return r.returncode, r.stderr.strip().splitlines()[-1:]
 
+    def same_on_both_sides(self, run):
+        """run(root) -> (exit code, error, what it left) on the plain directory and on
+        the mount: the plain one must succeed and both must agree.  Returns what
+        durfs left."""
+        res = {label: run(root) for label, root in roots()}
+        self.assertEqual(res['plain'][0], 0, res)
+        self.assertEqual(res['plain'], res['durfs'])
+        return res['durfs'][2]
+
     def acl_set_with_cap(self, cap, name, owner, mode):
         """nobody holding cap sets an access ACL on a file (owner uid, group
         OTHER_GID, mode) on both sides; they must agree.  Returns durfs's mode."""
-        res = {}
         value = acl((ACL_USER_OBJ, 7, NO_ID), (ACL_USER, 4, U), (ACL_GROUP_OBJ, 5, NO_ID),
                     (ACL_MASK, 5, NO_ID), (ACL_OTHER, 4, NO_ID)).hex()
-        for label, root in roots():
+
+        def run(root):
             p = os.path.join(root, name)
             with open(p, 'wb'):
                 pass
@@ -332,10 +341,8 @@ class Ownership(unittest.TestCase):
                 'bytes.fromhex(sys.argv[2]))', p, value)
             if code and 'not supported' in str(err):
                 self.skipTest('no POSIX ACLs here')
-            res[label] = (code, err, describe(p))
-        self.assertEqual(res['plain'][0], 0, res)
-        self.assertEqual(res['plain'], res['durfs'])
-        return res['durfs'][2][1]
+            return code, err, describe(p)
+        return self.same_on_both_sides(run)[1]
 
     def test_acl_by_capable_callers(self):
         """The kernel let nobody set the ACL (owner, or CAP_FOWNER); BACKING sees
@@ -349,17 +356,14 @@ class Ownership(unittest.TestCase):
         """nobody holding cap runs script in d, a fresh directory of root's with
         group OTHER_GID (nobody is not in it) and the given mode, on both sides;
         they must agree.  Returns {name: attributes} of what durfs holds."""
-        res = {}
-        for label, root in roots():
+        def run(root):
             d = os.path.join(root, 'cap_' + cap)
             os.mkdir(d)
             os.chown(d, 0, OTHER_GID)
             os.chmod(d, mode)
             code, err = self.as_capable_nobody(cap, 'd = sys.argv[1]\n' + script, d)
-            res[label] = (code, err, {n: describe(os.path.join(d, n)) for n in sorted(os.listdir(d))})
-        self.assertEqual(res['plain'][0], 0, res)
-        self.assertEqual(res['plain'], res['durfs'])
-        return res['durfs'][2]
+            return code, err, {n: describe(os.path.join(d, n)) for n in sorted(os.listdir(d))}
+        return self.same_on_both_sides(run)
 
     def test_creates_by_capable_callers(self):
         """The kernel decides with the caller's capabilities; durfs then creates as
