@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -349,6 +350,61 @@ static void ns_free(dur_ns *ns)
     free(ns);
 }
 
+/* The directory at PATH, or its nearest existing ancestor when PATH is still to
+ * be created, as an O_PATH fd; -1 when none can be opened. */
+static int open_nearest_existing(const char *path)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return -1;
+    for (;;) {
+        int fd = open(buf, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        char *slash = strrchr(buf, '/');
+        if (fd >= 0 || errno != ENOENT || !slash || slash == buf)
+            return fd >= 0 ? fd : open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        *slash = '\0';
+    }
+}
+
+static bool same_inode(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* A journal directory inside BACKING would be reachable through the mount: a
+ * program could list, change or delete the journal (`rm -rf MOUNTPOINT/x`).
+ * Only the reserved directory is hidden, so a journal there is fine.  Walks up
+ * by ".." from the journal directory (or the ancestor it will be created in),
+ * before anything is created; a bind mount of part of BACKING is not seen. */
+static dur_code check_journal_outside_backing(dur_ns *ns, const char *path, dur_error *err)
+{
+    struct stat backing, reserved, cur, parent;
+    if (fstat(ns->backing_fd, &backing) != 0 ||
+        fstat(ns->reserved->ops->root_fd(ns->reserved), &reserved) != 0)
+        return dur_error_set(err, DUR_E_IO, errno, NULL, "cannot stat BACKING");
+    int fd = open_nearest_existing(path);
+    bool inside = false;
+    while (fd >= 0 && fstat(fd, &cur) == 0 && !same_inode(&cur, &reserved)) {
+        if ((inside = same_inode(&cur, &backing)))
+            break;
+        int up = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        close(fd);
+        fd = up;
+        if (fd >= 0 && (fstat(fd, &parent) != 0 || same_inode(&parent, &cur)))
+            break; /* reached "/" */
+    }
+    if (fd >= 0)
+        close(fd);
+    if (inside)
+        return dur_error_set(err, DUR_E_INVAL, 0, path,
+                             "the journal directory is inside BACKING, where programs could "
+                             "change or delete it through the mount: choose one outside "
+                             "BACKING, or leave out journal= (the default, BACKING/%s/%s, "
+                             "is hidden)",
+                             DUR_NS_RESERVED_NAME, NS_JOURNAL_SUBDIR);
+    return DUR_OK;
+}
+
 static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
 {
     int fd = -1;
@@ -366,6 +422,8 @@ static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
             return dur_error_set(err, DUR_E_INVAL, 0, NULL,
                                  "journal_dir must be an absolute path (got \"%s\")",
                                  ns->opts.journal_dir);
+        if ((c = check_journal_outside_backing(ns, ns->opts.journal_dir, err)) != DUR_OK)
+            return c;
         if ((c = dur_dir_open_fs(ns->opts.journal_dir, true, &ns->jdir, err)) != DUR_OK)
             return c;
         snprintf(ns->journal_path, sizeof ns->journal_path, "%s", ns->opts.journal_dir);

@@ -73,6 +73,28 @@ class Cmdline(unittest.TestCase):
         self.assertRefused(run('-f', fx.backing, os.path.join(fx.tmp, 'no-such-mnt')),
                            'no-such-mnt')
 
+    def test_journal_inside_backing(self):
+        """-o journal=DIR inside BACKING would put the journal where programs can
+        list and delete it through the mount: refused, also through a symlink and
+        when BACKING is MOUNTPOINT.  Nothing but the (hidden) reserved directory
+        is created in BACKING.  Without the
+        check in ns_journal.c these mounts succeed and `ls MOUNTPOINT` shows the
+        journal."""
+        fx = self.fx
+        link = os.path.join(fx.tmp, 'link-to-backing')
+        os.symlink(fx.backing, link)
+        for journal in (os.path.join(fx.backing, 'j'), fx.backing,
+                        os.path.join(link, 'a', 'b')):
+            self.assertRefused(run('-f', '-o', 'journal=' + journal, fx.backing, fx.mntdir),
+                               journal, 'inside BACKING')
+            self.assertRefused(run('-f', '-o', 'journal=' + journal, fx.backing, fx.backing),
+                               'inside BACKING')
+        self.assertEqual([n for n in os.listdir(fx.backing) if n != '.durfs'], [])
+        # the reserved directory is hidden: a journal there is accepted
+        m = fx.mount(opts='journal=' + os.path.join(fx.backing, '.durfs', 'elsewhere'))
+        self.assertEqual(os.listdir(fx.mntdir), [])
+        self.assertEqual(fx.unmount(), 0)
+
     def test_nonempty_mountpoint(self):
         fx = self.fx
         open(os.path.join(fx.mntdir, 'occupant'), 'w').close()

@@ -487,6 +487,16 @@ static void test_bad_options(void **state)
     dur_ns *ns = NULL;
     assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_E_INVAL);
     assert_non_null(strstr(err.msg, "absolute"));
+    /* inside BACKING the journal would be reachable through the mount */
+    char inside[4096];
+    snprintf(inside, sizeof inside, "%s/sub/journal", f->root);
+    o.journal_dir = inside;
+    assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_E_INVAL);
+    assert_non_null(strstr(err.msg, "inside BACKING"));
+    struct stat st;
+    assert_int_not_equal(fstatat(f->bfd, "sub", &st, 0), 0); /* checked before creating */
+    o.journal_dir = f->root;
+    assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_E_INVAL);
     dur_ns_options_default(&o);
     o.mode = (dur_ns_mode)7;
     assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_E_INVAL);
