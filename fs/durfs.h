@@ -32,6 +32,11 @@ typedef struct dnode_file {
      * may send that setattr before the WRITE it stamps (ops_file.c) */
     atomic_llong kernel_mtime_ns;
     atomic_bool written_after_mtime;
+    /* BACKING refused a write-back (errno in refused_errno) and no write(2) has
+     * failed for it yet: the next one through a writable handle does
+     * (ops_file.c, "Refused write-backs") */
+    atomic_bool refusal_unreported;
+    atomic_int refused_errno;
 } dnode_file;
 
 /* One backing inode the kernel knows (or a "zombie": forgotten by the kernel but
@@ -69,6 +74,7 @@ typedef struct durfs {
     char backing_abs[4096], mount_abs[4096];
     struct timespec started;
     bool writeback;
+    struct fuse_session *se;              /* for kernel notifications */
     double timeout;                       /* entry/attr cache seconds */
     atomic_uint_fast64_t lost_writebacks; /* files whose cached writes BACKING refused */
 } durfs;

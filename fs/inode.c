@@ -441,6 +441,8 @@ dnode_file *inode_file(dnode *n)
     atomic_init(&nf->writable_opens, 0);
     atomic_init(&nf->kernel_mtime_ns, 0);
     atomic_init(&nf->written_after_mtime, false);
+    atomic_init(&nf->refusal_unreported, false);
+    atomic_init(&nf->refused_errno, 0);
     if (atomic_compare_exchange_strong(&n->file, &f, nf))
         return nf;
     free(nf);

@@ -371,6 +371,7 @@ int main(int argc, char **argv)
     struct fuse_session *se = make_session(o, argv[0]);
     if (!se)
         return fail(2, "bad FUSE options: -o %s", o->fuse_opts);
+    g_fs.se = se;
     if (fuse_set_signal_handlers(se) != 0)
         return fail(1, "cannot install signal handlers");
     if (fuse_session_mount(se, g_fs.mount_abs) != 0) {

@@ -4,11 +4,13 @@
 
 #include "durfs.h"
 
-/* A regular file's handle (fi->fh): the backing fd in the low 32 bits, and
- * whether the program opened it O_DSYNC (FH_DSYNC) or O_SYNC (also FH_SYNC).
+/* A regular file's handle (fi->fh): the backing fd in the low 32 bits, whether
+ * the program opened it for writing (FH_WRITABLE: GETATTR's fi holds only fh),
+ * and whether it opened it O_DSYNC (FH_DSYNC) or O_SYNC (also FH_SYNC).
  * The backing fd itself never has those flags (ops_file.c). */
 #define FH_DSYNC ((uint64_t)1 << 32)
 #define FH_SYNC ((uint64_t)1 << 33)
+#define FH_WRITABLE ((uint64_t)1 << 34) /* opened for writing */
 static inline int fh_fd(const struct fuse_file_info *fi)
 {
     return (int)(fi->fh & 0xffffffffu);

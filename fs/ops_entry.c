@@ -64,14 +64,33 @@ static int stat_node(dnode *n, struct fuse_file_info *fi, struct stat *st)
     return e;
 }
 
+/* After BACKING refused a write-back of the file, the GETATTR of the next
+ * write(2) through a writable handle fails with that errno (ops_file.c, "Refused
+ * write-backs").  Until then every GETATTR's attributes expire at once, so that
+ * the kernel asks again at that write(2). */
+static int unreported_refusal(dnode *n, const struct fuse_file_info *fi, double *timeout)
+{
+    dnode_file *f = atomic_load(&n->file);
+    if (!f || !atomic_load(&f->refusal_unreported))
+        return 0;
+    if (fi && (fi->fh & FH_WRITABLE) && atomic_exchange(&f->refusal_unreported, false))
+        return atomic_load(&f->refused_errno);
+    *timeout = 0;
+    return 0;
+}
+
 void h_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    dnode *n = inode_get(ino);
+    double timeout = g_fs.timeout;
     struct stat st;
-    int e = stat_node(inode_get(ino), fi, &st);
+    int e = unreported_refusal(n, fi, &timeout);
+    if (!e)
+        e = stat_node(n, fi, &st);
     if (e)
         reply_err(req, e);
     else
-        fuse_reply_attr(req, &st, g_fs.timeout);
+        fuse_reply_attr(req, &st, timeout);
 }
 
 static struct timespec time_arg(int valid, int set_bit, int now_bit, const struct timespec *t)

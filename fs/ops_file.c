@@ -81,6 +81,8 @@ static void note_kernel_mtime(dnode_file *f, const struct fuse_file_info *fi, in
 static uint64_t file_handle(int fd, int open_flags)
 {
     uint64_t fh = (uint32_t)fd;
+    if ((open_flags & O_ACCMODE) != O_RDONLY)
+        fh |= FH_WRITABLE;
     if (open_flags & O_DSYNC)
         fh |= FH_DSYNC;
     if ((open_flags & O_SYNC) == O_SYNC)
@@ -275,17 +277,34 @@ static int note_write_request(dnode *n, const struct fuse_file_info *fi)
  * returned.  When BACKING refuses it (full disk, past its largest file size) the
  * kernel keeps the pages clean and reports the error once, to the first sync or
  * close: the data is lost, so every later sync of the file must fail too (R6),
- * or a program that reopens it and fsyncs would be told its data is safe. */
-static void note_lost_write_back(dnode *n, int e)
+ * or a program that reopens it and fsyncs would be told its data is safe.
+ *
+ * Refused write-backs also reach write(2).  The kernel's FUSE driver asks the
+ * daemon nothing during a cached write(2), so a program writing a stream into a
+ * full BACKING (dd, a logger) would write on forever while every page is
+ * refused and dropped; a local filesystem fails the write(2) with ENOSPC.  A
+ * cached write(2) sends one request: GETATTR with its file handle, when the
+ * inode's attributes are stale.  So a refusal marks the file and makes them
+ * stale (notify_inval_inode, sent after the reply: dropping the inode may wait
+ * for this very WRITE), and the next such GETATTR through a writable handle
+ * fails with BACKING's errno (ops_entry.c).  One failure per refusal: once
+ * space is freed, writes go through again.  Returns whether to notify. */
+static bool note_lost_write_back(dnode *n, int e)
 {
     dnode_file *f = inode_file(n);
-    if (f && !dur_file_state_note_lost_write(&f->st, e))
-        return; /* reported at its first failure: one line per file, not per WRITE */
+    bool notify = false;
+    if (f) {
+        atomic_store(&f->refused_errno, e);
+        notify = !atomic_exchange(&f->refusal_unreported, true);
+        if (!dur_file_state_note_lost_write(&f->st, e))
+            return notify; /* logged at its first failure: one line per file */
+    }
     atomic_fetch_add(&g_fs.lost_writebacks, 1);
     log_msg(LOG_ERR,
             "writing cached data of BACKING inode %llu (st_ino, as through the mount) back "
             "failed: %s; that data is lost, and every sync of the file fails from now on",
             (unsigned long long)n->ino, strerror(e));
+    return notify;
 }
 
 void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
@@ -300,9 +319,10 @@ void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t
     if (fi->writepage && res >= 0 && (size_t)res < size)
         res = -EIO; /* fuse_buf_copy drops the errno of a short copy */
     if (res < 0) {
-        if (fi->writepage)
-            note_lost_write_back(inode_get(ino), (int)-res);
+        bool notify = fi->writepage && note_lost_write_back(inode_get(ino), (int)-res);
         reply_err(req, (int)-res);
+        if (notify)
+            fuse_lowlevel_notify_inval_inode(g_fs.se, ino, -1, 0);
         return;
     }
     int e = note_write_request(inode_get(ino), fi);
@@ -348,8 +368,11 @@ void h_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     dnode_file *f = atomic_load(&inode_get(ino)->file);
     close(fh_fd(fi));
-    if (f)
+    if (f) {
         count_open(f, fi, -1);
+        if (atomic_load(&f->writable_opens) == 0) /* no writer left to tell */
+            atomic_store(&f->refusal_unreported, false);
+    }
     reply_err(req, 0);
 }
 

@@ -107,7 +107,7 @@ class RefusedWriteBack(H.LoopExt4Case):
     """BACKING full: the kernel accepted the program's write(2) into its page cache,
     and its write-back to BACKING fails.  The kernel reports that once (close);
     durfs must keep failing every later sync of the file, also through a new fd,
-    since the data is gone.  Without dur_file_state_note_lost_write in the WRITE
+    since the data is gone.  And a program that keeps writing must be told.  Without dur_file_state_note_lost_write in the WRITE
     handler the reopened file's fsync succeeds and this test fails (checked)."""
 
     def setUp(self):
@@ -139,6 +139,35 @@ class RefusedWriteBack(H.LoopExt4Case):
         status = H.durfsctl('status', m.mnt)
         self.assertIn('LOST DATA:        1 file(s)', status)
         self.assertIn('durable now:      yes for everything acknowledged (the LOST DATA', status)
+
+    def test_streaming_writer_gets_enospc(self):
+        """A program writing a stream into a full BACKING must see write(2) fail,
+        as on a local filesystem, not write on forever into the page cache while
+        BACKING refuses every page.  The failure comes a few writes late (the
+        write-back lags), once per refusal; reads of the file and writes to
+        another file once space is freed are unaffected.  Without the GETATTR
+        refusal (ops_entry.c) all 1 GiB of writes succeed and this fails."""
+        m = self.fx.mount(opts='journal=%s' % os.path.join(self.fx.tmp, 'journal'))
+        fill_up(os.path.join(self.fx.backing, 'fill'))
+        reader = os.open(m.path('stream'), os.O_RDONLY | os.O_CREAT, 0o644)
+        f = os.open(m.path('stream'), os.O_WRONLY)
+        written, failed = 0, 0
+        try:
+            while written < (1 << 30) and not failed:
+                failed = H.errno_of(os.write, f, bytes(1 << 20))
+                written += 1 << 20
+            self.assertEqual(failed, errno.ENOSPC, 'wrote %d MiB into a full BACKING' % (written >> 20))
+            self.assertEqual(H.errno_of(os.pread, reader, 4096, 0), 0)  # readers are not told
+            self.assertEqual(H.errno_of(os.fstat, f), 0)
+        finally:
+            H.errno_of(os.close, reader)  # FUSE hands a write-back error to any closing fd
+            self.assertIn(H.errno_of(os.close, f), (0, errno.ENOSPC, errno.EIO))
+        os.unlink(m.path('fill'))
+        with open(m.path('after'), 'wb') as g:  # space freed: a new file takes writes again
+            for _ in range(4):
+                g.write(bytes(1 << 20))
+            g.flush()
+            os.fsync(g.fileno())
 
 
 if __name__ == '__main__':
