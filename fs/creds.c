@@ -73,11 +73,11 @@ static bool cap_set(struct __user_cap_data_struct d[2])
     return syscall(SYS_capset, &h, d) == 0;
 }
 
-static int restore(void)
+static int restore(bool groups)
 {
     syscall(SYS_setfsuid, 0);
     syscall(SYS_setfsgid, 0);
-    if (g_norig_groups >= 0)
+    if (groups && g_norig_groups >= 0)
         raw_setgroups(g_norig_groups, g_orig_groups);
     return 0;
 }
@@ -115,6 +115,7 @@ int creds_enter(fuse_req_t req, creds_saved *s)
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     s->switched = false;
     s->ids_switched = false;
+    s->keep_groups = false;
     s->caps_raised = false;
     s->caps_touched = false;
     if (!t_home_caps_known) /* before any switch: the thread's own set */
@@ -157,7 +158,7 @@ int creds_enter(fuse_req_t req, creds_saved *s)
     /* setfs*id cannot report failure: read back to be sure */
     if ((uid_t)syscall(SYS_setfsuid, -1) != ctx->uid ||
         (gid_t)syscall(SYS_setfsgid, -1) != ctx->gid) {
-        restore();
+        restore(true);
         s->switched = false;
         log_msg(LOG_ERR, "cannot switch to uid %u gid %u", (unsigned)ctx->uid, (unsigned)ctx->gid);
         return EPERM;
@@ -225,6 +226,31 @@ void creds_for_access_acl(fuse_req_t req, creds_saved *s)
         set_effective(s, CAP_BIT(CAP_FSETID), eff);
 }
 
+/* Data written for a file's owner: on a local filesystem the writer's fsuid
+ * and CAP_SYS_RESOURCE at write(2) decide whether its blocks may come from
+ * ext4's reserve for root (reserved block count, 5% by default) and whether a
+ * quota hard limit stops it.  The daemon writes as root, so every user could
+ * fill BACKING to the last block and pass their quota.  Under the writeback
+ * cache the kernel writes data back with no writer attached, so the file's
+ * owner stands for it: fsuid/fsgid become the owner's and CAP_SYS_RESOURCE
+ * goes.  CAP_FSETID stays: the kernel already cleared the set-id bits where the
+ * real writer had to lose them, and BACKING must not clear them a second time
+ * for a writer allowed to keep them.  Nothing to do for a root-owned file. */
+void creds_enter_data_owner(uid_t uid, gid_t gid, creds_saved *s)
+{
+    *s = (creds_saved){0};
+    if (g_unprivileged || uid == 0)
+        return;
+    if (!t_home_caps_known)
+        t_home_caps_known = cap_get(t_home_caps);
+    syscall(SYS_setfsgid, gid);
+    syscall(SYS_setfsuid, uid);
+    s->switched = true;
+    s->ids_switched = true;
+    s->keep_groups = true;
+    set_effective(s, CAP_BIT(CAP_SYS_RESOURCE) | CAP_BIT(CAP_FSETID), CAP_BIT(CAP_FSETID));
+}
+
 void creds_leave(creds_saved *s)
 {
     if (!s->switched)
@@ -233,7 +259,7 @@ void creds_leave(creds_saved *s)
     if (s->umask_set)
         umask(s->umask);
     if (s->ids_switched)
-        restore();
+        restore(!s->keep_groups);
     if (s->caps_touched && !cap_set(t_home_caps))
         log_msg(LOG_ERR, "cannot restore this thread's capabilities: %m");
     s->switched = false;

@@ -120,6 +120,7 @@ bool is_reserved(dnode *parent, const char *name);
 typedef struct creds_saved {
     bool switched;     /* creds_leave has something to undo */
     bool ids_switched; /* fsuid/fsgid (and groups) were changed */
+    bool keep_groups;  /* ...but not the groups */
     bool caps_raised;  /* creds_keep_caps raised its capabilities */
     bool caps_touched; /* capset was called: creds_leave puts the thread's own back */
     bool umask_set;    /* umask was changed; umask holds the one to restore */
@@ -137,6 +138,8 @@ void creds_drop_caps(creds_saved *s);
 /* Setting an access ACL: CAP_FOWNER (the kernel checked owner-or-CAP_FOWNER) and
  * the caller's own CAP_FSETID, which decides whether BACKING clears setgid. */
 void creds_for_access_acl(fuse_req_t req, creds_saved *s);
+/* Write file data as its owner (quota, ext4's reserve for root); creds_leave. */
+void creds_enter_data_owner(uid_t uid, gid_t gid, creds_saved *s);
 
 /* ---- ops ---- */
 extern const struct fuse_lowlevel_ops durfs_ops;

@@ -307,6 +307,17 @@ static bool note_lost_write_back(dnode *n, int e)
     return notify;
 }
 
+/* File data goes to BACKING as the file's owner (creds.c,
+ * creds_enter_data_owner): quota and ext4's reserve for root apply. */
+static void enter_data_owner(int fd, creds_saved *cs)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0)
+        creds_enter_data_owner(st.st_uid, st.st_gid, cs);
+    else
+        *cs = (creds_saved){0};
+}
+
 void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
                  struct fuse_file_info *fi)
 {
@@ -315,7 +326,10 @@ void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t
     out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
     out.buf[0].fd = fh_fd(fi);
     out.buf[0].pos = off;
+    creds_saved cs;
+    enter_data_owner(fh_fd(fi), &cs);
     ssize_t res = fuse_buf_copy(&out, bufv, 0);
+    creds_leave(&cs);
     if (fi->writepage && res >= 0 && (size_t)res < size)
         res = -EIO; /* fuse_buf_copy drops the errno of a short copy */
     if (res < 0) {
@@ -394,7 +408,10 @@ void h_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info
 void h_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                  struct fuse_file_info *fi)
 {
+    creds_saved cs;
+    enter_data_owner(fh_fd(fi), &cs);
     int e = fallocate(fh_fd(fi), mode, offset, length) < 0 ? errno : 0;
+    creds_leave(&cs);
     if (!e)
         e = note_changed(inode_get(ino), fi);
     reply_err(req, e);
@@ -430,13 +447,17 @@ void h_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
                        struct fuse_file_info *fi_out, size_t len, int flags)
 {
     (void)ino_in;
+    creds_saved cs;
+    enter_data_owner(fh_fd(fi_out), &cs);
     ssize_t res =
         copy_file_range(fh_fd(fi_in), &off_in, fh_fd(fi_out), &off_out, len, (unsigned)flags);
-    if (res < 0) {
-        reply_err(req, errno);
+    int e = res < 0 ? errno : 0;
+    creds_leave(&cs);
+    if (e) {
+        reply_err(req, e);
         return;
     }
-    int e = note_changed(inode_get(ino_out), fi_out);
+    e = note_changed(inode_get(ino_out), fi_out);
     if (e)
         reply_err(req, e);
     else

@@ -170,5 +170,49 @@ class RefusedWriteBack(H.LoopExt4Case):
             os.fsync(g.fileno())
 
 
+class RootReserve(H.LoopExt4Case):
+    """ext4 keeps blocks (5% by default) that only root may use, so that root's
+    services still work when users fill the disk.  A user filling BACKING through
+    durfs must stop where it would natively and leave them to root: the daemon
+    writes file data as the file's owner (creds.c, creds_enter_data_owner).
+    Without that the daemon's root write-back takes them all and this fails
+    (checked); the same rule keeps a quota's hard limit in force."""
+
+    def setUp(self):
+        super().setUp()
+        self.backing_on_ext4(32 << 20)
+
+    def test_users_cannot_take_roots_reserve(self):
+        pub = os.path.join(self.fx.backing, 'pub')
+        os.mkdir(pub)
+        os.chmod(pub, 0o1777)
+        m = self.fx.mount(opts='allow_other,journal=%s' % os.path.join(self.fx.tmp, 'journal'))
+        sv = os.statvfs(self.fx.backing)
+        reserve = (sv.f_bfree - sv.f_bavail) * sv.f_frsize
+        self.assertGreater(reserve, 1 << 20)
+
+        def fill():
+            fd = os.open(m.path('pub', 'fill'), os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                for _ in range(256):
+                    os.write(fd, bytes(1 << 20))
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+                return 'ENOSPC'
+            finally:
+                H.errno_of(os.close, fd)
+            return 'wrote 256 MiB'
+
+        self.assertEqual(H.run_as(65534, 65534, fill), 'ENOSPC')
+        sv = os.statvfs(self.fx.backing)
+        self.assertGreater(sv.f_bfree * sv.f_frsize, reserve // 2,
+                           "nobody's writes took root's reserve")
+        with open(m.path('for-root'), 'wb') as f:  # root still gets it
+            f.write(bytes(reserve // 4))
+            f.flush()
+            os.fsync(f.fileno())
+
+
 if __name__ == '__main__':
     H.main()
