@@ -185,10 +185,14 @@ static bool set_effective(creds_saved *s, __u32 mask, __u32 bits)
 static const __u32 CREATE_CHECKED = CAP_BIT(CAP_DAC_OVERRIDE) | CAP_BIT(CAP_DAC_READ_SEARCH) |
                                     CAP_BIT(CAP_MKNOD) | CAP_BIT(CAP_FSETID);
 
+/* CAP_SYS_RESOURCE goes in the same capset: the id switch keeps it, and with it
+ * a user's mkdir or create could take ext4's blocks reserved for root (see
+ * creds_enter_data_owner). */
 void creds_keep_caps(creds_saved *s)
 {
     if (s->ids_switched && !s->caps_raised)
-        s->caps_raised = set_effective(s, CREATE_CHECKED, CREATE_CHECKED);
+        s->caps_raised = set_effective(s, CREATE_CHECKED | CAP_BIT(CAP_SYS_RESOURCE),
+                                       CREATE_CHECKED);
 }
 
 void creds_drop_caps(creds_saved *s)
