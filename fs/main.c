@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -271,6 +272,21 @@ static void log_mount_info(const durfs_options *o)
     }
 }
 
+/* libfuse mounts nosuid,nodev unless told otherwise; BACKING's own mount
+ * decides on a local filesystem, so a root daemon starts from its flags (a
+ * device node made through durfs opens, a setuid program stored there runs as
+ * natively) and the user's -o options, which come later, still win. */
+static const char *backing_mount_flags(void)
+{
+    struct statvfs sv;
+    if (geteuid() != 0 || fstatvfs(g_fs.backing_fd, &sv) != 0)
+        return "";
+    static char flags[32];
+    snprintf(flags, sizeof flags, ",%s,%s%s", (sv.f_flag & ST_NOSUID) ? "nosuid" : "suid",
+             (sv.f_flag & ST_NODEV) ? "nodev" : "dev", (sv.f_flag & ST_NOEXEC) ? ",noexec" : "");
+    return flags;
+}
+
 static struct fuse_session *make_session(const durfs_options *o, char *argv0)
 {
     /* fsname is BACKING's path, escaped for libfuse's option parser */
@@ -283,8 +299,8 @@ static struct fuse_session *make_session(const durfs_options *o, char *argv0)
     *w = '\0';
     char opts[sizeof(fsname) + 2048 + 128];
     /* default_permissions: the kernel checks permissions like a local fs */
-    snprintf(opts, sizeof(opts), "default_permissions,fsname=%s,subtype=durfs%s%s%s%s", fsname,
-             o->allow_other ? ",allow_other" : "", o->read_only ? ",ro" : "",
+    snprintf(opts, sizeof(opts), "default_permissions,fsname=%s,subtype=durfs%s%s%s%s%s", fsname,
+             backing_mount_flags(), o->allow_other ? ",allow_other" : "", o->read_only ? ",ro" : "",
              o->fuse_opts[0] ? "," : "", o->fuse_opts);
     char *args_v[] = {argv0, "-o", opts, o->debug ? "-d" : NULL, NULL};
     struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, args_v);

@@ -95,6 +95,15 @@ class Cmdline(unittest.TestCase):
         self.assertEqual(os.listdir(fx.mntdir), [])
         self.assertEqual(fx.unmount(), 0)
 
+    def test_mount_flags_given_win(self):
+        """nosuid/nodev/noexec come from BACKING's mount unless -o says otherwise
+        (test_ops test_statfs checks the inherited ones)."""
+        m = self.fx.mount(opts='nosuid,nodev,noexec')
+        flags = os.statvfs(m.mnt).f_flag
+        self.assertEqual(flags & (os.ST_NOSUID | os.ST_NODEV | os.ST_NOEXEC),
+                         os.ST_NOSUID | os.ST_NODEV | os.ST_NOEXEC)
+        self.assertEqual(self.fx.unmount(), 0)
+
     def test_nonempty_mountpoint(self):
         fx = self.fx
         open(os.path.join(fx.mntdir, 'occupant'), 'w').close()

@@ -322,6 +322,11 @@ class Ops(unittest.TestCase):
         self.assertTrue(stat.S_ISCHR(sb.st_mode))
         self.assertEqual(sb.st_rdev, os.makedev(1, 3))
         self.assertEqual(os.stat(M(self.d, 'null')).st_rdev, os.makedev(1, 3))
+        # the node works as on BACKING (whose mount allows devices): libfuse's
+        # default nodev would refuse the open (EACCES)
+        if not os.statvfs(B()).f_flag & os.ST_NODEV:
+            with open(M(self.d, 'null'), 'wb') as f:
+                f.write(b'discarded')
         os.mknod(M(self.d, 'sockn'), stat.S_IFSOCK | 0o600)
         self.assertTrue(stat.S_ISSOCK(os.stat(B(self.d, 'sockn')).st_mode))
         s = socket.socket(socket.AF_UNIX)
@@ -334,6 +339,8 @@ class Ops(unittest.TestCase):
 
     def test_statfs(self):
         vm, vb = os.statvfs(M()), os.statvfs(B())
+        for flag in (os.ST_NOSUID, os.ST_NODEV, os.ST_NOEXEC):  # BACKING's mount decides
+            self.assertEqual(vm.f_flag & flag, vb.f_flag & flag, flag)
         self.assertEqual(vm.f_blocks * vm.f_frsize, vb.f_blocks * vb.f_frsize)
         self.assertEqual(vm.f_files, vb.f_files)
         self.assertEqual(vm.f_namemax, 255)
