@@ -191,8 +191,8 @@ static const __u32 CREATE_CHECKED = CAP_BIT(CAP_DAC_OVERRIDE) | CAP_BIT(CAP_DAC_
 void creds_keep_caps(creds_saved *s)
 {
     if (s->ids_switched && !s->caps_raised)
-        s->caps_raised = set_effective(s, CREATE_CHECKED | CAP_BIT(CAP_SYS_RESOURCE),
-                                       CREATE_CHECKED);
+        s->caps_raised =
+            set_effective(s, CREATE_CHECKED | CAP_BIT(CAP_SYS_RESOURCE), CREATE_CHECKED);
 }
 
 void creds_drop_caps(creds_saved *s)
