@@ -170,12 +170,16 @@ class Mount:
     def _start(self, log):
         _live.append(self)
         if self.foreground:
+            log_start = log.seek(0, os.SEEK_END)
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=log, start_new_session=True,
                                          preexec_fn=self._preexec, env=self.env)
             self.pid = self.proc.pid
             deadline = time.monotonic() + MOUNT_WAIT_S
-            while not is_fuse_mounted(self.mnt):
+            # Mounted is not yet ready: durfs logs "mounted" once its own stat of
+            # MOUNTPOINT went through, and an unmount before that finds the
+            # mount busy (EBUSY).
+            while not (is_fuse_mounted(self.mnt) and self._logged_since(log_start, b'durfs: mounted ')):
                 if self.proc.poll() is not None:
                     _live.remove(self)
                     raise RuntimeError('durfs exited with %d before mounting; log:\n%s'
@@ -195,6 +199,11 @@ class Mount:
                 self.force_cleanup()
                 raise AssertionError('durfs returned 0 but %s is not mounted yet' % self.mnt)
             self.pid = self.status()['pid']
+
+    def _logged_since(self, offset, text):
+        with open(self.log_path, 'rb') as f:
+            f.seek(offset)
+            return text in f.read()
 
     def log(self):
         try:
