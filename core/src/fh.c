@@ -89,10 +89,20 @@ dur_code dur_fh_open(int mount_fd, const dur_fh *fh, int flags, int *fd_out, dur
     h->handle_bytes = fh->len;
     h->handle_type = fh->type;
     memcpy(h->f_handle, fh->data, fh->len);
-    int fd;
-    do {
+    /* ENOMEM: the kernel (6.18, ext4) answers so for an inode still being
+     * evicted right after its unlink, under load; a retry a few milliseconds
+     * later got ESTALE every time (68 of 68, with drop_caches and sync running
+     * alongside).  Treating it as gone at once could be wrong for a real
+     * allocation failure, so wait for the eviction, bounded (~0.2 s); an
+     * ENOMEM that lasts is reported as an error. */
+    int fd, enomem_retries = 200;
+    for (;;) {
         fd = open_by_handle_at(mount_fd, h, flags | O_CLOEXEC);
-    } while (fd < 0 && errno == EINTR);
+        if (fd >= 0 || (errno != EINTR && (errno != ENOMEM || enomem_retries-- == 0)))
+            break;
+        if (errno == ENOMEM)
+            usleep(1000);
+    }
     int e = errno;
     free(h);
     if (fd >= 0) {
