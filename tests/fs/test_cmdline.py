@@ -100,6 +100,21 @@ class Cmdline(unittest.TestCase):
         self.assertEqual(os.listdir(fx.mntdir), [])
         self.assertEqual(fx.unmount(), 0)
 
+    def test_other_users_enter_by_default(self):
+        """Run as root, durfs lets every user in, as BACKING's own directory
+        does (default_permissions decides), without -o allow_other: a service
+        running as its own user reaches its data.  libfuse alone would refuse
+        everyone but root (EACCES)."""
+        m = self.fx.mount()
+        os.mkdir(m.path('pub'))
+        os.chmod(m.path('pub'), 0o1777)
+        os.mkdir(m.path('private'), 0o700)
+        H.run_as(65534, 65534, lambda: open(os.path.join(m.path('pub'), 'mine'), 'w').close())
+        self.assertEqual(os.stat(os.path.join(self.fx.backing, 'pub', 'mine')).st_uid, 65534)
+        with self.assertRaises(PermissionError):  # the mode bits still decide
+            H.run_as(65534, 65534, lambda: os.listdir(m.path('private')))
+        self.assertEqual(self.fx.unmount(), 0)
+
     def test_mount_flags_given_win(self):
         """nosuid/nodev/noexec come from BACKING's mount unless -o says otherwise
         (test_ops test_statfs checks the inherited ones)."""
