@@ -371,18 +371,35 @@ static bool same_inode(const struct stat *a, const struct stat *b)
     return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
+/* "." or ".." among PATH's components: the nearest existing ancestor would not
+ * be where the directory gets created (a/missing/../../BACKING/j). */
+static bool has_dot_component(const char *path)
+{
+    for (const char *p = path; *p;) {
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+            return true;
+        p += len + (end ? 1 : 0);
+    }
+    return false;
+}
+
 /* A journal directory inside BACKING would be reachable through the mount: a
  * program could list, change or delete the journal (`rm -rf MOUNTPOINT/x`).
  * Only the reserved directory is hidden, so a journal there is fine.  Walks up
- * by ".." from the journal directory (or the ancestor it will be created in),
- * before anything is created; a bind mount of part of BACKING is not seen. */
-static dur_code check_journal_outside_backing(dur_ns *ns, const char *path, dur_error *err)
+ * by ".." from fd (consumed): before anything is created, the journal
+ * directory or the ancestor it will be created in; after, the directory
+ * itself.  A bind mount of part of BACKING is not seen. */
+static dur_code check_journal_outside_backing(dur_ns *ns, int fd, const char *path, dur_error *err)
 {
     struct stat backing, reserved, cur, parent;
     if (fstat(ns->backing_fd, &backing) != 0 ||
-        fstat(ns->reserved->ops->root_fd(ns->reserved), &reserved) != 0)
+        fstat(ns->reserved->ops->root_fd(ns->reserved), &reserved) != 0) {
+        if (fd >= 0)
+            close(fd);
         return dur_error_set(err, DUR_E_IO, errno, NULL, "cannot stat BACKING");
-    int fd = open_nearest_existing(path);
+    }
     bool inside = false;
     while (fd >= 0 && fstat(fd, &cur) == 0 && !same_inode(&cur, &reserved)) {
         if ((inside = same_inode(&cur, &backing)))
@@ -422,10 +439,18 @@ static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
             return dur_error_set(err, DUR_E_INVAL, 0, NULL,
                                  "journal_dir must be an absolute path (got \"%s\")",
                                  ns->opts.journal_dir);
-        if ((c = check_journal_outside_backing(ns, ns->opts.journal_dir, err)) != DUR_OK)
+        if (has_dot_component(ns->opts.journal_dir))
+            return dur_error_set(err, DUR_E_INVAL, 0, NULL,
+                                 "journal_dir must not contain . or .. (got \"%s\")",
+                                 ns->opts.journal_dir);
+        const char *jd = ns->opts.journal_dir;
+        if ((c = check_journal_outside_backing(ns, open_nearest_existing(jd), jd, err)) != DUR_OK)
             return c;
-        if ((c = dur_dir_open_fs(ns->opts.journal_dir, true, &ns->jdir, err)) != DUR_OK)
+        if ((c = dur_dir_open_fs(jd, true, &ns->jdir, err)) != DUR_OK)
             return c;
+        int jfd = fcntl(ns->jdir->ops->root_fd(ns->jdir), F_DUPFD_CLOEXEC, 0);
+        if ((c = check_journal_outside_backing(ns, jfd, jd, err)) != DUR_OK)
+            return c; /* raced with a rename or symlink change since the first check */
         snprintf(ns->journal_path, sizeof ns->journal_path, "%s", ns->opts.journal_dir);
     } else {
         int rfd = ns->reserved->ops->root_fd(ns->reserved);

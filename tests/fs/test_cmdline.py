@@ -90,6 +90,9 @@ class Cmdline(unittest.TestCase):
                                    journal, 'inside BACKING')
                 self.assertRefused(run('-o', 'journal=' + journal, fx.backing, fx.backing),
                                    'inside BACKING')
+            # through ".." past a directory still to be created (found in review)
+            sneaky = os.path.join(fx.tmp, 'out', 'missing', '..', '..', 'backing', 'j')
+            self.assertRefused(run('-o', 'journal=' + sneaky, fx.backing, fx.mntdir), '..')
         finally:
             for mnt in (fx.mntdir, fx.backing):
                 if H.is_fuse_mounted(mnt):

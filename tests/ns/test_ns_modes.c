@@ -497,6 +497,10 @@ static void test_bad_options(void **state)
     assert_int_not_equal(fstatat(f->bfd, "sub", &st, 0), 0); /* checked before creating */
     o.journal_dir = f->root;
     assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_E_INVAL);
+    snprintf(inside, sizeof inside, "%s/missing/../journal", f->root); /* made, then resolved */
+    o.journal_dir = inside;
+    assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_E_INVAL);
+    assert_non_null(strstr(err.msg, ".."));
     dur_ns_options_default(&o);
     o.mode = (dur_ns_mode)7;
     assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_E_INVAL);
