@@ -64,17 +64,35 @@ static int stat_node(dnode *n, struct fuse_file_info *fi, struct stat *st)
     return e;
 }
 
+/* At least this much free in BACKING: an ENOSPC refusal is stale (space was
+ * freed since), and no program is told about it. */
+#define REFUSAL_STALE_FREE_BYTES (1u << 20)
+
+static bool backing_has_room(void)
+{
+    struct statvfs sv;
+    return fstatvfs(g_fs.backing_fd, &sv) == 0 &&
+           (unsigned long long)sv.f_bavail * sv.f_frsize >= REFUSAL_STALE_FREE_BYTES;
+}
+
 /* After BACKING refused a write-back of the file, the GETATTR of the next
  * write(2) through a writable handle fails with that errno (ops_file.c, "Refused
  * write-backs").  Until then every GETATTR's attributes expire at once, so that
- * the kernel asks again at that write(2). */
+ * the kernel asks again at that write(2).  The kernel also sends such a GETATTR
+ * for lseek(SEEK_END) and a read past the cached end of file, which then get
+ * the errno instead; an ENOSPC is dropped once BACKING has room again. */
 static int unreported_refusal(dnode *n, const struct fuse_file_info *fi, double *timeout)
 {
     dnode_file *f = atomic_load(&n->file);
     if (!f || !atomic_load(&f->refusal_unreported))
         return 0;
+    int e = atomic_load(&f->refused_errno);
+    if (e == ENOSPC && backing_has_room()) {
+        atomic_store(&f->refusal_unreported, false);
+        return 0;
+    }
     if (fi && (fi->fh & FH_WRITABLE) && atomic_exchange(&f->refusal_unreported, false))
-        return atomic_load(&f->refused_errno);
+        return e;
     *timeout = 0;
     return 0;
 }
