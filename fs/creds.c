@@ -110,17 +110,19 @@ static bool caller_is_daemon(const struct fuse_ctx *ctx)
     return g_root_root && ctx->uid == 0 && ctx->gid == 0;
 }
 
+/* Before any switch on this thread: its own capability set, which creds_leave
+ * puts back. */
+static void capture_home_caps(void)
+{
+    if (!t_home_caps_known)
+        t_home_caps_known = cap_get(t_home_caps);
+}
+
 int creds_enter(fuse_req_t req, creds_saved *s)
 {
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
-    s->switched = false;
-    s->ids_switched = false;
-    s->keep_groups = false;
-    s->caps_raised = false;
-    s->caps_touched = false;
-    if (!t_home_caps_known) /* before any switch: the thread's own set */
-        t_home_caps_known = cap_get(t_home_caps);
-    s->umask_set = false;
+    *s = (creds_saved){0};
+    capture_home_caps();
     if (!t_unshared) {
         if (unshare(CLONE_FS) < 0) {
             log_msg(LOG_ERR, "unshare(CLONE_FS) failed: %m; cannot apply the caller's umask");
@@ -245,8 +247,7 @@ void creds_enter_data_owner(uid_t uid, gid_t gid, creds_saved *s)
     *s = (creds_saved){0};
     if (g_unprivileged || uid == 0)
         return;
-    if (!t_home_caps_known)
-        t_home_caps_known = cap_get(t_home_caps);
+    capture_home_caps();
     syscall(SYS_setfsgid, gid);
     syscall(SYS_setfsuid, uid);
     s->switched = true;
