@@ -78,14 +78,14 @@ static void note_kernel_mtime(dnode_file *f, const struct fuse_file_info *fi, in
         remember_kernel_mtime(f, &st);
 }
 
-static uint64_t file_handle(int fd, int open_flags)
+static uint64_t file_handle(int fd, const struct fuse_file_info *fi)
 {
     uint64_t fh = (uint32_t)fd;
-    if ((open_flags & O_ACCMODE) != O_RDONLY)
+    if (writable(fi))
         fh |= FH_WRITABLE;
-    if (open_flags & O_DSYNC)
+    if (fi->flags & O_DSYNC)
         fh |= FH_DSYNC;
-    if ((open_flags & O_SYNC) == O_SYNC)
+    if ((fi->flags & O_SYNC) == O_SYNC)
         fh |= FH_SYNC;
     return fh;
 }
@@ -142,7 +142,7 @@ void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     count_open(f, fi, 1);
     note_kernel_mtime(f, fi, fd);
-    fi->fh = file_handle(fd, fi->flags);
+    fi->fh = file_handle(fd, fi);
     set_open_flags(fi);
     if (fuse_reply_open(req, fi) != 0) { /* interrupted: the kernel never saw it */
         close(fd);
@@ -216,7 +216,7 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
         remember_kernel_mtime(f, &ent.attr);
     if (created) /* spares the first write's security.capability lookup */
         xattr_note_created(inode_get(ent.ino));
-    fi->fh = file_handle(fd, fi->flags);
+    fi->fh = file_handle(fd, fi);
     set_open_flags(fi);
     if (fuse_reply_create(req, &ent, fi) != 0) {
         close(fd);
