@@ -216,6 +216,7 @@ static int open_journal(const durfs_options *o)
     no.mode = o->mode;
     no.commit_seconds = o->commit_seconds;
     no.journal_dir = o->journal_dir;
+    no.covered_dir = g_fs.mount_abs;
     if (o->checkpoint_mb)
         no.checkpoint_bytes = (uint64_t)o->checkpoint_mb << 20;
     if (o->checkpoint_secs)

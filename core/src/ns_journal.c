@@ -387,22 +387,26 @@ static bool has_dot_component(const char *path)
 
 /* A journal directory inside BACKING would be reachable through the mount: a
  * program could list, change or delete the journal (`rm -rf MOUNTPOINT/x`).
- * Only the reserved directory is hidden, so a journal there is fine.  Walks up
- * by ".." from fd (consumed): before anything is created, the journal
- * directory or the ancestor it will be created in; after, the directory
- * itself.  A bind mount of part of BACKING is not seen. */
-static dur_code check_journal_outside_backing(dur_ns *ns, int fd, const char *path, dur_error *err)
+ * Only the reserved directory is hidden, so a journal there is fine.  One
+ * inside the covered directory (MOUNTPOINT) would be hidden under the mount
+ * and make it non-empty for the next one.  Walks up by ".." from fd (consumed):
+ * before anything is created, the journal directory or the ancestor it will be
+ * created in; after, the directory itself.  A bind mount is not seen. */
+static dur_code check_journal_placement(dur_ns *ns, int fd, const char *path, dur_error *err)
 {
-    struct stat backing, reserved, cur, parent;
+    struct stat backing, reserved, covered, cur, parent;
+    bool has_covered = ns->opts.covered_dir && stat(ns->opts.covered_dir, &covered) == 0;
     if (fstat(ns->backing_fd, &backing) != 0 ||
         fstat(ns->reserved->ops->root_fd(ns->reserved), &reserved) != 0) {
         if (fd >= 0)
             close(fd);
         return dur_error_set(err, DUR_E_IO, errno, NULL, "cannot stat BACKING");
     }
-    bool inside = false;
+    bool in_backing = false, in_covered = false;
     while (fd >= 0 && fstat(fd, &cur) == 0 && !same_inode(&cur, &reserved)) {
-        if ((inside = same_inode(&cur, &backing)))
+        if ((in_backing = same_inode(&cur, &backing)))
+            break;
+        if ((in_covered = has_covered && same_inode(&cur, &covered)))
             break;
         int up = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
         close(fd);
@@ -412,13 +416,20 @@ static dur_code check_journal_outside_backing(dur_ns *ns, int fd, const char *pa
     }
     if (fd >= 0)
         close(fd);
-    if (inside)
+    if (in_backing)
         return dur_error_set(err, DUR_E_INVAL, 0, path,
                              "the journal directory is inside BACKING, where programs could "
                              "change or delete it through the mount: choose one outside "
                              "BACKING, or leave out journal= (the default, BACKING/%s/%s, "
                              "is hidden)",
                              DUR_NS_RESERVED_NAME, NS_JOURNAL_SUBDIR);
+    if (in_covered)
+        return dur_error_set(err, DUR_E_INVAL, 0, path,
+                             "the journal directory is inside MOUNTPOINT %s, which the mount "
+                             "covers: the journal would be out of the operator tools' reach "
+                             "and the next mount would find MOUNTPOINT not empty; choose one "
+                             "outside MOUNTPOINT",
+                             ns->opts.covered_dir);
     return DUR_OK;
 }
 
@@ -444,12 +455,12 @@ static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
                                  "journal_dir must not contain . or .. (got \"%s\")",
                                  ns->opts.journal_dir);
         const char *jd = ns->opts.journal_dir;
-        if ((c = check_journal_outside_backing(ns, open_nearest_existing(jd), jd, err)) != DUR_OK)
+        if ((c = check_journal_placement(ns, open_nearest_existing(jd), jd, err)) != DUR_OK)
             return c;
         if ((c = dur_dir_open_fs(jd, true, &ns->jdir, err)) != DUR_OK)
             return c;
         int jfd = fcntl(ns->jdir->ops->root_fd(ns->jdir), F_DUPFD_CLOEXEC, 0);
-        if ((c = check_journal_outside_backing(ns, jfd, jd, err)) != DUR_OK)
+        if ((c = check_journal_placement(ns, jfd, jd, err)) != DUR_OK)
             return c; /* raced with a rename or symlink change since the first check */
         snprintf(ns->journal_path, sizeof ns->journal_path, "%s", ns->opts.journal_dir);
     } else {
@@ -625,7 +636,7 @@ dur_code dur_ns_open(int backing_fd, const dur_ns_options *opts, dur_ns **out,
     if ((c = ns_open_dirs(ns, err)) != DUR_OK || (c = ns_probe(ns, err)) != DUR_OK ||
         (c = ns_identity(ns, err)) != DUR_OK)
         goto fail;
-    ns->opts.journal_dir = NULL;
+    ns->opts.journal_dir = ns->opts.covered_dir = NULL; /* the caller's; used only in open */
 
     dur_ns_recovery rep;
     memset(&rep, 0, sizeof rep);
@@ -688,7 +699,7 @@ dur_code dur_ns_open(int backing_fd, const dur_ns_options *opts, dur_ns **out,
     *out = ns;
     return DUR_OK;
 fail:
-    ns->opts.journal_dir = NULL;
+    ns->opts.journal_dir = ns->opts.covered_dir = NULL;
     ns_free(ns);
     return c;
 }

@@ -93,6 +93,11 @@ class Cmdline(unittest.TestCase):
             # through ".." past a directory still to be created (found in review)
             sneaky = os.path.join(fx.tmp, 'out', 'missing', '..', '..', 'backing', 'j')
             self.assertRefused(run('-o', 'journal=' + sneaky, fx.backing, fx.mntdir), '..')
+            # inside MOUNTPOINT the mount would hide the journal, and the next
+            # mount would find MOUNTPOINT not empty (found in stop 13)
+            self.assertRefused(run('-o', 'journal=' + os.path.join(fx.mntdir, 'j'),
+                                   fx.backing, fx.mntdir), 'inside MOUNTPOINT')
+            self.assertEqual(os.listdir(fx.mntdir), [])
         finally:
             for mnt in (fx.mntdir, fx.backing):
                 if H.is_fuse_mounted(mnt):

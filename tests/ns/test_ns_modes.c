@@ -501,6 +501,17 @@ static void test_bad_options(void **state)
     o.journal_dir = inside;
     assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_E_INVAL);
     assert_non_null(strstr(err.msg, ".."));
+    /* inside the covered MOUNTPOINT the mount would hide it and block the next
+     * mount; refused before anything is created (without the check, opens) */
+    char *covered = nt_tempdir("covered");
+    snprintf(inside, sizeof inside, "%s/journal", covered);
+    o.journal_dir = inside;
+    o.covered_dir = covered;
+    assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_E_INVAL);
+    assert_non_null(strstr(err.msg, "inside MOUNTPOINT"));
+    assert_int_not_equal(stat(inside, &st), 0);
+    rmdir(covered);
+    free(covered);
     dur_ns_options_default(&o);
     o.mode = (dur_ns_mode)7;
     assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_E_INVAL);

@@ -54,8 +54,12 @@ typedef void (*dur_ns_log_fn)(void *ctx, int syslog_level, const char *msg);
 
 typedef struct dur_ns_options {
     dur_ns_mode mode;
-    unsigned commit_seconds;     /* ORDERED: max age of unsynced metadata (default 5) */
-    const char *journal_dir;     /* absolute path, or NULL = BACKING/.durfs/journal */
+    unsigned commit_seconds; /* ORDERED: max age of unsynced metadata (default 5) */
+    const char *journal_dir; /* absolute path, or NULL = BACKING/.durfs/journal */
+    /* A directory the journal must not be inside, or NULL: the daemon's
+     * MOUNTPOINT, which its mount covers (a journal there would block the next
+     * mount and be unreachable to the operator tools). */
+    const char *covered_dir;
     uint64_t checkpoint_bytes;   /* checkpoint when the WAL exceeds this (default 64 MiB) */
     unsigned checkpoint_seconds; /* and at least this often when it has records (default 300) */
     dur_ns_log_fn log;           /* where to report recovery, checkpoints, errors (may be NULL) */
