@@ -224,12 +224,17 @@ static bool caller_caps(pid_t pid, __u32 *eff)
     return true;
 }
 
-void creds_for_access_acl(fuse_req_t req, creds_saved *s)
+void creds_caller_fsetid(fuse_req_t req, creds_saved *s)
 {
-    set_effective(s, CAP_BIT(CAP_FOWNER), CAP_BIT(CAP_FOWNER));
     __u32 eff;
     if (caller_caps(fuse_req_ctx(req)->pid, &eff))
         set_effective(s, CAP_BIT(CAP_FSETID), eff);
+}
+
+void creds_for_access_acl(fuse_req_t req, creds_saved *s)
+{
+    set_effective(s, CAP_BIT(CAP_FOWNER), CAP_BIT(CAP_FOWNER));
+    creds_caller_fsetid(req, s);
 }
 
 /* Data written for a file's owner: on a local filesystem the writer's fsuid

@@ -138,6 +138,9 @@ void creds_drop_caps(creds_saved *s);
 /* Setting an access ACL: CAP_FOWNER (the kernel checked owner-or-CAP_FOWNER) and
  * the caller's own CAP_FSETID, which decides whether BACKING clears setgid. */
 void creds_for_access_acl(fuse_req_t req, creds_saved *s);
+/* After creds_enter: CAP_FSETID as the caller has it, so that BACKING keeps or
+ * clears set-id bits on a truncation exactly as for the caller natively. */
+void creds_caller_fsetid(fuse_req_t req, creds_saved *s);
 /* Write file data as its owner (quota, ext4's reserve for root); creds_leave. */
 void creds_enter_data_owner(uid_t uid, gid_t gid, creds_saved *s);
 

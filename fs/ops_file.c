@@ -96,8 +96,9 @@ static void set_open_flags(struct fuse_file_info *fi)
         fi->direct_io = 1;
 }
 
-/* O_TRUNC changes the size: journal it like a truncate (a size change). */
-static void log_truncate(dur_ns_op *op, dnode *n, int fd)
+/* O_TRUNC changes the size: journal it like a truncate (a size change), with
+ * the mode when the truncation cleared set-id bits. */
+static void log_truncate(dur_ns_op *op, dnode *n, int fd, mode_t mode_before)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
@@ -109,9 +110,43 @@ static void log_truncate(dur_ns_op *op, dnode *n, int fd)
                      .gid = st.st_gid,
                      .atime = st.st_atim,
                      .mtime = st.st_mtim};
+    if (st.st_mode != mode_before)
+        a.valid |= DUR_NS_ATTR_MODE;
     dur_fh fh;
     inode_fh(n, &fh);
     dur_ns_log_setattr(op, &fh, fd, &a);
+}
+
+/* Empty the file open(O_TRUNC) opened as fd.  Natively that truncation clears
+ * the set-id bits unless the opener has CAP_FSETID (setgid without
+ * group-execute also stays for a member of the file's group), but with atomic
+ * O_TRUNC the kernel drops that mode change and leaves it to us.  So the
+ * truncation runs as the caller (ids, groups, its own CAP_FSETID) and BACKING
+ * applies the rule as for the caller; done as root, any user allowed to write
+ * a setuid file could empty it and leave it setuid.  A read-only open with
+ * O_TRUNC truncates too (Linux does), through a second fd. */
+static int truncate_opened(fuse_req_t req, dnode *n, int fd, int flags, mode_t *mode_before)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return errno;
+    *mode_before = st.st_mode;
+    int tfd = (flags & O_ACCMODE) == O_RDONLY ? inode_open(n, O_WRONLY) : fd;
+    if (tfd < 0)
+        return -tfd;
+    int e = 0;
+    creds_saved cs = {0};
+    if (st.st_mode & (S_ISUID | S_ISGID)) {
+        e = creds_enter(req, &cs);
+        if (!e)
+            creds_caller_fsetid(req, &cs);
+    }
+    if (!e && ftruncate(tfd, 0) != 0)
+        e = errno;
+    creds_leave(&cs);
+    if (tfd != fd)
+        close(tfd);
+    return e;
 }
 
 void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -125,11 +160,12 @@ void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     int flags = backing_flags(fi->flags), fd, e = 0;
     if (flags & O_TRUNC) {
         dur_ns_op op;
+        mode_t mode_before = 0;
         e = begin_op(&op);
-        fd = e ? -e : inode_open(n, flags);
-        if (fd >= 0)
-            log_truncate(&op, n, fd);
-        e = end_op(&op, fd < 0 ? -fd : 0);
+        fd = e ? -e : inode_open(n, flags & ~O_TRUNC);
+        if (fd >= 0 && !(e = truncate_opened(req, n, fd, flags, &mode_before)))
+            log_truncate(&op, n, fd, mode_before);
+        e = end_op(&op, fd < 0 ? -fd : e);
         if (e && fd >= 0)
             close(fd);
     } else {
@@ -195,7 +231,7 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
             dur_ns_log_create(&op, &pfh, name, &fh, ent.attr.st_mode, ent.attr.st_uid,
                               ent.attr.st_gid, 0, NULL);
         } else if (!e && (flags & O_TRUNC)) {
-            log_truncate(&op, inode_get(ent.ino), fd);
+            log_truncate(&op, inode_get(ent.ino), fd, ent.attr.st_mode);
         }
     }
     e = end_op(&op, e);
