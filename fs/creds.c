@@ -224,6 +224,12 @@ static bool caller_caps(pid_t pid, __u32 *eff)
     return true;
 }
 
+bool creds_caller_has_cap(fuse_req_t req, int cap)
+{
+    __u32 eff;
+    return cap < 32 && caller_caps(fuse_req_ctx(req)->pid, &eff) && (eff & CAP_BIT(cap));
+}
+
 void creds_caller_fsetid(fuse_req_t req, creds_saved *s)
 {
     __u32 eff;

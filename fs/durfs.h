@@ -141,6 +141,9 @@ void creds_for_access_acl(fuse_req_t req, creds_saved *s);
 /* After creds_enter: CAP_FSETID as the caller has it, so that BACKING keeps or
  * clears set-id bits on a truncation exactly as for the caller natively. */
 void creds_caller_fsetid(fuse_req_t req, creds_saved *s);
+/* The caller holds capability cap (< 32) in its effective set; false when it
+ * cannot be read (the caller is gone). */
+bool creds_caller_has_cap(fuse_req_t req, int cap);
 /* Write file data as its owner (quota, ext4's reserve for root); creds_leave. */
 void creds_enter_data_owner(uid_t uid, gid_t gid, creds_saved *s);
 

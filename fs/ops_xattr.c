@@ -3,6 +3,7 @@
 #include "ops.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +186,7 @@ static int reply_sized(fuse_req_t req, size_t size,
 
 typedef struct xattr_call {
     const char *path, *name;
+    fuse_req_t req;
 } xattr_call;
 
 static ssize_t call_get(void *ctx, char *buf, size_t size)
@@ -193,10 +195,86 @@ static ssize_t call_get(void *ctx, char *buf, size_t size)
     return getxattr(c->path, c->name, buf, size);
 }
 
+static bool is_trusted(const char *name)
+{
+    return strncmp(name, "trusted.", 8) == 0;
+}
+
+/* BACKING's whole list of names, malloc'ed; its length in *len. */
+static char *list_all(const char *path, ssize_t *len)
+{
+    for (int tries = 0; tries < 8; tries++) {
+        ssize_t want = listxattr(path, NULL, 0);
+        if (want <= 0) {
+            *len = want;
+            return NULL;
+        }
+        char *all = malloc((size_t)want);
+        if (!all) {
+            errno = ENOMEM;
+            *len = -1;
+            return NULL;
+        }
+        if ((*len = listxattr(path, all, (size_t)want)) >= 0)
+            return all;
+        free(all);
+        if (errno != ERANGE) /* else a name was added in between: again */
+            return NULL;
+    }
+    *len = -1;
+    return NULL;
+}
+
+static bool lists_trusted(const char *list, ssize_t len)
+{
+    for (ssize_t i = 0; i < len; i += (ssize_t)strnlen(list + i, (size_t)(len - i)) + 1)
+        if (is_trusted(list + i))
+            return true;
+    return false;
+}
+
+/* Copies the names of list (len bytes) but trusted.* ones to buf (size bytes;
+ * 0: count only); the length, or -1 with ERANGE. */
+static ssize_t copy_untrusted(const char *list, ssize_t len, char *buf, size_t size)
+{
+    size_t out = 0;
+    for (ssize_t i = 0; i < len;) {
+        size_t n = strnlen(list + i, (size_t)(len - i)) + 1;
+        if (!is_trusted(list + i)) {
+            if (size && out + n > size) {
+                errno = ERANGE;
+                return -1;
+            }
+            if (size)
+                memmove(buf + out, list + i, n);
+            out += n;
+        }
+        i += (ssize_t)n;
+    }
+    return (ssize_t)out;
+}
+
+/* A local filesystem lists trusted.* names only to callers with CAP_SYS_ADMIN;
+ * the daemon has it, so they are dropped here for the others (a size query
+ * then needs the names themselves). */
 static ssize_t call_list(void *ctx, char *buf, size_t size)
 {
     xattr_call *c = ctx;
-    return listxattr(c->path, buf, size);
+    ssize_t len = listxattr(c->path, buf, size);
+    if (len < 0 && errno != ERANGE)
+        return len;
+    char *all = buf;
+    if ((len < 0 || size == 0) && !(all = list_all(c->path, &len)))
+        return len;
+    if (lists_trusted(all, len) && !creds_caller_has_cap(c->req, CAP_SYS_ADMIN))
+        len = copy_untrusted(all, len, buf, size);
+    else if (all != buf && size) { /* ERANGE from the first call stands */
+        errno = ERANGE;
+        len = -1;
+    }
+    if (all != buf)
+        free(all);
+    return len;
 }
 
 /* Returns the errno replied (0: success). */
@@ -210,7 +288,7 @@ static int xattr_read(fuse_req_t req, dnode *n, const char *name, size_t size)
     }
     char path[64];
     proc_path(path, sizeof(path), r.fd);
-    xattr_call c = {path, name};
+    xattr_call c = {path, name, req};
     e = reply_sized(req, size, name ? call_get : call_list, &c);
     fdref_put(&r);
     return e;

@@ -434,6 +434,32 @@ class Ownership(unittest.TestCase):
         self.assertTrue(any(int(ln.split('valid=')[1].split()[0], 16) & 1 for ln in recs),
                         (ino, recs))
 
+    def test_trusted_xattr_names_listed_to_admins_only(self):
+        """A local filesystem lists trusted.* names only to callers with
+        CAP_SYS_ADMIN; the daemon has it, so durfs listed them to every user
+        (found by probing; fails without call_list's filter, checked).  The size
+        query (size 0) counts the same names the list returns."""
+        def run(root):
+            p = os.path.join(root, 'trusted_names')
+            with open(p, 'wb'):
+                pass
+            os.chmod(p, 0o644)
+            os.setxattr(p, 'trusted.secret', b's')
+            os.setxattr(p, 'user.public', b'p')
+            script = ('import ctypes, ctypes.util\n'
+                      'libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)\n'
+                      'n = libc.listxattr(sys.argv[1].encode(), None, 0)\n'
+                      'print(n, sorted(os.listxattr(sys.argv[1])), file=sys.stderr)')
+            seen = {}
+            for cap in ('setpcap', 'sys_admin'):  # setpcap: no effect here
+                code, err = self.as_capable_nobody(cap, script, p)
+                seen[cap] = (code, err)
+            return 0, None, (seen, sorted(os.listxattr(p)))
+        seen, by_root = self.same_on_both_sides(run)
+        self.assertEqual(seen['setpcap'], (0, ["12 ['user.public']"]))
+        self.assertEqual(seen['sys_admin'], (0, ["27 ['trusted.secret', 'user.public']"]))
+        self.assertEqual(by_root, ['trusted.secret', 'user.public'])
+
     def test_lost_create_race_leaves_worker_capabilities_alone(self):
         """A create that finds its name taken (here: made in BACKING behind a
         cached negative entry) opens the file without the raised capabilities.
