@@ -15,7 +15,11 @@
 #include <unistd.h>
 
 /* Flags for the backing open.  With the writeback cache the kernel reads pages
- * of files opened write-only and does O_APPEND positioning itself. */
+ * of files opened write-only.  O_APPEND goes: the kernel puts the append
+ * offset into every WRITE itself (also without the writeback cache), and a
+ * backing fd with O_APPEND would ignore the offsets of a program that cleared
+ * O_APPEND with F_SETFL or wrote with RWF_NOAPPEND (open_append_only is the
+ * exception). */
 static int backing_flags(int flags)
 {
     /* O_DIRECT stays a property of the FUSE file (fi->direct_io: no page cache
@@ -23,12 +27,24 @@ static int backing_flags(int flags)
      * at unaligned addresses in its request buffer.  O_SYNC/O_DSYNC: the core
      * makes such writes durable (note_written), never the backing fd alone. */
     flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT | O_SYNC | O_DSYNC);
-    if (g_fs.writeback) {
-        if ((flags & O_ACCMODE) == O_WRONLY)
-            flags = (flags & ~O_ACCMODE) | O_RDWR;
-        flags &= ~O_APPEND;
-    }
-    return flags;
+    if (g_fs.writeback && (flags & O_ACCMODE) == O_WRONLY)
+        flags = (flags & ~O_ACCMODE) | O_RDWR;
+    return flags & ~O_APPEND;
+}
+
+/* BACKING refuses a writable open of an append-only file (chattr +a) without
+ * O_APPEND, so an append the program is allowed gets an fd with O_APPEND.
+ * Every write through it lands at BACKING's end of file whatever its offset,
+ * so the handle bypasses the kernel's page cache (direct_io): written-back
+ * pages would be appended again. */
+static int open_append_only(dnode *n, int flags, struct fuse_file_info *fi)
+{
+    if (!(fi->flags & O_APPEND) || (fi->flags & O_ACCMODE) == O_RDONLY)
+        return -EPERM;
+    int fd = inode_open(n, flags | O_APPEND);
+    if (fd >= 0)
+        fi->direct_io = 1;
+    return fd;
 }
 
 /* Log a failed file sync naming the file (its BACKING inode number, the st_ino
@@ -170,6 +186,8 @@ void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
             close(fd);
     } else {
         fd = inode_open(n, flags);
+        if (fd == -EPERM)
+            fd = open_append_only(n, flags, fi);
         e = fd < 0 ? -fd : 0;
     }
     if (e) {

@@ -7,6 +7,7 @@ import os
 import socket
 import stat
 import struct
+import subprocess
 import unittest
 
 import durfs_harness as H
@@ -524,6 +525,68 @@ class Ops(unittest.TestCase):
         os.rename(d + b'/' + names[0], d + b'/' + b'm' * 255)
         self.assertTrue(os.path.exists(os.fsencode(B(self.d)) + b'/' + b'm' * 255))
         self.assertErrno(errno.ENAMETOOLONG, write_file, d + b'/' + b'n' * 256, b'')
+
+
+
+class AppendModes(unittest.TestCase):
+    """O_APPEND in close mode (writeback cache) and in sync mode (none): the
+    kernel puts the append offset into each WRITE, so the backing fd has no
+    O_APPEND of its own.  Found by probing: in sync mode the backing fd kept
+    it, and writes of a program that had cleared O_APPEND (F_SETFL) landed at
+    the end of file (fails with O_APPEND kept in backing_flags, checked); in
+    close mode an append to an append-only file (chattr +a, allowed natively)
+    failed with EPERM (fails without open_append_only, checked)."""
+
+    def each_mode(self, check):
+        for opts in (None, 'durability=sync'):
+            with self.subTest(opts=opts):
+                fx = H.Fixture()
+                try:
+                    fx.mount(opts=opts)
+                    check(fx)
+                    self.assertEqual(fx.unmount(), 0)
+                finally:
+                    fx.close()
+
+    def test_cleared_o_append_writes_at_the_offset(self):
+        def check(fx):
+            p = os.path.join(fx.mntdir, 'f')
+            write_file(p, b'hello')
+            fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(fd, b'!')
+                fcntl.fcntl(fd, fcntl.F_SETFL, 0)
+                os.pwrite(fd, b'W', 0)
+                fcntl.fcntl(fd, fcntl.F_SETFL, os.O_APPEND)
+                os.write(fd, b'?')
+            finally:
+                os.close(fd)
+            self.assertEqual(read_file(p), b'Wello!?')
+            self.assertEqual(read_file(os.path.join(fx.backing, 'f')), b'Wello!?')
+        self.each_mode(check)
+
+    def test_append_only_file_takes_appends(self):
+        def check(fx):
+            p, b = os.path.join(fx.mntdir, 'log'), os.path.join(fx.backing, 'log')
+            write_file(p, b'a\n')
+            if subprocess.run(['chattr', '+a', b], capture_output=True).returncode != 0:
+                self.skipTest('chattr +a does not work on BACKING here')
+            try:
+                for _ in range(2):  # the second through the kernel's cached inode
+                    with open(p, 'ab') as f:
+                        f.write(b'b\n')
+                fd = os.open(p, os.O_RDWR | os.O_APPEND)
+                os.pwrite(fd, b'c\n', 0)  # appends, as natively on an O_APPEND fd
+                os.close(fd)
+                for flags in (os.O_WRONLY, os.O_WRONLY | os.O_APPEND | os.O_TRUNC):
+                    with self.assertRaises(OSError) as cm:
+                        os.open(p, flags)
+                    self.assertEqual(cm.exception.errno, errno.EPERM)
+                self.assertEqual(read_file(p), b'a\nb\nb\nc\n')
+                self.assertEqual(read_file(b), b'a\nb\nb\nc\n')
+            finally:
+                subprocess.run(['chattr', '-a', b], check=True)
+        self.each_mode(check)
 
 
 if __name__ == '__main__':
