@@ -114,6 +114,12 @@ int inode_open(dnode *n, int flags);
 int entry_lookup(dnode *parent, int parent_fd, const char *name, struct fuse_entry_param *e);
 /* As entry_lookup from an O_PATH fd the caller just opened (consumed). */
 int entry_from_fd(int opath_fd, struct fuse_entry_param *e, dur_fh *fh_out);
+/* The entry of parent/name, which this request just created (undo) or opened.
+ * When it cannot be made (the daemon is out of fds or memory) a created object
+ * is removed again: it is in no journal record, and left behind it would sit in
+ * BACKING unknown to the kernel, where natively a failed create leaves nothing. */
+int entry_of_created(int parent_fd, const char *name, bool undo, struct fuse_entry_param *e,
+                     dur_fh *fh_out);
 bool is_reserved(dnode *parent, const char *name);
 
 /* ---- creds.c ---- */

@@ -572,6 +572,21 @@ bool is_reserved(dnode *parent, const char *name)
     return parent == g_fs.root && strcmp(name, DUR_NS_RESERVED_NAME) == 0;
 }
 
+int entry_of_created(int parent_fd, const char *name, bool undo, struct fuse_entry_param *e,
+                     dur_fh *fh_out)
+{
+    int fd = openat(parent_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    int err = fd < 0 ? errno : entry_from_fd(fd, e, fh_out);
+    if (err && undo) {
+        struct stat st;
+        bool dir = fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+        if (unlinkat(parent_fd, name, dir ? AT_REMOVEDIR : 0) != 0)
+            log_msg(LOG_ERR, "%s: created, but no entry for it (%s), and not removed again: %m",
+                    name, strerror(err));
+    }
+    return err;
+}
+
 int entry_from_fd(int opath_fd, struct fuse_entry_param *e, dur_fh *fh_out)
 {
     memset(e, 0, sizeof(*e));

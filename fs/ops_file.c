@@ -239,9 +239,8 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
         creds_leave(&cs);
     }
     if (!e) {
-        int pfd = openat(r.fd, name, O_PATH | O_NOFOLLOW);
         dur_fh fh = {0};
-        e = pfd < 0 ? errno : entry_from_fd(pfd, &ent, &fh);
+        e = entry_of_created(r.fd, name, created, &ent, &fh);
         have_entry = !e;
         if (!e && created) {
             dur_fh pfh;

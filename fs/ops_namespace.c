@@ -46,16 +46,15 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         creds_leave(&cs);
     }
     if (!e) {
-        int fd = openat(r.fd, name, O_PATH | O_NOFOLLOW);
         dur_fh fh = {0};
-        e = fd < 0 ? errno : entry_from_fd(fd, &ent, &fh);
+        e = entry_of_created(r.fd, name, true, &ent, &fh);
         if (!e) {
             have_entry = true;
             dur_fh pfh;
             inode_fh(p, &pfh);
             dur_ns_log_create(&op, &pfh, name, &fh, ent.attr.st_mode, ent.attr.st_uid,
                               ent.attr.st_gid, ent.attr.st_rdev, link);
-        } else {
+        } else if (e != EMFILE && e != ENFILE && e != ENOMEM) {
             log_msg(LOG_ERR, "%s created but unreadable: %s", name, strerror(e));
             e = EIO;
         }

@@ -4,6 +4,7 @@ import errno
 import fcntl
 import mmap
 import os
+import shutil
 import socket
 import stat
 import struct
@@ -587,6 +588,65 @@ class AppendModes(unittest.TestCase):
             finally:
                 subprocess.run(['chattr', '-a', b], check=True)
         self.each_mode(check)
+
+
+
+class OutOfFds(unittest.TestCase):
+    """With the daemon at its fd limit, a create can succeed in BACKING and then
+    fail to take the new object's entry (an O_PATH open).  The object used to
+    stay: in BACKING and in readdir, ENOENT for stat (the kernel had cached the
+    negative entry), EEXIST for a new create, and `rm -rf` of its directory
+    failed (found by probing).  Now the create fails with nothing left behind
+    (fails without entry_of_created's undo, checked).  The daemon's limit is
+    lowered with prlimit so that a few hundred open files reach it."""
+
+    def test_failed_creates_leave_nothing(self):
+        fx = H.Fixture()
+        try:
+            m = fx.mount()
+            d = os.path.join(fx.mntdir, 'ex')
+            os.mkdir(d)
+            used = len(os.listdir('/proc/%d/fd' % m.pid))
+            subprocess.run(['prlimit', '--pid', str(m.pid), '--nofile=%d:' % (used + 300)],
+                           check=True)
+            fds, outcome = [], {}
+            try:
+                for i in range(100000):  # until the daemon is out of fds
+                    try:
+                        fds.append(os.open(os.path.join(d, 'f%d' % i), os.O_RDWR | os.O_CREAT))
+                    except OSError as e:
+                        self.assertIn(e.errno, (errno.EMFILE, errno.ENFILE))
+                        break
+                for free in (1, 1, 2, 2):  # one fd free: the create's own open gets it
+                    for _ in range(free):
+                        os.close(fds.pop())
+                    for kind in ('file', 'dir'):
+                        name = 'new%d' % len(outcome)
+                        p = os.path.join(d, name)
+                        try:
+                            if kind == 'dir':
+                                os.mkdir(p)
+                            else:
+                                fds.append(os.open(p, os.O_RDWR | os.O_CREAT | os.O_EXCL))
+                            outcome[name] = True
+                        except OSError as e:
+                            self.assertIn(e.errno, (errno.EMFILE, errno.ENFILE, errno.ENOMEM))
+                            outcome[name] = False
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            hard = subprocess.run(['prlimit', '--pid', str(m.pid), '--nofile', '-o', 'HARD',
+                                   '--noheadings'], capture_output=True, text=True, check=True)
+            subprocess.run(['prlimit', '--pid', str(m.pid), '--nofile=%s:' % hard.stdout.strip()],
+                           check=True)
+            self.assertIn(False, outcome.values())  # the case this test is about happened
+            in_backing = set(os.listdir(os.path.join(fx.backing, 'ex')))
+            for name, ok in outcome.items():
+                self.assertEqual(name in in_backing, ok, (name, outcome))
+            shutil.rmtree(d)  # rm -rf works
+            self.assertEqual(fx.unmount(), 0)
+        finally:
+            fx.close()
 
 
 if __name__ == '__main__':
