@@ -263,8 +263,8 @@ static ssize_t call_list(void *ctx, char *buf, size_t size)
     ssize_t len = listxattr(c->path, buf, size);
     if (len < 0 && errno != ERANGE)
         return len;
-    char *all = buf;
-    if ((len < 0 || size == 0) && !(all = list_all(c->path, &len)))
+    char *all = len < 0 || size == 0 ? list_all(c->path, &len) : buf;
+    if (!all)
         return len;
     if (lists_trusted(all, len) && !creds_caller_has_cap(c->req, CAP_SYS_ADMIN))
         len = copy_untrusted(all, len, buf, size);
