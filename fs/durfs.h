@@ -51,6 +51,8 @@ typedef struct dnode {
     bool in_table;              /* still reachable through the hash */
     bool maybe_gone;            /* nlink reached 0 through us: check identity on lookup */
     bool zombie;                /* nlookup 0, kept for its file state (table lock) */
+    bool held;                  /* lost its last name: pins its own fd slot until
+                                 * freed (inode_hold_removed; table lock) */
     uint8_t busy;               /* being settled outside the lock: do not free */
     _Atomic(dnode_file *) file; /* allocated on first open */
     atomic_uint fcaps;          /* security.capability known absent: generation << 1 | 1
@@ -93,7 +95,13 @@ dnode *inode_add(const struct stat *st, const dur_fh *fh, int opath_fd, int *err
 /* Node already in the table (no reference taken), or NULL. */
 dnode *inode_find(uint64_t dev, uint64_t ino);
 void inode_forget(dnode *n, uint64_t nlookup);
-void inode_mark_maybe_gone(uint64_t dev, uint64_t ino);
+/* Removing a name that may be the object's last (unlink, rmdir, rename over
+ * it): before, inode_prepare_hold gives an O_PATH fd of parent_fd/name when the
+ * node has no cached fd to keep (else -1); after the removal succeeded,
+ * inode_hold_removed (fd consumed, -1 allowed) marks the node maybe_gone and
+ * keeps an fd of the object until the kernel forgets it. */
+int inode_prepare_hold(int parent_fd, const char *name, const struct stat *st);
+void inode_hold_removed(const struct stat *st, int fd);
 dnode_file *inode_file(dnode *n); /* allocate on demand */
 size_t inode_count(void);
 

@@ -57,6 +57,7 @@ static dnode **g_buckets;
 static size_t g_nbuckets, g_count;
 static fd_slot *g_slots;
 static size_t g_nslots, g_hand;
+static size_t g_held; /* slots pinned by their removed node (inode_hold_removed) */
 
 static size_t hash_of(uint64_t dev, uint64_t ino)
 {
@@ -150,6 +151,12 @@ static void slot_release(dnode *n)
 
 static void node_free(dnode *n)
 {
+    if (n->held) { /* its own pin (inode_hold_removed) */
+        assert(n->slot >= 0 && g_slots[n->slot].pins > 0);
+        g_slots[n->slot].pins--;
+        n->held = false;
+        g_held--;
+    }
     slot_release(n);
     if (n->fd >= 0 && n != g_fs.root)
         close(n->fd);
@@ -419,13 +426,46 @@ void inode_forget(dnode *n, uint64_t nlookup)
         settle(n);
 }
 
-void inode_mark_maybe_gone(uint64_t dev, uint64_t ino)
+/* A program can keep reaching an object whose last name is gone without any
+ * open the daemon sees (an O_PATH fd, a cwd: the kernel keeps the inode), and
+ * natively it stays usable until then.  Its handle no longer opens it, so the
+ * node holds an fd of its own: it pins its cache slot until node_free (the
+ * kernel's FORGET).  At most half the slots are held, so the cache keeps
+ * working; past that such an object gets ESTALE once its fd is evicted. */
+static bool wants_hold(const dnode *n)
+{
+    return n && n != g_fs.root && !n->held && n->fd < 0 && n->nlookup > 0 && g_held < g_nslots / 2;
+}
+
+int inode_prepare_hold(int parent_fd, const char *name, const struct stat *st)
 {
     pthread_mutex_lock(&g_lock);
-    dnode *n = hash_find(dev, ino);
+    dnode *n = hash_find(st->st_dev, st->st_ino);
+    bool open_one = wants_hold(n) && n->slot < 0;
+    pthread_mutex_unlock(&g_lock);
+    return open_one ? openat(parent_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
+}
+
+void inode_hold_removed(const struct stat *st, int fd)
+{
+    pthread_mutex_lock(&g_lock);
+    dnode *n = hash_find(st->st_dev, st->st_ino);
     if (n && n != g_fs.root)
         n->maybe_gone = true;
+    if (wants_hold(n)) {
+        if (n->slot < 0 && fd >= 0) {
+            slot_install(n, fd); /* consumes fd */
+            fd = -1;
+        }
+        if (n->slot >= 0) {
+            g_slots[n->slot].pins++;
+            n->held = true;
+            g_held++;
+        }
+    }
     pthread_mutex_unlock(&g_lock);
+    if (fd >= 0)
+        close(fd);
 }
 
 dnode_file *inode_file(dnode *n)

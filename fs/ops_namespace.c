@@ -160,15 +160,19 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
         e = fstatat(r.fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
     if (!e && g_fs.fs.has_handles && dur_fh_get(r.fd, name, &fh, &err) != DUR_OK)
         fh.len = 0;
+    bool last_name = !e && (is_dir || st.st_nlink <= 1);
+    int hold = last_name ? inode_prepare_hold(r.fd, name, &st) : -1;
     if (!e)
         e = unlinkat(r.fd, name, is_dir ? AT_REMOVEDIR : 0) < 0 ? errno : 0;
     if (!e) {
         dur_fh pfh;
         inode_fh(p, &pfh);
         dur_ns_log_remove(&op, &pfh, name, &fh, is_dir);
-        if (is_dir || st.st_nlink <= 1)
-            inode_mark_maybe_gone(st.st_dev, st.st_ino);
     }
+    if (!e && last_name)
+        inode_hold_removed(&st, hold);
+    else if (hold >= 0)
+        close(hold);
     e = end_op(&op, e);
     fdref_put(&r);
     reply_err(req, e);
@@ -251,6 +255,10 @@ void h_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
         if (replaced && dur_fh_get(to.fd, newname, &dfh, &err) != DUR_OK)
             dfh.len = 0;
     }
+    bool same = replaced && dst.st_dev == sst.st_dev && dst.st_ino == sst.st_ino;
+    bool last_name = replaced && !same && !(flags & RENAME_EXCHANGE) &&
+                     (S_ISDIR(dst.st_mode) || dst.st_nlink <= 1);
+    int hold = last_name ? inode_prepare_hold(to.fd, newname, &dst) : -1;
     if (!e)
         e = renameat2(from.fd, name, to.fd, newname, flags) < 0 ? errno : 0;
     if (!e) {
@@ -258,11 +266,11 @@ void h_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
         inode_fh(p, &pfh);
         inode_fh(np, &npfh);
         dur_ns_log_rename(&op, &pfh, name, &npfh, newname, flags, &sfh, replaced ? &dfh : NULL);
-        bool same = replaced && dst.st_dev == sst.st_dev && dst.st_ino == sst.st_ino;
-        if (replaced && !same && !(flags & RENAME_EXCHANGE) &&
-            (S_ISDIR(dst.st_mode) || dst.st_nlink <= 1))
-            inode_mark_maybe_gone(dst.st_dev, dst.st_ino);
     }
+    if (!e && last_name)
+        inode_hold_removed(&dst, hold);
+    else if (hold >= 0)
+        close(hold);
     e = end_op(&op, e);
     fdref_put(&from);
     fdref_put(&to);

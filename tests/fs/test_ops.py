@@ -9,6 +9,7 @@ import socket
 import stat
 import struct
 import subprocess
+import time
 import unittest
 
 import durfs_harness as H
@@ -527,6 +528,62 @@ class Ops(unittest.TestCase):
         self.assertTrue(os.path.exists(os.fsencode(B(self.d)) + b'/' + b'm' * 255))
         self.assertErrno(errno.ENAMETOOLONG, write_file, d + b'/' + b'n' * 256, b'')
 
+
+
+class RemovedButReachable(unittest.TestCase):
+    """A program may keep reaching an object whose last name is gone through an
+    O_PATH fd (or its cwd), which sends the daemon no OPEN.  Natively it works
+    until closed.  durfs reopened it from its handle, which no longer opens it,
+    once its cached fd was evicted (4096 other inodes later): ESTALE (found by
+    probing; fails without inode_hold_removed, checked).  The held fd goes when
+    the kernel forgets the object."""
+
+    def test_o_path_of_removed_objects_survives_cache_eviction(self):
+        def held():  # the daemon's fds of removed objects here
+            fds = '/proc/%d/fd' % FX.m.pid
+            out = []
+            for fd in os.listdir(fds):
+                try:
+                    t = os.readlink(os.path.join(fds, fd))
+                except OSError:
+                    continue
+                if 'removed_reachable' in t and t.endswith(' (deleted)'):
+                    out.append(t)
+            return out
+        d = M('removed_reachable')
+        os.mkdir(d)
+        write_file(os.path.join(d, 'g'), b'still here')
+        write_file(os.path.join(d, 'h'), b'replaced')
+        write_file(os.path.join(d, 'h2'), b'new h')
+        os.mkdir(os.path.join(d, 'sub'))
+        paths = {n: os.open(os.path.join(d, n), os.O_PATH) for n in ('g', 'h', 'sub')}
+        os.unlink(os.path.join(d, 'g'))
+        os.rename(os.path.join(d, 'h2'), os.path.join(d, 'h'))
+        os.rmdir(os.path.join(d, 'sub'))
+        many = os.path.join(FX.backing, 'removed_reachable', 'many')
+        os.mkdir(many)
+        for i in range(4500):  # made in BACKING, looked up through the mount
+            os.close(os.open(os.path.join(many, str(i)), os.O_CREAT | os.O_WRONLY))
+        for i in range(4500):
+            os.stat(os.path.join(d, 'many', str(i)))
+        try:
+            for n, fd in paths.items():
+                self.assertEqual(os.fstat(fd).st_nlink, 0, n)
+            for n, want in (('g', b'still here'), ('h', b'replaced')):
+                fd = os.open('/proc/self/fd/%d' % paths[n], os.O_RDONLY)
+                self.assertEqual(os.read(fd, 100), want)
+                os.close(fd)
+            self.assertEqual(os.listdir('/proc/self/fd/%d' % paths['sub']), [])
+            self.assertEqual(len(held()), 3)
+        finally:
+            for fd in paths.values():
+                os.close(fd)
+        # the held fds go when the kernel forgets the objects
+        for _ in range(100):
+            if not held():
+                break
+            time.sleep(0.05)
+        self.assertEqual(held(), [])
 
 
 class AppendModes(unittest.TestCase):
