@@ -52,8 +52,10 @@ static gid_t g_orig_groups[256];
 static bool g_root_root; /* daemon runs as uid 0, gid 0: what restore() goes back to */
 static mode_t g_umask;   /* the process umask at start, inherited by unsharing threads */
 static int g_norig_groups = -1;
-static bool g_unprivileged; /* not root: objects belong to us, as in any user FUSE fs */
-bool g_dont_mask;           /* set by init when the kernel gives us the umask */
+static bool g_unprivileged;   /* not root: objects belong to us, as in any user FUSE fs */
+bool g_dont_mask;             /* set by init when the kernel gives us the umask */
+static struct stat g_user_ns; /* the daemon's user namespace (/proc/self/ns/user) */
+static bool g_user_ns_known;
 
 static int raw_setgroups(int n, const gid_t *list)
 {
@@ -90,6 +92,7 @@ void creds_init(void)
     g_root_root = geteuid() == 0 && getegid() == 0;
     g_umask = umask(0);
     umask(g_umask);
+    g_user_ns_known = stat("/proc/self/ns/user", &g_user_ns) == 0;
 }
 
 /* The caller's umask on this thread; remembers the one to go back to. */
@@ -203,11 +206,28 @@ void creds_drop_caps(creds_saved *s)
         s->caps_raised = !set_effective(s, CREATE_CHECKED, 0);
 }
 
+/* Whether PID lives in the daemon's user namespace.  Capabilities count in
+ * the namespace that holds them: a caller in a user namespace of its own (e.g.
+ * `unshare -Ur`) has a full CapEff there and none where BACKING is checked. */
+static bool in_our_user_ns(pid_t pid)
+{
+    char path[64];
+    struct stat theirs;
+    snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+    return g_user_ns_known && stat(path, &theirs) == 0 && theirs.st_dev == g_user_ns.st_dev &&
+           theirs.st_ino == g_user_ns.st_ino;
+}
+
 /* The caller's effective capabilities (bits 0-31) from /proc/PID/status, where
- * libfuse reads its groups too; false if the caller is gone. */
+ * libfuse reads its groups too; none outside our user namespace; false if the
+ * caller is gone. */
 static bool caller_caps(pid_t pid, __u32 *eff)
 {
     char path[64], buf[4096];
+    if (!in_our_user_ns(pid)) {
+        *eff = 0;
+        return true;
+    }
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)

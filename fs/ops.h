@@ -70,5 +70,12 @@ void h_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void h_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 /* n was just created by us: it has no security.capability (none is set at create). */
 void xattr_note_created(dnode *n);
+/* BACKING drops a file's security.capability on a truncation it makes itself
+ * (open with O_TRUNC), where the kernel sends no REMOVEXATTR: xattr_fcaps_on
+ * (fd: any non-O_PATH fd of n) tells whether it is there, and
+ * xattr_log_fcaps_removed journals its removal (its own operation), or replay
+ * would put back a capability set earlier. */
+bool xattr_fcaps_on(dnode *n, int fd);
+int xattr_log_fcaps_removed(dnode *n);
 
 #endif

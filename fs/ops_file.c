@@ -140,13 +140,16 @@ static void log_truncate(dur_ns_op *op, dnode *n, int fd, mode_t mode_before)
  * truncation runs as the caller (ids, groups, its own CAP_FSETID) and BACKING
  * applies the rule as for the caller; done as root, any user allowed to write
  * a setuid file could empty it and leave it setuid.  A read-only open with
- * O_TRUNC truncates too (Linux does), through a second fd. */
-static int truncate_opened(fuse_req_t req, dnode *n, int fd, int flags, mode_t *mode_before)
+ * O_TRUNC truncates too (Linux does), through a second fd.  BACKING also drops
+ * a security.capability, which *fcaps_dropped reports (see ops.h). */
+static int truncate_opened(fuse_req_t req, dnode *n, int fd, int flags, mode_t *mode_before,
+                           bool *fcaps_dropped)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
         return errno;
     *mode_before = st.st_mode;
+    bool fcaps = xattr_fcaps_on(n, fd);
     int tfd = (flags & O_ACCMODE) == O_RDONLY ? inode_open(n, O_WRONLY) : fd;
     if (tfd < 0)
         return -tfd;
@@ -162,6 +165,18 @@ static int truncate_opened(fuse_req_t req, dnode *n, int fd, int flags, mode_t *
     creds_leave(&cs);
     if (tfd != fd)
         close(tfd);
+    *fcaps_dropped = !e && fcaps && !xattr_fcaps_on(n, fd);
+    return e;
+}
+
+/* open(O_TRUNC) of an existing file, inside op: truncate and journal it. */
+static int truncate_and_log(fuse_req_t req, dur_ns_op *op, dnode *n, int fd, int flags,
+                            bool *fcaps_dropped)
+{
+    mode_t mode_before = 0;
+    int e = truncate_opened(req, n, fd, flags, &mode_before, fcaps_dropped);
+    if (!e)
+        log_truncate(op, n, fd, mode_before);
     return e;
 }
 
@@ -176,12 +191,14 @@ void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     int flags = backing_flags(fi->flags), fd, e = 0;
     if (flags & O_TRUNC) {
         dur_ns_op op;
-        mode_t mode_before = 0;
+        bool fcaps_dropped = false;
         e = begin_op(&op);
         fd = e ? -e : inode_open(n, flags & ~O_TRUNC);
-        if (fd >= 0 && !(e = truncate_opened(req, n, fd, flags, &mode_before)))
-            log_truncate(&op, n, fd, mode_before);
+        if (fd >= 0)
+            e = truncate_and_log(req, &op, n, fd, flags, &fcaps_dropped);
         e = end_op(&op, fd < 0 ? -fd : e);
+        if (!e && fcaps_dropped)
+            e = xattr_log_fcaps_removed(n);
         if (e && fd >= 0)
             close(fd);
     } else {
@@ -219,7 +236,7 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
         return;
     }
     int flags = backing_flags(fi->flags), fd = -1;
-    bool created = false, have_entry = false;
+    bool created = false, have_entry = false, fcaps_dropped = false;
     struct fuse_entry_param ent;
     memset(&ent, 0, sizeof(ent));
     dur_ns_op op;
@@ -233,7 +250,7 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
         created = fd >= 0;
         if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) { /* lost a race: open it */
             creds_drop_caps(&cs); /* as the caller: no check of the kernel's covers it */
-            fd = openat(r.fd, name, flags | O_NOFOLLOW, mode);
+            fd = openat(r.fd, name, (flags & ~O_TRUNC) | O_NOFOLLOW, mode);
         }
         e = fd < 0 ? errno : 0;
         creds_leave(&cs);
@@ -247,11 +264,15 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
             inode_fh(p, &pfh);
             dur_ns_log_create(&op, &pfh, name, &fh, ent.attr.st_mode, ent.attr.st_uid,
                               ent.attr.st_gid, 0, NULL);
-        } else if (!e && (flags & O_TRUNC)) {
-            log_truncate(&op, inode_get(ent.ino), fd, ent.attr.st_mode);
+        } else if (!e && (flags & O_TRUNC)) { /* truncated as in h_open */
+            e = truncate_and_log(req, &op, inode_get(ent.ino), fd, flags, &fcaps_dropped);
+            if (!e && fstat(fd, &ent.attr) != 0)
+                e = errno;
         }
     }
     e = end_op(&op, e);
+    if (!e && fcaps_dropped)
+        e = xattr_log_fcaps_removed(inode_get(ent.ino));
     fdref_put(&r);
     dnode_file *f = have_entry ? inode_file(inode_get(ent.ino)) : NULL;
     if (!e && !f)

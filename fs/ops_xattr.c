@@ -45,6 +45,26 @@ void xattr_note_created(dnode *n)
     fcaps_note_absent(n, atomic_load(&n->fcaps));
 }
 
+bool xattr_fcaps_on(dnode *n, int fd)
+{
+    if (atomic_load(&n->fcaps) & 1u)
+        return false;
+    return fgetxattr(fd, FCAPS_NAME, NULL, 0) >= 0;
+}
+
+int xattr_log_fcaps_removed(dnode *n)
+{
+    fcaps_invalidate(n);
+    dur_ns_op op;
+    int e = begin_op(&op);
+    if (!e) {
+        dur_fh fh;
+        inode_fh(n, &fh);
+        dur_ns_log_removexattr(&op, &fh, FCAPS_NAME);
+    }
+    return end_op(&op, e);
+}
+
 /* xattr calls need a path: O_PATH fds are not accepted by f*xattr. */
 static void proc_path(char *buf, size_t size, int fd)
 {
@@ -260,10 +280,10 @@ static ssize_t copy_untrusted(const char *list, ssize_t len, char *buf, size_t s
 static ssize_t call_list(void *ctx, char *buf, size_t size)
 {
     xattr_call *c = ctx;
-    ssize_t len = listxattr(c->path, buf, size);
-    if (len < 0 && errno != ERANGE)
+    ssize_t len = size ? listxattr(c->path, buf, size) : -1; /* size 0: the names are needed */
+    if (len < 0 && size && errno != ERANGE)
         return len;
-    char *all = len < 0 || size == 0 ? list_all(c->path, &len) : buf;
+    char *all = len < 0 ? list_all(c->path, &len) : buf;
     if (!all)
         return len;
     if (lists_trusted(all, len) && !creds_caller_has_cap(c->req, CAP_SYS_ADMIN))

@@ -315,6 +315,21 @@ class Ownership(unittest.TestCase):
                            capture_output=True, text=True)
         return r.returncode, r.stderr.strip().splitlines()[-1:]
 
+    def as_nobody_in_userns(self, script, *args):
+        """As as_capable_nobody, but nobody holds every capability in a user
+        namespace of its own (unshare -Ur), which count for nothing outside.
+        A caller's CapEff in /proc is relative to its own namespace: durfs
+        counted them (found in review; fails without in_our_user_ns, checked)."""
+        if not shutil.which('unshare') or not os.path.exists(SYS_PYTHON):
+            self.skipTest('needs unshare and ' + SYS_PYTHON)
+        r = subprocess.run(['setpriv', '--reuid=%d' % U, '--regid=%d' % G, '--clear-groups',
+                            'unshare', '-Ur', SYS_PYTHON, '-c',
+                            'import os, stat, sys\nos.umask(0o022)\n' + script] + list(args),
+                           capture_output=True, text=True)
+        if r.returncode and 'unshare failed' in r.stderr:
+            self.skipTest('no unprivileged user namespaces here: ' + r.stderr.strip())
+        return r.returncode, r.stderr.strip().splitlines()[-1:]
+
     def same_on_both_sides(self, run):
         """run(root) -> (exit code, error, what it left) on the plain directory and on
         the mount: the plain one must succeed and both must agree.  Returns what
@@ -395,7 +410,7 @@ class Ownership(unittest.TestCase):
         cases = (  # name, group, mode, how nobody writes: groups or a capability
             ('suid', 0, 0o4777, ()), ('sgid', 0, 0o2777, ()), ('sgid_nox', 0, 0o6767, ()),
             ('sgid_nox_member', OTHER_GID, 0o2767, (OTHER_GID,)),
-            ('suid_fsetid', 0, 0o4777, 'fsetid'))
+            ('suid_fsetid', 0, 0o4777, 'fsetid'), ('suid_userns', 0, 0o4777, 'userns'))
 
         def run(root):
             for name, gid, mode, how in cases:
@@ -404,9 +419,12 @@ class Ownership(unittest.TestCase):
                     f.write(b'set-id content')
                 os.chown(p, 0, gid)
                 os.chmod(p, mode)
+                trunc = 'os.close(os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC))'
                 if how == 'fsetid':
-                    code, err = self.as_capable_nobody(
-                        'fsetid', 'os.close(os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC))', p)
+                    code, err = self.as_capable_nobody('fsetid', trunc, p)
+                    self.assertEqual(code, 0, err)
+                elif how == 'userns':
+                    code, err = self.as_nobody_in_userns(trunc, p)
                     self.assertEqual(code, 0, err)
                 else:
                     H.run_as(U, G, lambda: os.close(os.open(p, os.O_WRONLY | os.O_TRUNC)),
@@ -425,6 +443,7 @@ class Ownership(unittest.TestCase):
         self.assertEqual(made['trunc_sgid_nox'][0][1], '0o767')
         self.assertEqual(made['trunc_sgid_nox_member'][0][1], '0o2767')
         self.assertEqual(made['trunc_suid_fsetid'][0][1], '0o4777')
+        self.assertEqual(made['trunc_suid_userns'][0][1], '0o777')
         self.assertEqual(made['trunc_by_root'][0][1], '0o6777')
         self.assertEqual({v[1] for v in made.values()}, {0})
         # the truncate record of trunc_suid says the mode changed (valid has MODE)
@@ -433,6 +452,55 @@ class Ownership(unittest.TestCase):
                 'mode=0100777' in ln and 'size=0' in ln]
         self.assertTrue(any(int(ln.split('valid=')[1].split()[0], 16) & 1 for ln in recs),
                         (ino, recs))
+
+    def test_open_trunc_drops_file_capability_for_good(self):
+        """BACKING's truncation at open(O_TRUNC) drops a security.capability
+        with no REMOVEXATTR from the kernel; unlogged, replay after a crash put
+        back the capability set earlier, on the content a user wrote since
+        (found in review; fails without xattr_log_fcaps_removed, checked).
+        Also through CREATE of an existing file (the lost-race path)."""
+        fx = H.Fixture()
+        try:
+            m = fx.mount()
+            caps = bytes.fromhex('0100000201200000000000000000000000000000')  # cap_net_raw+ep
+            for name in ('viaopen', 'viacreate'):
+                p = m.path(name)
+                with open(p, 'wb') as f:
+                    f.write(b'trusted program')
+                os.chmod(p, 0o777)
+                os.setxattr(p, 'security.capability', caps)
+            H.run_as(U, G, lambda: os.close(os.open(m.path('viaopen'), os.O_WRONLY | os.O_TRUNC)))
+            # CREATE of an existing name: the kernel must not know it (negative
+            # entry), so it is made in BACKING behind the mount
+            os.mkdir(m.path('pub'))
+            os.chmod(m.path('pub'), 0o777)
+            late = os.path.join(m.path('pub'), 'late')
+            self.assertFalse(os.path.exists(late))
+            with open(os.path.join(fx.backing, 'pub', 'late'), 'wb') as f:
+                f.write(b'made behind the mount')
+            os.chmod(os.path.join(fx.backing, 'pub', 'late'), 0o4777)
+            os.setxattr(os.path.join(fx.backing, 'pub', 'late'), 'security.capability', caps)
+            H.run_as(U, G, lambda: os.close(os.open(late, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)))
+            self.assertEqual(stat.S_IMODE(os.stat(late).st_mode), 0o777)
+            self.assertEqual(os.stat(late).st_size, 0)
+            modes = [ln for ln in H.journal_dump(fx.backing) if ' SETATTR ' in ln]
+            self.assertTrue(any('mode=0100777' in ln and
+                                int(ln.split('valid=')[1].split()[0], 16) & 1 for ln in modes),
+                            modes)  # the truncate record of late carries the cleared mode
+            self.assertTrue(any('REMOVEXATTR' in ln for ln in H.journal_dump(fx.backing)))
+            for name in ('viaopen',):
+                with self.assertRaises(OSError) as cm:
+                    os.getxattr(m.path(name), 'security.capability')
+                self.assertEqual(cm.exception.errno, errno.ENODATA)
+            m.kill9()
+            m = fx.mount()
+            with self.assertRaises(OSError) as cm:
+                os.getxattr(m.path('viaopen'), 'security.capability')
+            self.assertEqual(cm.exception.errno, errno.ENODATA)
+            self.assertEqual(os.path.getsize(m.path('viaopen')), 0)
+            self.assertEqual(fx.unmount(), 0)
+        finally:
+            fx.close()
 
     def test_trusted_xattr_names_listed_to_admins_only(self):
         """A local filesystem lists trusted.* names only to callers with
@@ -454,8 +522,11 @@ class Ownership(unittest.TestCase):
             for cap in ('setpcap', 'sys_admin'):  # setpcap: no effect here
                 code, err = self.as_capable_nobody(cap, script, p)
                 seen[cap] = (code, err)
+            # all capabilities, but in a user namespace of its own: none here
+            seen['userns'] = self.as_nobody_in_userns(script, p)
             return 0, None, (seen, sorted(os.listxattr(p)))
         seen, by_root = self.same_on_both_sides(run)
+        self.assertEqual(seen['userns'], (0, ["12 ['user.public']"]))
         self.assertEqual(seen['setpcap'], (0, ["12 ['user.public']"]))
         self.assertEqual(seen['sys_admin'], (0, ["27 ['trusted.secret', 'user.public']"]))
         self.assertEqual(by_root, ['trusted.secret', 'user.public'])
