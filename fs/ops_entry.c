@@ -158,7 +158,13 @@ static int apply_setattr(int path_fd, int file_fd, const struct stat *a, int val
         *done |= (tv[0].tv_nsec != UTIME_OMIT ? DUR_NS_ATTR_ATIME : 0) |
                  (tv[1].tv_nsec != UTIME_OMIT ? DUR_NS_ATTR_MTIME : 0);
     }
-    /* FUSE_SET_ATTR_CTIME: ctime cannot be set; the backing fs updates it */
+    /* FUSE_SET_ATTR_CTIME: ctime cannot be set; the backing fs updates it.  A
+     * request with nothing else is chown(-1, -1), which natively moves ctime
+     * (without the writeback cache the kernel even leaves out CTIME): the same
+     * chown in BACKING moves it there. */
+    if ((valid & ~FUSE_SET_ATTR_CTIME) == 0 &&
+        fchownat(path_fd, "", (uid_t)-1, (gid_t)-1, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+        return errno;
     return 0;
 }
 

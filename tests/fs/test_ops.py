@@ -586,14 +586,9 @@ class RemovedButReachable(unittest.TestCase):
         self.assertEqual(held(), [])
 
 
-class AppendModes(unittest.TestCase):
-    """O_APPEND in close mode (writeback cache) and in sync mode (none): the
-    kernel puts the append offset into each WRITE, so the backing fd has no
-    O_APPEND of its own.  Found by probing: in sync mode the backing fd kept
-    it, and writes of a program that had cleared O_APPEND (F_SETFL) landed at
-    the end of file (fails with O_APPEND kept in backing_flags, checked); in
-    close mode an append to an append-only file (chattr +a, allowed natively)
-    failed with EPERM (fails without open_append_only, checked)."""
+class InEachMode(unittest.TestCase):
+    """each_mode(check): check(fixture) on a fresh mount in close mode
+    (writeback cache) and in sync mode (none)."""
 
     def each_mode(self, check):
         for opts in (None, 'durability=sync'):
@@ -605,6 +600,37 @@ class AppendModes(unittest.TestCase):
                     self.assertEqual(fx.unmount(), 0)
                 finally:
                     fx.close()
+
+
+class ChownNothing(InEachMode):
+    def test_chown_minus_one_moves_ctime(self):
+        """chown(path, -1, -1) changes nothing but ctime, natively.  Without the
+        writeback cache the kernel sends an empty SETATTR, and durfs changed
+        nothing (found by probing; fails without apply_setattr's chown, checked);
+        directories get the empty request in every mode."""
+        def check(fx):
+            for name in ('f', 'd'):
+                p = os.path.join(fx.mntdir, name)
+                if name == 'f':
+                    write_file(p, b'x')
+                else:
+                    os.mkdir(p)
+                before = os.stat(p).st_ctime_ns
+                time.sleep(0.02)
+                os.chown(p, -1, -1)
+                self.assertGreater(os.stat(p).st_ctime_ns, before, name)
+                self.assertGreater(os.stat(os.path.join(fx.backing, name)).st_ctime_ns, before)
+        self.each_mode(check)
+
+
+class AppendModes(InEachMode):
+    """O_APPEND in close mode (writeback cache) and in sync mode (none): the
+    kernel puts the append offset into each WRITE, so the backing fd has no
+    O_APPEND of its own.  Found by probing: in sync mode the backing fd kept
+    it, and writes of a program that had cleared O_APPEND (F_SETFL) landed at
+    the end of file (fails with O_APPEND kept in backing_flags, checked); in
+    close mode an append to an append-only file (chattr +a, allowed natively)
+    failed with EPERM (fails without open_append_only, checked)."""
 
     def test_cleared_o_append_writes_at_the_offset(self):
         def check(fx):
