@@ -494,22 +494,24 @@ void h_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
     reply_err(req, e);
 }
 
+/* SEEK_DATA/SEEK_HOLE.  While a file has a writable open under the writeback
+ * cache, the kernel may hold written pages the backing file does not have yet,
+ * even past its end, and the kernel's size is not known here: no answer from
+ * the backing file is safe (it put the end of file, and a hole, before data a
+ * program had written).  Only the kernel knows its size, so ENOSYS hands it
+ * the job: it answers this call and every later one on the mount itself (data
+ * up to its end of file, the one hole there).  Until then, files without a
+ * writable open get BACKING's exact answer. */
 void h_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
     dnode_file *f = atomic_load(&inode_get(ino)->file);
     if (g_fs.writeback && f && atomic_load(&f->writable_opens) > 0 &&
         (whence == SEEK_DATA || whence == SEEK_HOLE)) {
-        /* The kernel may hold dirty pages of this file that the backing file
-         * does not have yet, so the backing holes are not the file's holes.
-         * Answer the conservative, always valid way: data everywhere below
-         * EOF, the only hole at EOF.  (Closed files get the exact answer.) */
-        struct stat st;
-        if (fstat(fh_fd(fi), &st) < 0)
-            reply_err(req, errno);
-        else if (off < 0 || off >= st.st_size)
-            reply_err(req, ENXIO);
-        else
-            fuse_reply_lseek(req, whence == SEEK_DATA ? off : st.st_size);
+        static atomic_bool logged;
+        if (!atomic_exchange(&logged, true))
+            log_msg(LOG_INFO, "SEEK_DATA/SEEK_HOLE on a file open for writing: the kernel "
+                              "answers them from now on (data up to the end of file)");
+        reply_err(req, ENOSYS);
         return;
     }
     off_t res = lseek(fh_fd(fi), off, whence);
