@@ -99,5 +99,13 @@ if [ "$(id -u)" -eq 0 ]; then
     out_has "root-only" "non-root checkpoint message"
     expect_rc 1 "status on a directory that is not a durfs mount" "$CTL" status "$T"
     out_has "not a durfs mount" "status says not a durfs mount"
+    # checkpoint must not set its trigger on a directory that is no durfs root
+    # (it did, and reported success; found by probing)
+    expect_rc 1 "checkpoint on a directory that is not a durfs mount" "$CTL" checkpoint "$T"
+    out_has "not a durfs mount" "checkpoint says not a durfs mount"
+    if python3 -c 'import os, sys; os.getxattr(sys.argv[1], "trusted.durfs.checkpoint")' "$T" \
+        2>/dev/null; then bad "checkpoint left trusted.durfs.checkpoint on $T"; else
+        ok "checkpoint left no attribute on $T"
+    fi
 fi
 finish

@@ -269,8 +269,10 @@ int cmd_checkpoint(int argc, char **argv)
         return CTL_FAILED;
     /* Report where the checkpoint landed, read back from status. */
     json *s = ctl_read(a.dir, CTL_XATTR_STATUS, NULL);
-    double lsn = s ? json_number(s, "checkpoint.lsn", 0) : 0;
-    double since = s ? json_number(s, "records_since_checkpoint", 0) : 0;
+    if (!s)
+        return CTL_FAILED; /* ctl_read said why */
+    double lsn = json_number(s, "checkpoint.lsn", 0);
+    double since = json_number(s, "records_since_checkpoint", 0);
     if (a.json) {
         printf("{\"checkpoint\":\"done\",\"mountpoint\":");
         json_write_string(stdout, a.dir);

@@ -122,6 +122,13 @@ int ctl_checkpoint(const char *dir_arg)
                 dir);
         return -1;
     }
+    /* Only a durfs root answers the status: on any other directory the
+     * setxattr below would succeed and leave a trusted.* attribute there (on
+     * BACKING, behind the journal's back). */
+    if (getxattr(dir, CTL_XATTR_STATUS, NULL, 0) < 0) {
+        explain(dir, CTL_XATTR_STATUS, errno);
+        return -1;
+    }
     if (setxattr(dir, CTL_XATTR_CHECKPOINT, "1", 1, 0) != 0) {
         explain(dir, CTL_XATTR_CHECKPOINT, errno);
         return -1;
