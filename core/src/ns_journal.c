@@ -547,12 +547,45 @@ static dur_code ns_probe(dur_ns *ns, dur_error *err)
     return DUR_OK;
 }
 
+/* A damaged checkpoint stops the mount (docs/guarantees.md): recovery's best
+ * effort would skip it for an older one or none, and the new checkpoint would
+ * then delete it, unseen.  It names the covered LSN and the writer's mode (an
+ * ORDERED session's records must not be replayed as a CLOSE one's). */
+static dur_code check_checkpoints(dur_ns *ns, dur_error *err)
+{
+    dur_checkpoint cp;
+    bool found = false;
+    dur_code c =
+        dur_checkpoint_load_latest(ns->jdir, NS_CKPT_DIR, DUR_READ_STRICT, &cp, &found, err);
+    if (c == DUR_OK) {
+        dur_checkpoint_free(&cp);
+        return DUR_OK;
+    }
+    if (c == DUR_E_CORRUPT && err) {
+        dur_error was = *err;
+#define DAMAGED_CHECKPOINT                                                                         \
+    "%s; not mounted: durfs will not guess what it covered (keep a copy of %s; `durfsctl "         \
+    "verify`, "                                                                                    \
+    "docs/operations.md)"
+        if (was.has_offset)
+            dur_error_set_at(err, c, 0, was.path, was.offset, DAMAGED_CHECKPOINT, was.msg,
+                             ns->journal_path);
+        else
+            dur_error_set(err, c, 0, was.path, DAMAGED_CHECKPOINT, was.msg, ns->journal_path);
+#undef DAMAGED_CHECKPOINT
+    }
+    return c;
+}
+
 static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
 {
     uint64_t t0 = mono_ns();
     ns_replay *rp = NULL;
-    dur_code c = ns_replay_new(ns->backing_fd, ns->jdir, !ns->opts.read_only, ns->replay_hardens,
-                               ns->opts.log, ns->opts.log_ctx, &rp, err);
+    dur_code c = check_checkpoints(ns, err);
+    if (c != DUR_OK)
+        return c;
+    c = ns_replay_new(ns->backing_fd, ns->jdir, !ns->opts.read_only, ns->replay_hardens,
+                      ns->opts.log, ns->opts.log_ctx, &rp, err);
     if (c != DUR_OK)
         return c;
     ns->ckpt_mode_known = ns_replay_writer_mode(rp, &ns->ckpt_mode);
