@@ -48,9 +48,11 @@
  * Result: S_n, up to fresh handles and empty content of objects BACKING lost.
  * Tested: tests/ns/test_ns_converge.c (snapshots of ext4/XFS + final journal).
  *
- * Idempotence: each re-creation is persisted (fdatasync; syncfs of BACKING first
- * when that fdatasync does not harden it) and a progress mark follows every record
- * that changed something, so an interrupted recovery resumes where it stopped.
+ * Idempotence: each re-creation is announced (creating mark) and persisted
+ * (fdatasync; syncfs of BACKING first when that fdatasync does not harden it), and
+ * a progress mark follows every record that changed something, so an interrupted
+ * recovery resumes where it stopped, adopting an object re-created but not yet
+ * mapped (interrupted_creation).
  */
 #include "ns_replay.h"
 #include "ns_internal.h"
@@ -75,6 +77,7 @@
 
 bool ns_replay_test_rename_by_name = false;
 uint64_t ns_replay_test_fail_after = 0;
+uint64_t ns_replay_test_fail_mid_create = 0;
 bool ns_replay_test_no_evidence = false;
 bool ns_replay_test_size_covers_nothing = false;
 void (*ns_replay_test_event)(char event) = NULL;
@@ -116,6 +119,7 @@ struct ns_replay {
     uint64_t redone, already, skipped;
     uint64_t evidence_lsn;  /* newest CREATE whose object exists: BACKING is at least there */
     uint64_t progress_lsn;  /* an interrupted recovery finished every record up to here */
+    uint64_t creating_lsn;  /* ...and was re-creating the object of this record */
     uint64_t namespace_lsn; /* BACKING's namespace equals the one after this record */
     bool located;
     /* BACKING holds every logged attribute change: its namespace is past the log's
@@ -243,6 +247,7 @@ static bool dead_at_end(const ns_replay *r, const dur_fh *logged)
 #define NS_MAP_PROGRESS 0xFF /* first byte of a progress entry (never a handle length) */
 #define NS_MAP_LOCATED 0xFE  /* first byte of "BACKING's namespace was S_lsn" */
 #define NS_MAP_ATTRS 0xFD    /* first byte of "BACKING held every attribute change" */
+#define NS_MAP_CREATING 0xFC /* first byte of "about to re-create the object of record lsn" */
 
 /* Persisted entry: u8 len_a, i32 type_a, a, u8 len_b, i32 type_b, b, u64 XXH3 of the
  * preceding bytes.  A torn last entry (crash while appending) fails its checksum and
@@ -278,8 +283,8 @@ static dur_code map_load(ns_replay *r, dur_error *err)
     const unsigned char *p = data;
     size_t off = 0;
     while (off < len) {
-        if (p[off] == NS_MAP_PROGRESS || p[off] == NS_MAP_LOCATED ||
-            p[off] == NS_MAP_ATTRS) { /* tag, u64 LSN, u64 XXH3 */
+        if (p[off] == NS_MAP_PROGRESS || p[off] == NS_MAP_LOCATED || p[off] == NS_MAP_ATTRS ||
+            p[off] == NS_MAP_CREATING) { /* tag, u64 LSN, u64 XXH3 */
             uint64_t v[2] = {0, 0};
             if (len - off < 17)
                 break; /* torn */
@@ -297,6 +302,8 @@ static dur_code map_load(ns_replay *r, dur_error *err)
                 r->namespace_lsn = v[0];
             } else if (p[off] == NS_MAP_ATTRS) {
                 r->attrs_applied = true;
+            } else if (p[off] == NS_MAP_CREATING) {
+                r->creating_lsn = v[0];
             } else if (v[0] > r->progress_lsn) {
                 r->progress_lsn = v[0];
             }
@@ -1108,6 +1115,41 @@ static void proc_path(int fd, char *buf, size_t size)
 }
 
 /* ---- the rules ---- */
+/* The object replay made at pl for rec: owner and mode as logged, then mapped
+ * (logged handle -> its own) and persisted, so later records find it. */
+static dur_code finish_creation(ns_replay *r, const ns_record *rec, uint64_t lsn, const place *pl,
+                                dur_error *err)
+{
+    if (fchownat(pl->dfd, pl->name, rec->uid, rec->gid, AT_SYMLINK_NOFOLLOW) != 0 ||
+        ((rec->mode & S_IFMT) != S_IFLNK && fchmodat(pl->dfd, pl->name, rec->mode & 07777, 0) != 0))
+        return skip(r, lsn, rec, "owner/mode of the re-created object", errno);
+    dur_fh now;
+    dur_code c = dur_fh_get(pl->dfd, pl->name, &now, err);
+    if (c == DUR_OK)
+        c = map_put(r, &rec->obj, &now, err);
+    return c == DUR_OK ? redone(r, lsn, rec) : c;
+}
+
+/* The previous recovery died while re-creating this record's object (its
+ * CREATING mark names this record, and no progress mark passed it): an object
+ * of the logged type at the name, known to no record and no mapping, is that
+ * re-creation, not a later operation's object.  Found by killing recovery
+ * between the create and map_put: the file's content, mode and links were then
+ * dropped as "object is gone", with nothing reported. */
+static bool interrupted_creation(const ns_replay *r, const ns_record *rec, uint64_t lsn, int dfd,
+                                 const char *name)
+{
+    if (r->creating_lsn != lsn || lsn <= r->progress_lsn)
+        return false;
+    struct stat st;
+    dur_fh fh;
+    dur_error e;
+    return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+           (st.st_mode & S_IFMT) == (rec->mode & S_IFMT) &&
+           dur_fh_get(dfd, name, &fh, &e) == DUR_OK && !slot_find(&r->objs, &fh) &&
+           !slot_find(&r->rev, &fh);
+}
+
 static dur_code redo_create(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_error *err)
 {
     int ofd = -1;
@@ -1126,10 +1168,19 @@ static dur_code redo_create(ns_replay *r, const ns_record *rec, uint64_t lsn, du
     bool present, holds;
     if ((c = name_state(r, pl.dfd, pl.name, NULL, &present, &holds, err)) != DUR_OK)
         goto out;
+    if (present && interrupted_creation(r, rec, lsn, pl.dfd, pl.name)) {
+        c = finish_creation(r, rec, lsn, &pl, err);
+        goto out;
+    }
     if (present) { /* a later operation put another object here */
         c = already(r, lsn, rec, "name taken by a later operation");
         goto out;
     }
+    /* Between the create below and map_put the object exists unmapped: a crash
+     * there would leave the name taken by an object no record knows, and this
+     * record and every later one on the object would be dropped as done. */
+    if ((c = mark_put(r, NS_MAP_CREATING, lsn, err)) != DUR_OK)
+        goto out;
     mode_t perm = rec->mode & 07777;
     int rc = 0;
     switch (rec->mode & S_IFMT) {
@@ -1155,17 +1206,11 @@ static dur_code redo_create(ns_replay *r, const ns_record *rec, uint64_t lsn, du
         c = skip(r, lsn, rec, "re-create failed", errno);
         goto out;
     }
-    if (fchownat(pl.dfd, pl.name, rec->uid, rec->gid, AT_SYMLINK_NOFOLLOW) != 0 ||
-        ((rec->mode & S_IFMT) != S_IFLNK && fchmodat(pl.dfd, pl.name, perm, 0) != 0)) {
-        c = skip(r, lsn, rec, "owner/mode of the re-created object", errno);
+    if (ns_replay_test_fail_mid_create && r->redone + 1 >= ns_replay_test_fail_mid_create) {
+        c = dur_error_set(err, DUR_E_IO, EINTR, NULL, "replay stopped by test switch in a create");
         goto out;
     }
-    dur_fh now;
-    if ((c = dur_fh_get(pl.dfd, pl.name, &now, err)) != DUR_OK)
-        goto out;
-    if ((c = map_put(r, &rec->obj, &now, err)) != DUR_OK)
-        goto out;
-    c = redone(r, lsn, rec);
+    c = finish_creation(r, rec, lsn, &pl, err);
 out:
     place_close(&pl);
     return c;

@@ -30,6 +30,10 @@ extern bool ns_replay_test_rename_by_name;
 /* TEST ONLY: fail recovery (as a crash would stop it) once this many records were
  * redone; 0 = off. */
 extern uint64_t ns_replay_test_fail_after;
+/* TEST ONLY: fail recovery inside the re-creation that would be the N-th redone
+ * record, after the create and before its mapping (the window a crash can hit);
+ * 0 = off. */
+extern uint64_t ns_replay_test_fail_mid_create;
 /* TEST ONLY: do not take records up to the newest CREATE whose object exists as
  * applied, so the per-record identity rules alone are exercised. */
 extern bool ns_replay_test_no_evidence;

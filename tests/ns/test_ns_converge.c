@@ -291,6 +291,7 @@ static int teardown(void **state)
     (void)state;
     ns_replay_test_rename_by_name = false;
     ns_replay_test_fail_after = 0;
+    ns_replay_test_fail_mid_create = 0;
     ns_test_fail_before_checkpoint = false;
     ns_replay_test_no_evidence = false;
     if (e.root) {
@@ -406,9 +407,16 @@ static void test_convergence(void **state)
         /* interrupted after some re-created records (may finish if fewer) */
         bool interrupt = !getenv("NS_TEST_NO_INTERRUPT");
         if (interrupt) {
-            ns_replay_test_fail_after = 1 + (uint64_t)(rand() % 30);
+            /* between records, or inside a re-creation (after the create,
+             * before its mapping) */
+            uint64_t at = 1 + (uint64_t)(rand() % 30);
+            if (rand() % 2)
+                ns_replay_test_fail_mid_create = at;
+            else
+                ns_replay_test_fail_after = at;
             recover_at(&e, &rec, &err); /* fails, or succeeds if fewer records */
             ns_replay_test_fail_after = 0;
+            ns_replay_test_fail_mid_create = 0;
             /* interrupted after replay, before the checkpoint */
             ns_test_fail_before_checkpoint = true;
             recover_at(&e, &rec, &err);

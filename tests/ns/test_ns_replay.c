@@ -112,6 +112,7 @@ static int teardown(void **state)
         dur_ns_close(f->t.ns, NULL);
     ns_replay_test_rename_by_name = false;
     ns_replay_test_fail_after = 0;
+    ns_replay_test_fail_mid_create = 0;
     ns_test_fail_before_checkpoint = false;
     ns_replay_test_no_evidence = false;
     ns_replay_test_size_covers_nothing = false;
@@ -242,8 +243,10 @@ static void test_rename_by_name_is_caught(void **state)
     replay_applied(*state, true);
 }
 
-/* BACKING lost everything since the (empty) checkpoint: replay rebuilds the tree. */
-static void lost_everything(fixture *f, uint64_t stop_after)
+/* BACKING lost everything since the (empty) checkpoint: replay rebuilds the tree.
+ * stop_after: a first recovery is interrupted after that many redone records,
+ * or, with mid_create, inside the re-creation that would be the next one. */
+static void lost_everything_at(fixture *f, uint64_t stop_after, bool mid_create)
 {
     workload(&f->t, false);
     save_journal(f);
@@ -254,13 +257,17 @@ static void lost_everything(fixture *f, uint64_t stop_after)
 
     dur_ns_recovery rec;
     if (stop_after) { /* recovery interrupted after stop_after re-created objects */
-        ns_replay_test_fail_after = stop_after;
+        if (mid_create)
+            ns_replay_test_fail_mid_create = stop_after;
+        else
+            ns_replay_test_fail_after = stop_after;
         dur_ns_options o = opts();
         dur_error err;
         dur_ns *ns = NULL;
         assert_int_not_equal(dur_ns_open(f->bfd, &o, &ns, &rec, &err), DUR_OK);
         assert_null(ns);
         ns_replay_test_fail_after = 0;
+        ns_replay_test_fail_mid_create = 0;
     }
     /* Full replay, then a "crash" before the checkpoint: replayed twice. */
     ns_test_fail_before_checkpoint = true;
@@ -289,6 +296,11 @@ static void lost_everything(fixture *f, uint64_t stop_after)
     free(again);
 }
 
+static void lost_everything(fixture *f, uint64_t stop_after)
+{
+    lost_everything_at(f, stop_after, false);
+}
+
 static void test_replay_after_losing_everything(void **state)
 {
     lost_everything(*state, 0);
@@ -299,6 +311,21 @@ static void test_interrupted_recovery_converges(void **state)
     fixture *f = *state;
     for (uint64_t k = 1; k <= 9; k += 4) {
         lost_everything(f, k);
+        nt_wipe(f->backing, NULL);
+        open_ns(f, NULL);
+    }
+}
+
+/* A crash can also stop recovery inside a re-creation: the object exists, its
+ * mapping does not.  The next recovery must take that object as the record's
+ * (CREATING mark), not as "the name taken by a later operation", or the file's
+ * content, mode and links are lost with "0 skipped" (found by killing recovery
+ * at its fchownat; fails without interrupted_creation, checked). */
+static void test_recovery_interrupted_in_a_create_converges(void **state)
+{
+    fixture *f = *state;
+    for (uint64_t k = 1; k <= 13; k += 3) {
+        lost_everything_at(f, k, true);
         nt_wipe(f->backing, NULL);
         open_ns(f, NULL);
     }
@@ -1018,6 +1045,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rename_by_name_is_caught, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_after_losing_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted_recovery_converges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_interrupted_in_a_create_converges, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_dump_and_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_record_in_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acl_replay_clears_setgid_as_logged, setup, teardown),
