@@ -17,6 +17,8 @@
 #define NS_REPLAY_MAP_FILE "replay-map" /* inside the journal, only during recovery */
 
 #define NS_ORPHANS_NAME "replay-orphans" /* inside BACKING/.durfs, only during recovery */
+/* inside BACKING/.durfs while a session with journal=DIR is not cleanly closed: DIR */
+#define NS_ELSEWHERE_NAME "journal-elsewhere"
 
 /* Zero fill kept ahead of the WAL's records on ext4/XFS (wal.h zero_fill_bytes): a
  * group commit's fdatasync then costs one device flush, not a journal commit. */
@@ -94,6 +96,7 @@ struct dur_ns {
     pthread_cond_t thr_cv;
     pthread_t thread;
     bool thread_started, stopping;
+    bool journal_elsewhere; /* journal_dir given: NS_ELSEWHERE_NAME names it until closed */
 
     atomic_uint_fast64_t file_syncs, syncfs_calls, errors;
     atomic_uint_fast64_t slow_syncs;       /* syncs slower than NS_SLOW_SYNC_NS */

@@ -433,6 +433,67 @@ static dur_code check_journal_placement(dur_ns *ns, int fd, const char *path, du
     return DUR_OK;
 }
 
+/* A journal that still holds changes to replay must be replayed from where it
+ * is: a session started from another journal would leave them behind, and a
+ * later mount from this one would replay them over newer data.  An unreadable
+ * journal counts as holding some. */
+static dur_code refuse_if_unreplayed(const char *path, const char *what, const char *fix,
+                                     dur_error *err)
+{
+    dur_ns_verify_result v = DUR_NS_CORRUPT;
+    dur_error e;
+    dur_error_clear(&e);
+    if (dur_ns_verify(path, &v, NULL, &e) == DUR_OK && v == DUR_NS_CLEAN)
+        return DUR_OK;
+    return dur_error_set(err, DUR_E_INVAL, 0, path,
+                         "%s %s holds changes not yet replayed (%s): %s, or they would be "
+                         "replayed later over newer data",
+                         what, path, v == DUR_NS_NEEDS_RECOVERY ? "needs recovery" : e.msg, fix);
+}
+
+/* Which journal BACKING's last unfinished session used (NS_ELSEWHERE_NAME), and
+ * the default one: each must be clean before a session starts from another. */
+static dur_code check_other_journals(dur_ns *ns, dur_error *err)
+{
+    int rfd = ns->reserved->ops->root_fd(ns->reserved);
+    const char *mine = ns->opts.journal_dir; /* NULL: the default */
+    char path[4096];
+    if (mine && faccessat(rfd, NS_JOURNAL_SUBDIR, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+        ns->reserved->ops->real_path(ns->reserved, NS_JOURNAL_SUBDIR, path, sizeof path, NULL) ==
+            DUR_OK) {
+        dur_code c = refuse_if_unreplayed(path, "the default journal",
+                                          "mount once without "
+                                          "journal= (or run `durfsctl recover BACKING`) first",
+                                          err);
+        if (c != DUR_OK)
+            return c;
+    }
+    void *data = NULL;
+    size_t len = 0;
+    bool exists = false;
+    dur_code c = dur_dir_exists(ns->reserved, NS_ELSEWHERE_NAME, &exists, err);
+    if (c != DUR_OK || !exists)
+        return c;
+    if ((c = dur_file_read_all(ns->reserved, NS_ELSEWHERE_NAME, sizeof path - 1, &data, &len,
+                               err)) != DUR_OK)
+        return c;
+    memcpy(path, data, len);
+    path[len] = '\0';
+    free(data);
+    if (mine && strcmp(mine, path) == 0)
+        return DUR_OK;
+    char fix[2 * sizeof path + 256];
+    snprintf(fix, sizeof fix,
+             "mount with journal=%s first (or run `durfsctl recover --journal %s BACKING`); "
+             "to give them up, remove BACKING/%s/%s",
+             path, path, DUR_NS_RESERVED_NAME, NS_ELSEWHERE_NAME);
+    if ((c = refuse_if_unreplayed(path, "the journal of BACKING's last session,", fix, err)) !=
+        DUR_OK)
+        return c;
+    return ns->opts.read_only || mine ? DUR_OK
+                                      : dur_dir_remove(ns->reserved, NS_ELSEWHERE_NAME, err);
+}
+
 static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
 {
     int fd = -1;
@@ -463,7 +524,17 @@ static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
         if ((c = check_journal_placement(ns, jfd, jd, err)) != DUR_OK)
             return c; /* raced with a rename or symlink change since the first check */
         snprintf(ns->journal_path, sizeof ns->journal_path, "%s", ns->opts.journal_dir);
+        if ((c = check_other_journals(ns, err)) != DUR_OK)
+            return c;
+        if (!ns->opts.read_only) {
+            if ((c = dur_atomic_write(ns->reserved, NS_ELSEWHERE_NAME, jd, strlen(jd), err)) !=
+                DUR_OK)
+                return c;
+            ns->journal_elsewhere = true;
+        }
     } else {
+        if ((c = check_other_journals(ns, err)) != DUR_OK)
+            return c;
         int rfd = ns->reserved->ops->root_fd(ns->reserved);
         if ((c = open_subdir(rfd, NS_JOURNAL_SUBDIR, true, &fd, err)) != DUR_OK)
             return c;
@@ -761,6 +832,8 @@ dur_code dur_ns_close(dur_ns *ns, dur_error *err)
         else
             c = ns_checkpoint_now(ns, false, err);
         dur_error e2;
+        if (c == DUR_OK && ns->journal_elsewhere) /* nothing left to replay there */
+            dur_dir_remove(ns->reserved, NS_ELSEWHERE_NAME, &e2);
         dur_code c2 = dur_wal_close(ns->wal, c == DUR_OK ? err : &e2);
         ns->wal = NULL;
         if (c == DUR_OK)

@@ -215,6 +215,48 @@ class Recovery(unittest.TestCase):
             self.assertEqual(s1['durable_lsn'], s1['last_lsn'], 'fsync(dir) did not commit')
             self.assertEqual(fx.unmount(), 0)
 
+    def assertMountRefused(self, opts, *needles):
+        with self.assertRaises(RuntimeError) as cm:
+            self.fx.mount(opts=opts)
+        for n in needles:
+            self.assertIn(n, str(cm.exception))
+
+    def test_switching_journals_replays_the_old_one_first(self):
+        """A session cut short (kill -9) leaves changes in its journal; a mount
+        from another journal (journal= given, or dropped) must not start over
+        them, or the old journal replays them later over newer data: content,
+        mode and xattr went back (found by probing; fails without
+        check_other_journals, checked).  Each is refused, naming the journal,
+        until that journal is replayed; then switching works."""
+        fx = self.fx
+        other = os.path.join(fx.tmp, 'other-journal')
+        elsewhere = 'checkpoint_secs=3600,journal=' + other
+        # default journal dirty -> journal= refused
+        m = fx.mount()
+        with open(m.path('f'), 'wb') as f:
+            f.write(b'old')
+        os.chmod(m.path('f'), 0o600)
+        m.kill9()
+        self.assertMountRefused(elsewhere, 'not yet replayed', 'without journal=')
+        m = fx.mount()  # replays the default journal
+        self.assertEqual(os.stat(m.path('f')).st_mode & 0o777, 0o600)
+        self.assertEqual(fx.unmount(), 0)
+        # journal= session dirty -> default refused, and another journal= too
+        m = fx.mount(opts=elsewhere)
+        with open(m.path('f'), 'wb') as f:
+            f.write(b'new content')
+        os.chmod(m.path('f'), 0o644)
+        m.kill9()
+        self.assertMountRefused(None, 'not yet replayed', 'journal=' + other)
+        self.assertMountRefused('journal=' + os.path.join(fx.tmp, 'third'), 'journal=' + other)
+        m = fx.mount(opts=elsewhere)
+        self.assertEqual(fx.unmount(), 0)
+        m = fx.mount()  # clean: the default journal takes over
+        with open(m.path('f'), 'rb') as f:
+            self.assertEqual(f.read(), b'new content')
+        self.assertEqual(os.stat(m.path('f')).st_mode & 0o777, 0o644)
+        self.assertEqual(fx.unmount(), 0)
+
     def test_full_journal_refuses_changes_before_applying_them(self):
         """The journal (-o journal= on a 512 KiB tmpfs) fills up.  The create that
         hits ENOSPC fails with EIO; every later metadata change fails with EIO and
