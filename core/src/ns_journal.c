@@ -435,20 +435,32 @@ static dur_code check_journal_placement(dur_ns *ns, int fd, const char *path, du
 
 /* A journal that still holds changes to replay must be replayed from where it
  * is: a session started from another journal would leave them behind, and a
- * later mount from this one would replay them over newer data.  An unreadable
- * journal counts as holding some. */
-static dur_code refuse_if_unreplayed(const char *path, const char *what, const char *fix,
-                                     dur_error *err)
+ * later mount from that one would replay them over newer data.  One without a
+ * WAL holds nothing; an unreadable one counts as holding some.  err names
+ * path; the message says how to proceed. */
+static dur_code refuse_if_unreplayed(const char *path, const char *fix, dur_error *err)
 {
     dur_ns_verify_result v = DUR_NS_CORRUPT;
     dur_error e;
     dur_error_clear(&e);
-    if (dur_ns_verify(path, &v, NULL, &e) == DUR_OK && v == DUR_NS_CLEAN)
+    dur_code c = dur_ns_verify(path, &v, NULL, &e);
+    if (c == DUR_E_NOTFOUND || (c == DUR_OK && v == DUR_NS_CLEAN))
         return DUR_OK;
     return dur_error_set(err, DUR_E_INVAL, 0, path,
-                         "%s %s holds changes not yet replayed (%s): %s, or they would be "
-                         "replayed later over newer data",
-                         what, path, v == DUR_NS_NEEDS_RECOVERY ? "needs recovery" : e.msg, fix);
+                         "this journal holds changes not yet replayed (%s): %s first, or they "
+                         "would be replayed later over newer data",
+                         c == DUR_OK ? "needs recovery" : e.msg, fix);
+}
+
+/* path is the journal this session opened (ns->jdir), by identity: a journal=
+ * spelled with a trailing slash, through a symlink or as the default path is
+ * still the same journal. */
+static bool is_our_journal(dur_ns *ns, const char *path)
+{
+    assert(ns->jdir); /* opened before the other journals are looked at */
+    struct stat a, b;
+    return stat(path, &a) == 0 && fstat(ns->jdir->ops->root_fd(ns->jdir), &b) == 0 &&
+           same_inode(&a, &b);
 }
 
 /* Which journal BACKING's last unfinished session used (NS_ELSEWHERE_NAME), and
@@ -456,15 +468,13 @@ static dur_code refuse_if_unreplayed(const char *path, const char *what, const c
 static dur_code check_other_journals(dur_ns *ns, dur_error *err)
 {
     int rfd = ns->reserved->ops->root_fd(ns->reserved);
-    const char *mine = ns->opts.journal_dir; /* NULL: the default */
     char path[4096];
-    if (mine && faccessat(rfd, NS_JOURNAL_SUBDIR, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+    if (faccessat(rfd, NS_JOURNAL_SUBDIR, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
         ns->reserved->ops->real_path(ns->reserved, NS_JOURNAL_SUBDIR, path, sizeof path, NULL) ==
-            DUR_OK) {
-        dur_code c = refuse_if_unreplayed(path, "the default journal",
-                                          "mount once without "
-                                          "journal= (or run `durfsctl recover BACKING`) first",
-                                          err);
+            DUR_OK &&
+        !is_our_journal(ns, path)) {
+        dur_code c = refuse_if_unreplayed(
+            path, "mount once without journal= (or run `durfsctl recover BACKING`)", err);
         if (c != DUR_OK)
             return c;
     }
@@ -480,18 +490,17 @@ static dur_code check_other_journals(dur_ns *ns, dur_error *err)
     memcpy(path, data, len);
     path[len] = '\0';
     free(data);
-    if (mine && strcmp(mine, path) == 0)
+    if (is_our_journal(ns, path))
         return DUR_OK;
-    char fix[2 * sizeof path + 256];
-    snprintf(fix, sizeof fix,
-             "mount with journal=%s first (or run `durfsctl recover --journal %s BACKING`); "
-             "to give them up, remove BACKING/%s/%s",
-             path, path, DUR_NS_RESERVED_NAME, NS_ELSEWHERE_NAME);
-    if ((c = refuse_if_unreplayed(path, "the journal of BACKING's last session,", fix, err)) !=
-        DUR_OK)
+    c = refuse_if_unreplayed(path,
+                             "BACKING's last session used it: mount with that journal= (or "
+                             "run `durfsctl recover --journal` on it)",
+                             err);
+    if (c != DUR_OK)
         return c;
-    return ns->opts.read_only || mine ? DUR_OK
-                                      : dur_dir_remove(ns->reserved, NS_ELSEWHERE_NAME, err);
+    return ns->opts.read_only || ns->opts.journal_dir
+               ? DUR_OK
+               : dur_dir_remove(ns->reserved, NS_ELSEWHERE_NAME, err);
 }
 
 static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
@@ -533,8 +542,6 @@ static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
             ns->journal_elsewhere = true;
         }
     } else {
-        if ((c = check_other_journals(ns, err)) != DUR_OK)
-            return c;
         int rfd = ns->reserved->ops->root_fd(ns->reserved);
         if ((c = open_subdir(rfd, NS_JOURNAL_SUBDIR, true, &fd, err)) != DUR_OK)
             return c;
@@ -546,6 +553,8 @@ static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
                                      NULL) != DUR_OK)
             snprintf(ns->journal_path, sizeof ns->journal_path, "BACKING/%s/%s",
                      DUR_NS_RESERVED_NAME, NS_JOURNAL_SUBDIR);
+        if ((c = check_other_journals(ns, err)) != DUR_OK)
+            return c;
     }
     return DUR_OK;
 }

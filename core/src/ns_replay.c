@@ -48,7 +48,8 @@
  * Result: S_n, up to fresh handles and empty content of objects BACKING lost.
  * Tested: tests/ns/test_ns_converge.c (snapshots of ext4/XFS + final journal).
  *
- * Idempotence: each re-creation is announced (creating mark) and persisted
+ * Idempotence: each re-creation is announced (creating mark, not synced: a lost
+ * one brings back only the old "name taken" judgement) and persisted
  * (fdatasync; syncfs of BACKING first when that fdatasync does not harden it), and
  * a progress mark follows every record that changed something, so an interrupted
  * recovery resumes where it stopped, adopting an object re-created but not yet
@@ -303,7 +304,8 @@ static dur_code map_load(ns_replay *r, dur_error *err)
             } else if (p[off] == NS_MAP_ATTRS) {
                 r->attrs_applied = true;
             } else if (p[off] == NS_MAP_CREATING) {
-                r->creating_lsn = v[0];
+                if (v[0] > r->creating_lsn) /* a resumed run may announce an older one */
+                    r->creating_lsn = v[0];
             } else if (v[0] > r->progress_lsn) {
                 r->progress_lsn = v[0];
             }
@@ -382,7 +384,9 @@ static dur_code mark_put(ns_replay *r, unsigned char tag, uint64_t lsn, dur_erro
     dur_code c = map_open(r, err);
     if (c != DUR_OK)
         return c;
-    if (!r->hardens && (c = harden_backing(r, err)) != DUR_OK)
+    /* BACKING's changes first (see above); not for a creating mark, which
+     * describes none: reaching the disk early it only allows an adoption */
+    if (!r->hardens && tag != NS_MAP_CREATING && (c = harden_backing(r, err)) != DUR_OK)
         return c;
     unsigned char b[17];
     b[0] = tag;
@@ -395,7 +399,7 @@ static dur_code mark_put(ns_replay *r, unsigned char tag, uint64_t lsn, dur_erro
     if (w != (ssize_t)sizeof b)
         return dur_error_set(err, DUR_E_IO, w < 0 ? errno : ENOSPC, NS_REPLAY_MAP_FILE,
                              "cannot append to the replay map");
-    trace('P');
+    trace(tag == NS_MAP_CREATING ? 'C' : 'P');
     return DUR_OK;
 }
 

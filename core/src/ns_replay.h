@@ -41,7 +41,8 @@ extern bool ns_replay_test_no_evidence;
 extern bool ns_replay_test_size_covers_nothing;
 /* TEST ONLY: called as replay persists its progress: 'S' before a syncfs of BACKING,
  * 'M' after appending a map entry (a re-created object), 'F' before fdatasync of
- * the map, 'P' after appending a progress mark.  Lets a test check the order. */
+ * the map, 'P' after appending a progress mark, 'C' after a creating mark.  Lets a test check the
+ * order. */
 extern void (*ns_replay_test_event)(char event);
 
 #endif

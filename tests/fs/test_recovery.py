@@ -247,14 +247,34 @@ class Recovery(unittest.TestCase):
             f.write(b'new content')
         os.chmod(m.path('f'), 0o644)
         m.kill9()
-        self.assertMountRefused(None, 'not yet replayed', 'journal=' + other)
-        self.assertMountRefused('journal=' + os.path.join(fx.tmp, 'third'), 'journal=' + other)
+        self.assertMountRefused(None, 'not yet replayed', other + ':', 'with that journal=')
+        self.assertMountRefused('journal=' + os.path.join(fx.tmp, 'third'), other + ':')
         m = fx.mount(opts=elsewhere)
         self.assertEqual(fx.unmount(), 0)
         m = fx.mount()  # clean: the default journal takes over
         with open(m.path('f'), 'rb') as f:
             self.assertEqual(f.read(), b'new content')
         self.assertEqual(os.stat(m.path('f')).st_mode & 0o777, 0o644)
+        self.assertEqual(fx.unmount(), 0)
+        # the same journal spelled otherwise is the same journal (found in
+        # review: the marker compared strings); a read-only mount's empty
+        # default journal holds nothing; the default path given as journal= is
+        # the default journal
+        m = fx.mount(opts=elsewhere)
+        os.chmod(m.path('f'), 0o640)
+        m.kill9()
+        m = fx.mount(opts=elsewhere + '/')
+        self.assertEqual(os.stat(m.path('f')).st_mode & 0o777, 0o640)
+        self.assertEqual(fx.unmount(), 0)
+        m = fx.mount(opts='ro')
+        self.assertEqual(fx.unmount(), 0)
+        m = fx.mount(opts=elsewhere)
+        self.assertEqual(fx.unmount(), 0)
+        m = fx.mount(opts='journal=' + os.path.join(fx.backing, '.durfs', 'journal'))
+        os.chmod(m.path('f'), 0o600)
+        m.kill9()
+        m = fx.mount()
+        self.assertEqual(os.stat(m.path('f')).st_mode & 0o777, 0o600)
         self.assertEqual(fx.unmount(), 0)
 
     def test_full_journal_refuses_changes_before_applying_them(self):
