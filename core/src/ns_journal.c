@@ -1108,6 +1108,6 @@ void dur_ns_get_status(dur_ns *ns, dur_ns_status *out)
     out->file_data_bytes = atomic_load(&ns->file_data_bytes);
     out->syncfs_calls = atomic_load(&ns->syncfs_calls);
     out->errors = atomic_load(&ns->errors);
-    out->all_durable =
-        out->durable_lsn == out->last_lsn && (!ns->wal || !dur_wal_poisoned(ns->wal));
+    out->journal_failed = ns->wal && dur_wal_poisoned(ns->wal);
+    out->all_durable = out->durable_lsn == out->last_lsn && !out->journal_failed;
 }

@@ -338,6 +338,10 @@ class Recovery(unittest.TestCase):
             with open(m.path('keep', 'file'), 'rb') as f:
                 self.assertEqual(f.read(), b'readable after the journal fills')
             self.assertGreaterEqual(m.status()['errors'], len(refused) + 1)
+            # and the operator is told the journal failed, not that commits are
+            # still under way (found by probing)
+            self.assertTrue(m.status()['journal_failed'])
+            self.assertIn('THE JOURNAL FAILED', H.durfsctl('status', m.mnt))
             self.assertFalse(m.status()['all_durable'])
             m.stop()
             m = None

@@ -111,10 +111,15 @@ static void print_status(const char *dir, const json *s)
     if (durable == 1 && !no_flush && N("lost_writebacks") > 0)
         all_synced = "yes for everything acknowledged (the LOST DATA above was never "
                      "acknowledged: its close or fsync failed)";
-    printf("  durable now:      %s\n",
-           durable == 1   ? all_synced
-           : durable == 0 ? "not yet: some acknowledged operations are still being committed"
-                          : "unknown");
+    if (json_bool(s, "journal_failed") == 1)
+        printf("  durable now:      no: THE JOURNAL FAILED (a failed journal write or sync: full "
+               "or failing disk?); every change fails with EIO until an unmount and a mount, "
+               "which replays it; the daemon's log says why\n");
+    else
+        printf("  durable now:      %s\n",
+               durable == 1   ? all_synced
+               : durable == 0 ? "not yet: some acknowledged operations are still being committed"
+                              : "unknown");
 #undef N
 }
 

@@ -218,8 +218,10 @@ typedef struct dur_ns_status {
     uint64_t file_data_records; /* file contents logged instead (FILE_DATA) */
     uint64_t file_data_bytes;
     uint64_t syncfs_calls;
-    uint64_t errors;  /* journal or sync errors returned to programs */
-    bool all_durable; /* durable_lsn == last_lsn and no dirty state */
+    uint64_t errors;     /* journal or sync errors returned to programs */
+    bool all_durable;    /* durable_lsn == last_lsn and no dirty state */
+    bool journal_failed; /* poisoned (a failed journal write or sync, or syncfs of BACKING):
+                          * every change fails until a remount replays it */
 } dur_ns_status;
 void dur_ns_get_status(dur_ns *ns, dur_ns_status *out);
 
