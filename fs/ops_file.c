@@ -87,11 +87,13 @@ static bool wants_kernel_mtime(const struct fuse_file_info *fi)
     return g_fs.writeback && writable(fi);
 }
 
-static void note_kernel_mtime(dnode_file *f, const struct fuse_file_info *fi, int fd)
+/* known: fd's attributes, if the caller has them (else one fstat). */
+static void note_kernel_mtime(dnode_file *f, const struct fuse_file_info *fi, int fd,
+                              const struct stat *known)
 {
     struct stat st;
-    if (wants_kernel_mtime(fi) && fstat(fd, &st) == 0)
-        remember_kernel_mtime(f, &st);
+    if (wants_kernel_mtime(fi) && (known || fstat(fd, &st) == 0))
+        remember_kernel_mtime(f, known ? known : &st);
 }
 
 static uint64_t file_handle(int fd, const struct fuse_file_info *fi)
@@ -113,20 +115,17 @@ static void set_open_flags(struct fuse_file_info *fi)
 }
 
 /* O_TRUNC changes the size: journal it like a truncate (a size change), with
- * the mode when the truncation cleared set-id bits. */
-static void log_truncate(dur_ns_op *op, dnode *n, int fd, mode_t mode_before)
+ * the mode when the truncation cleared set-id bits.  st: fd after it. */
+static void log_truncate(dur_ns_op *op, dnode *n, int fd, const struct stat *st, mode_t mode_before)
 {
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return;
     dur_ns_attr a = {.valid = DUR_NS_ATTR_SIZE,
-                     .size = (uint64_t)st.st_size,
-                     .mode = st.st_mode,
-                     .uid = st.st_uid,
-                     .gid = st.st_gid,
-                     .atime = st.st_atim,
-                     .mtime = st.st_mtim};
-    if (st.st_mode != mode_before)
+                     .size = (uint64_t)st->st_size,
+                     .mode = st->st_mode,
+                     .uid = st->st_uid,
+                     .gid = st->st_gid,
+                     .atime = st->st_atim,
+                     .mtime = st->st_mtim};
+    if (st->st_mode != mode_before)
         a.valid |= DUR_NS_ATTR_MODE;
     dur_fh fh;
     inode_fh(n, &fh);
@@ -169,14 +168,17 @@ static int truncate_opened(fuse_req_t req, dnode *n, int fd, int flags, mode_t *
     return e;
 }
 
-/* open(O_TRUNC) of an existing file, inside op: truncate and journal it. */
+/* open(O_TRUNC) of an existing file, inside op: truncate and journal it;
+ * *after: the file's attributes then. */
 static int truncate_and_log(fuse_req_t req, dur_ns_op *op, dnode *n, int fd, int flags,
-                            bool *fcaps_dropped)
+                            bool *fcaps_dropped, struct stat *after)
 {
     mode_t mode_before = 0;
     int e = truncate_opened(req, n, fd, flags, &mode_before, fcaps_dropped);
+    if (!e && fstat(fd, after) != 0)
+        e = errno;
     if (!e)
-        log_truncate(op, n, fd, mode_before);
+        log_truncate(op, n, fd, after, mode_before);
     return e;
 }
 
@@ -189,13 +191,14 @@ void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     int flags = backing_flags(fi->flags), fd, e = 0;
+    struct stat truncated = {0}; /* filled when O_TRUNC succeeds */
     if (flags & O_TRUNC) {
         dur_ns_op op;
         bool fcaps_dropped = false;
         e = begin_op(&op);
         fd = e ? -e : inode_open(n, flags & ~O_TRUNC);
         if (fd >= 0)
-            e = truncate_and_log(req, &op, n, fd, flags, &fcaps_dropped);
+            e = truncate_and_log(req, &op, n, fd, flags, &fcaps_dropped, &truncated);
         e = end_op(&op, fd < 0 ? -fd : e);
         if (!e && fcaps_dropped)
             e = xattr_log_fcaps_removed(n);
@@ -212,7 +215,7 @@ void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     count_open(f, fi, 1);
-    note_kernel_mtime(f, fi, fd);
+    note_kernel_mtime(f, fi, fd, (flags & O_TRUNC) ? &truncated : NULL);
     fi->fh = file_handle(fd, fi);
     set_open_flags(fi);
     if (fuse_reply_open(req, fi) != 0) { /* interrupted: the kernel never saw it */
@@ -265,9 +268,8 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
             dur_ns_log_create(&op, &pfh, name, &fh, ent.attr.st_mode, ent.attr.st_uid,
                               ent.attr.st_gid, 0, NULL);
         } else if (!e && (flags & O_TRUNC)) { /* truncated as in h_open */
-            e = truncate_and_log(req, &op, inode_get(ent.ino), fd, flags, &fcaps_dropped);
-            if (!e && fstat(fd, &ent.attr) != 0)
-                e = errno;
+            e = truncate_and_log(req, &op, inode_get(ent.ino), fd, flags, &fcaps_dropped,
+                                 &ent.attr);
         }
     }
     e = end_op(&op, e);
