@@ -48,8 +48,9 @@
  * Result: S_n, up to fresh handles and empty content of objects BACKING lost.
  * Tested: tests/ns/test_ns_converge.c (snapshots of ext4/XFS + final journal).
  *
- * Idempotence: each re-creation is announced (creating mark, not synced: a lost
- * one brings back only the old "name taken" judgement) and persisted
+ * Idempotence: each re-creation is announced (creating mark, fdatasynced before
+ * the create: lost in a power cut, it would bring back the "name taken"
+ * judgement that drops the object's later records) and persisted
  * (fdatasync; syncfs of BACKING first when that fdatasync does not harden it), and
  * a progress mark follows every record that changed something, so an interrupted
  * recovery resumes where it stopped, adopting an object re-created but not yet
@@ -386,7 +387,8 @@ static dur_code mark_put(ns_replay *r, unsigned char tag, uint64_t lsn, dur_erro
         return c;
     /* BACKING's changes first (see above); not for a creating mark, which
      * describes none: reaching the disk early it only allows an adoption */
-    if (!r->hardens && tag != NS_MAP_CREATING && (c = harden_backing(r, err)) != DUR_OK)
+    bool creating = tag == NS_MAP_CREATING;
+    if (!r->hardens && !creating && (c = harden_backing(r, err)) != DUR_OK)
         return c;
     unsigned char b[17];
     b[0] = tag;
@@ -399,8 +401,14 @@ static dur_code mark_put(ns_replay *r, unsigned char tag, uint64_t lsn, dur_erro
     if (w != (ssize_t)sizeof b)
         return dur_error_set(err, DUR_E_IO, w < 0 ? errno : ENOSPC, NS_REPLAY_MAP_FILE,
                              "cannot append to the replay map");
-    trace(tag == NS_MAP_CREATING ? 'C' : 'P');
-    return DUR_OK;
+    trace(creating ? 'C' : 'P');
+    if (!creating)
+        return DUR_OK;
+    /* The mark must be on disk before the object it announces can be: the
+     * create may reach the disk in any later commit, and without the mark the
+     * next recovery takes the unknown object for a later operation's. */
+    trace('F');
+    return dur_fd_fdatasync(r->map_fd, NS_REPLAY_MAP_FILE, err);
 }
 
 static dur_code map_put(ns_replay *r, const dur_fh *from, const dur_fh *to, dur_error *err)
