@@ -422,7 +422,9 @@ int main(int argc, char **argv)
         log_dur_error("final checkpoint at unmount", &err);
         rc = 1;
     } else {
-        log_msg(LOG_INFO, "unmounted %s: final checkpoint written", g_fs.mount_abs);
+        log_msg(LOG_INFO, "unmounted %s: %s", g_fs.mount_abs,
+                g_fs.opt.read_only ? "read-only, nothing to checkpoint"
+                                   : "final checkpoint written");
     }
     inode_table_destroy();
     close(g_fs.backing_fd);

@@ -532,6 +532,11 @@ static dur_code fd_lock(dur_dir *dd, const char *path, dur_lock **out, dur_error
     if (rc != DUR_OK)
         return rc;
     int fd = open_beneath(fsd(dd)->rootfd, path, O_RDWR | O_CREAT | O_NONBLOCK, 0644);
+    /* On a read-only filesystem flock still keeps a second holder off; the pid
+     * in the file is then the last writable holder's (reported as it is). */
+    bool read_only = fd == -EROFS;
+    if (read_only)
+        fd = open_beneath(fsd(dd)->rootfd, path, O_RDONLY | O_NONBLOCK, 0);
     if (fd < 0)
         return fs_err(err, -fd, path, "open lock file");
     rc = check_regular(fd, path, err);
@@ -558,7 +563,7 @@ static dur_code fd_lock(dur_dir *dd, const char *path, dur_lock **out, dur_error
     }
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+    if (!read_only && (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n)) {
         int e = errno;
         close(fd);
         return fs_err(err, e ? e : EIO, path, "write pid to lock file");

@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -437,7 +438,7 @@ static dur_code check_journal_placement(dur_ns *ns, int fd, const char *path, du
  * is: a session started from another journal would leave them behind, and a
  * later mount from that one would replay them over newer data.  One without a
  * WAL holds nothing; an unreadable one counts as holding some.  err names
- * path; the message says how to proceed. */
+ * path; the message says why it matters and how to proceed (fix). */
 static dur_code refuse_if_unreplayed(const char *path, const char *fix, dur_error *err)
 {
     dur_ns_verify_result v = DUR_NS_CORRUPT;
@@ -447,8 +448,7 @@ static dur_code refuse_if_unreplayed(const char *path, const char *fix, dur_erro
     if (c == DUR_E_NOTFOUND || (c == DUR_OK && v == DUR_NS_CLEAN))
         return DUR_OK;
     return dur_error_set(err, DUR_E_INVAL, 0, path,
-                         "this journal holds changes not yet replayed (%s): %s first, or they "
-                         "would be replayed later over newer data",
+                         "this journal holds changes not yet replayed (%s): %s",
                          c == DUR_OK ? "needs recovery" : e.msg, fix);
 }
 
@@ -474,7 +474,10 @@ static dur_code check_other_journals(dur_ns *ns, dur_error *err)
             DUR_OK &&
         !is_our_journal(ns, path)) {
         dur_code c = refuse_if_unreplayed(
-            path, "mount once without journal= (or run `durfsctl recover BACKING`)", err);
+            path,
+            "mount once without journal= (or run `durfsctl recover BACKING`) first, or they "
+            "would be replayed later over newer data",
+            err);
         if (c != DUR_OK)
             return c;
     }
@@ -494,7 +497,8 @@ static dur_code check_other_journals(dur_ns *ns, dur_error *err)
         return DUR_OK;
     c = refuse_if_unreplayed(path,
                              "BACKING's last session used it: mount with that journal= (or "
-                             "run `durfsctl recover --journal` on it)",
+                             "run `durfsctl recover --journal` on it) first, or they would be "
+                             "replayed later over newer data",
                              err);
     if (c != DUR_OK)
         return c;
@@ -657,15 +661,59 @@ static dur_code check_checkpoints(dur_ns *ns, dur_error *err)
     return c;
 }
 
+static bool on_read_only_fs(int fd)
+{
+    struct statvfs sv;
+    return fstatvfs(fd, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+}
+
+/* A read-only mount recovers like any other: replay writes BACKING and its map.
+ * Where BACKING or the journal sits on a read-only filesystem it cannot, so a
+ * journal holding changes is refused before anything is tried (replay would
+ * skip every record as failed, and the mount would show BACKING without them). */
+static dur_code refuse_unreplayable(dur_ns *ns, dur_error *err)
+{
+    if (!on_read_only_fs(ns->backing_fd) && !on_read_only_fs(ns->jdir->ops->root_fd(ns->jdir)))
+        return DUR_OK;
+    return refuse_if_unreplayed(ns->journal_path,
+                                "BACKING or the journal is on a read-only filesystem: mount it "
+                                "read-write once (or run `durfsctl recover` where it is writable)",
+                                err);
+}
+
+/* ...and then checkpoints what it replayed: without one every read-only mount
+ * replayed the journal again, and a later mount found the objects an earlier
+ * one had re-created under handles no record knows. */
+static dur_code checkpoint_read_only_recovery(dur_ns *ns, dur_error *err)
+{
+    dur_wal_options wo;
+    dur_wal_options_default(&wo);
+    dur_code c = dur_wal_open(ns->jdir, NS_WAL_DIR, &wo, &ns->wal, NULL, err);
+    if (c == DUR_OK)
+        c = ns_checkpoint_now(ns, true, err);
+    if (c == DUR_OK)
+        c = ns_replay_discard_map(ns->jdir, err);
+    if (ns->wal) {
+        dur_error e2;
+        dur_code c2 = dur_wal_close(ns->wal, c == DUR_OK ? err : &e2);
+        ns->wal = NULL;
+        if (c == DUR_OK)
+            c = c2;
+    }
+    return c;
+}
+
 static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
 {
     uint64_t t0 = mono_ns();
     ns_replay *rp = NULL;
     dur_code c = check_checkpoints(ns, err);
+    if (c == DUR_OK && ns->opts.read_only)
+        c = refuse_unreplayable(ns, err);
     if (c != DUR_OK)
         return c;
-    c = ns_replay_new(ns->backing_fd, ns->jdir, !ns->opts.read_only, ns->replay_hardens,
-                      ns->opts.log, ns->opts.log_ctx, &rp, err);
+    c = ns_replay_new(ns->backing_fd, ns->jdir, ns->replay_hardens, ns->opts.log, ns->opts.log_ctx,
+                      &rp, err);
     if (c != DUR_OK)
         return c;
     ns->ckpt_mode_known = ns_replay_writer_mode(rp, &ns->ckpt_mode);
@@ -762,6 +810,9 @@ dur_code dur_ns_open(int backing_fd, const dur_ns_options *opts, dur_ns **out,
            " skipped), %" PRIu64 " torn bytes cut, %.3f s",
            ns->journal_path, rep.wal.checkpoint_lsn, rep.wal.records_replayed, rep.ops_redone,
            rep.ops_already, rep.ops_skipped, rep.wal.bytes_cut, (double)rep.elapsed_ns / 1e9);
+    if (ns->opts.read_only && rep.wal.records_replayed > 0 &&
+        (c = checkpoint_read_only_recovery(ns, err)) != DUR_OK)
+        goto fail;
 
     if (!ns->opts.read_only) {
         dur_wal_options wo;

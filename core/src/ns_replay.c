@@ -110,7 +110,7 @@ typedef struct fh_table {
 struct ns_replay {
     int backing_fd;
     dur_dir *jdir;
-    bool persist, hardens;
+    bool hardens;
     dur_ns_log_fn log;
     void *log_ctx;
     fh_table objs; /* logged handle -> what replay knows about the object */
@@ -380,8 +380,6 @@ static dur_code progress_put(ns_replay *r, uint64_t lsn, dur_error *err)
 
 static dur_code mark_put(ns_replay *r, unsigned char tag, uint64_t lsn, dur_error *err)
 {
-    if (!r->persist)
-        return DUR_OK;
     dur_code c = map_open(r, err);
     if (c != DUR_OK)
         return c;
@@ -414,7 +412,7 @@ static dur_code mark_put(ns_replay *r, unsigned char tag, uint64_t lsn, dur_erro
 static dur_code map_put(ns_replay *r, const dur_fh *from, const dur_fh *to, dur_error *err)
 {
     dur_code c = map_put_mem(r, from, to, err);
-    if (c != DUR_OK || !r->persist)
+    if (c != DUR_OK)
         return c;
     if (!r->hardens && (c = harden_backing(r, err)) != DUR_OK)
         return c;
@@ -834,7 +832,7 @@ static dur_code prepass(ns_replay *r, bool want_evidence, dur_error *err)
     return c;
 }
 
-dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens, dur_ns_log_fn log,
+dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, dur_ns_log_fn log,
                        void *log_ctx, ns_replay **out, dur_error *err)
 {
     ns_replay *r = calloc(1, sizeof *r);
@@ -842,7 +840,6 @@ dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens
         return dur_error_set(err, DUR_E_NOMEM, ENOMEM, NULL, "replay: out of memory");
     r->backing_fd = backing_fd;
     r->jdir = jdir;
-    r->persist = persist;
     r->hardens = hardens;
     r->log = log;
     r->log_ctx = log_ctx;
@@ -851,7 +848,7 @@ dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens
     /* The map first.  Evidence is a fact about the crash state only: a resumed
      * recovery (map or progress present) relies on the progress the first run
      * recorded instead, since the tree now also holds replay's own choices. */
-    dur_code c = persist ? map_load(r, err) : DUR_OK;
+    dur_code c = map_load(r, err);
     bool first_run = r->mapped == 0 && r->progress_lsn == 0 && !r->located;
     if (c == DUR_OK)
         c = prepass(r, first_run, err);

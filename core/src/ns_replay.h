@@ -8,10 +8,10 @@
 typedef struct ns_replay ns_replay;
 
 /* backing_fd: BACKING's root (not owned).  jdir: the journal directory (read for the
- * pre-pass).  persist: keep the map of re-created objects in jdir/replay-map while
- * recovery runs (false for read-only).  hardens: an fdatasync in jdir hardens
+ * pre-pass; the map of re-created objects is kept in jdir/replay-map while
+ * recovery runs, also on a read-only mount).  hardens: an fdatasync in jdir hardens
  * BACKING's metadata (same ext4/XFS); otherwise each re-creation syncfs()es first. */
-dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool persist, bool hardens, dur_ns_log_fn log,
+dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, dur_ns_log_fn log,
                        void *log_ctx, ns_replay **out, dur_error *err);
 /* Replay one WAL record (checkpoint markers and other library records are ignored). */
 dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_t len, uint64_t lsn,

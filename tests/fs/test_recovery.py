@@ -5,6 +5,7 @@ shrinks the WAL; a clean unmount leaves nothing to replay."""
 import errno
 import hashlib
 import os
+import re
 import subprocess
 import time
 import unittest
@@ -273,6 +274,61 @@ class Recovery(unittest.TestCase):
         m = fx.mount(opts='journal=' + os.path.join(fx.backing, '.durfs', 'journal'))
         os.chmod(m.path('f'), 0o600)
         m.kill9()
+        m = fx.mount()
+        self.assertEqual(os.stat(m.path('f')).st_mode & 0o777, 0o600)
+        self.assertEqual(fx.unmount(), 0)
+
+    def test_read_only_mount_recovers_once(self):
+        """-o ro recovers like any mount (replay writes BACKING) and then
+        checkpoints, so the next read-only mount replays nothing (without the
+        checkpoint every -o ro mount replayed the journal again; checked).  On a
+        read-only filesystem (a read-only bind mount of BACKING) a clean journal
+        mounts (the lock file could not be opened: EROFS; checked) and one
+        holding changes is refused by name (replay would fail every record and
+        the mount show BACKING without them)."""
+        fx = self.fx
+        def mount_logging(m):
+            start = os.path.getsize(m.log_path) if os.path.exists(m.log_path) else 0
+            m.start()
+            with open(m.log_path, 'rb') as f:
+                f.seek(start)
+                return f.read().decode('utf-8', 'replace')
+        def replayed(log):
+            return [int(n) for n in re.findall(r'(\d+) records replayed', log)]
+        m = fx.mount()
+        with open(m.path('f'), 'wb') as f:
+            f.write(b'before the kill')
+        os.chmod(m.path('f'), 0o640)
+        m.kill9()
+        ro = H.Mount(fx.backing, fx.mntdir, 'ro')
+        self.assertGreater(replayed(mount_logging(ro))[0], 0)
+        with open(ro.path('f'), 'rb') as f:
+            self.assertEqual(f.read(), b'before the kill')
+        self.assertEqual(os.stat(ro.path('f')).st_mode & 0o777, 0o640)
+        self.assertEqual(ro.stop(), 0)
+        self.assertEqual(replayed(mount_logging(ro)), [0])
+        self.assertEqual(ro.stop(), 0)
+
+        robind = os.path.join(fx.tmp, 'robind')
+        os.mkdir(robind)
+        subprocess.run(['mount', '--bind', fx.backing, robind], check=True)
+        try:
+            subprocess.run(['mount', '-o', 'remount,bind,ro', robind], check=True)
+            ro = H.Mount(robind, fx.mntdir, 'ro')
+            mount_logging(ro)
+            with open(ro.path('f'), 'rb') as f:
+                self.assertEqual(f.read(), b'before the kill')
+            self.assertEqual(ro.stop(), 0)
+            m = fx.mount()
+            os.chmod(m.path('f'), 0o600)
+            m.kill9()
+            with self.assertRaises(RuntimeError) as cm:
+                mount_logging(H.Mount(robind, fx.mntdir, 'ro'))
+            for needle in ('not yet replayed', 'read-only filesystem',
+                           os.path.join(robind, '.durfs', 'journal')):
+                self.assertIn(needle, str(cm.exception))
+        finally:
+            subprocess.run(['umount', robind])
         m = fx.mount()
         self.assertEqual(os.stat(m.path('f')).st_mode & 0o777, 0o600)
         self.assertEqual(fx.unmount(), 0)

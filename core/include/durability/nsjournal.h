@@ -64,7 +64,9 @@ typedef struct dur_ns_options {
     unsigned checkpoint_seconds; /* and at least this often when it has records (default 300) */
     dur_ns_log_fn log;           /* where to report recovery, checkpoints, errors (may be NULL) */
     void *log_ctx;
-    bool read_only; /* recover, then refuse logging (ro mounts) */
+    /* ro mounts: recover (replay writes BACKING, then a checkpoint), then refuse
+     * logging; a journal holding changes on a read-only filesystem is refused */
+    bool read_only;
     /* CLOSE mode: a dirty file of at most this many bytes is made durable at close
      * (and before a rename) by logging its whole content in the journal (FILE_DATA,
      * one group commit shared with other requests) instead of an fdatasync, which on
