@@ -274,21 +274,20 @@ static void log_mount_info(const durfs_options *o)
 }
 
 /* Run as root, durfs mounts as BACKING's own directory behaves: every user may
- * enter (allow_other; with default_permissions, always on, the kernel checks
- * permissions as a local filesystem does), and the nosuid/nodev/noexec of
- * BACKING's mount apply.  libfuse alone lets only the mounting user in and
- * mounts nosuid,nodev: a service running as its own user could not reach its
- * data, a device node made through durfs would not open.  The user's -o
- * options come later and still win. */
-static const char *root_mount_defaults(void)
+ * enter (allow_other, added by make_session; with default_permissions, always
+ * on, the kernel checks permissions as a local filesystem does), and the
+ * nosuid/nodev/noexec of BACKING's mount apply (these flags).  libfuse alone
+ * lets only the mounting user in and mounts nosuid,nodev: a service running as
+ * its own user could not reach its data, a device node made through durfs would
+ * not open.  The user's -o options come later and still win. */
+static const char *root_mount_flags(void)
 {
     struct statvfs sv;
     if (geteuid() != 0 || fstatvfs(g_fs.backing_fd, &sv) != 0)
         return "";
     static char flags[48];
-    snprintf(flags, sizeof flags, ",allow_other,%s,%s%s",
-             (sv.f_flag & ST_NOSUID) ? "nosuid" : "suid", (sv.f_flag & ST_NODEV) ? "nodev" : "dev",
-             (sv.f_flag & ST_NOEXEC) ? ",noexec" : "");
+    snprintf(flags, sizeof flags, ",%s,%s%s", (sv.f_flag & ST_NOSUID) ? "nosuid" : "suid",
+             (sv.f_flag & ST_NODEV) ? "nodev" : "dev", (sv.f_flag & ST_NOEXEC) ? ",noexec" : "");
     return flags;
 }
 
@@ -305,8 +304,8 @@ static struct fuse_session *make_session(const durfs_options *o, char *argv0)
     char opts[sizeof(fsname) + 2048 + 128];
     /* default_permissions: the kernel checks permissions like a local fs */
     snprintf(opts, sizeof(opts), "default_permissions,fsname=%s,subtype=durfs%s%s%s%s%s", fsname,
-             root_mount_defaults(), o->allow_other ? ",allow_other" : "", o->read_only ? ",ro" : "",
-             o->fuse_opts[0] ? "," : "", o->fuse_opts);
+             o->allow_other || geteuid() == 0 ? ",allow_other" : "", root_mount_flags(),
+             o->read_only ? ",ro" : "", o->fuse_opts[0] ? "," : "", o->fuse_opts);
     char *args_v[] = {argv0, "-o", opts, o->debug ? "-d" : NULL, NULL};
     struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, args_v);
     struct fuse_session *se = fuse_session_new(&args, &durfs_ops, sizeof(durfs_ops), NULL);
