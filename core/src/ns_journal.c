@@ -464,9 +464,12 @@ static bool is_our_journal(dur_ns *ns, const char *path)
 }
 
 /* Which journal BACKING's last unfinished session used (NS_ELSEWHERE_NAME), and
- * the default one: each must be clean before a session starts from another. */
-static dur_code check_other_journals(dur_ns *ns, dur_error *err)
+ * the default one: each must be clean before a session starts from another.
+ * *names_ours: NS_ELSEWHERE_NAME already holds this session's journal= as given
+ * (it need not be written again). */
+static dur_code check_other_journals(dur_ns *ns, bool *names_ours, dur_error *err)
 {
+    *names_ours = false;
     int rfd = ns->reserved->ops->root_fd(ns->reserved);
     char path[4096];
     if (faccessat(rfd, NS_JOURNAL_SUBDIR, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -493,8 +496,10 @@ static dur_code check_other_journals(dur_ns *ns, dur_error *err)
     memcpy(path, data, len);
     path[len] = '\0';
     free(data);
-    if (is_our_journal(ns, path))
+    if (is_our_journal(ns, path)) {
+        *names_ours = ns->opts.journal_dir && strcmp(path, ns->opts.journal_dir) == 0;
         return DUR_OK;
+    }
     c = refuse_if_unreplayed(path,
                              "BACKING's last session used it: mount with that journal= (or "
                              "run `durfsctl recover --journal` on it) first, or they would be "
@@ -537,11 +542,12 @@ static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
         if ((c = check_journal_placement(ns, jfd, jd, err)) != DUR_OK)
             return c; /* raced with a rename or symlink change since the first check */
         snprintf(ns->journal_path, sizeof ns->journal_path, "%s", ns->opts.journal_dir);
-        if ((c = check_other_journals(ns, err)) != DUR_OK)
+        bool named = false;
+        if ((c = check_other_journals(ns, &named, err)) != DUR_OK)
             return c;
         if (!ns->opts.read_only) {
-            if ((c = dur_atomic_write(ns->reserved, NS_ELSEWHERE_NAME, jd, strlen(jd), err)) !=
-                DUR_OK)
+            if (!named && (c = dur_atomic_write(ns->reserved, NS_ELSEWHERE_NAME, jd, strlen(jd),
+                                                err)) != DUR_OK)
                 return c;
             ns->journal_elsewhere = true;
         }
@@ -557,7 +563,8 @@ static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
                                      NULL) != DUR_OK)
             snprintf(ns->journal_path, sizeof ns->journal_path, "BACKING/%s/%s",
                      DUR_NS_RESERVED_NAME, NS_JOURNAL_SUBDIR);
-        if ((c = check_other_journals(ns, err)) != DUR_OK)
+        bool named = false;
+        if ((c = check_other_journals(ns, &named, err)) != DUR_OK)
             return c;
     }
     return DUR_OK;

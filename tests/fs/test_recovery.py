@@ -250,7 +250,11 @@ class Recovery(unittest.TestCase):
         m.kill9()
         self.assertMountRefused(None, 'not yet replayed', other + ':', 'with that journal=')
         self.assertMountRefused('journal=' + os.path.join(fx.tmp, 'third'), other + ':')
+        marker = os.path.join(fx.backing, '.durfs', 'journal-elsewhere')
+        marker_ino = os.stat(marker).st_ino
         m = fx.mount(opts=elsewhere)
+        # it already named this journal: not rewritten (an atomic write, two fsyncs)
+        self.assertEqual(os.stat(marker).st_ino, marker_ino)
         self.assertEqual(fx.unmount(), 0)
         m = fx.mount()  # clean: the default journal takes over
         with open(m.path('f'), 'rb') as f:
