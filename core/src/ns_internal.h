@@ -121,6 +121,8 @@ typedef enum ns_test_trust {
     NS_TEST_TRUST_ALL
 } ns_test_trust;
 extern ns_test_trust ns_test_fsync_trust;
+/* TEST ONLY: take the journal for one on another filesystem than BACKING. */
+extern bool ns_test_journal_elsewhere;
 
 /* printf-style log through opts.log (no-op when NULL). */
 void ns_log(dur_ns *ns, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

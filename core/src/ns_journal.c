@@ -50,6 +50,7 @@ bool ns_test_fail_before_checkpoint = false;
 bool ns_test_force_data_journal = false;
 int ns_test_syncfs_errno = 0;
 ns_test_trust ns_test_fsync_trust = NS_TEST_TRUST_PROBED;
+bool ns_test_journal_elsewhere = false;
 
 void ns_log(dur_ns *ns, int level, const char *fmt, ...)
 {
@@ -606,7 +607,8 @@ static dur_code ns_probe(dur_ns *ns, dur_error *err)
                "durfs: WARNING: backing filesystem is %s (volatile): NOTHING survives a power cut",
                ns->policy.name);
     int jfd = ns->jdir->ops->root_fd(ns->jdir);
-    ns->journal_same_fs = jfd >= 0 && dur_fs_same(ns->backing_fd, jfd);
+    ns->journal_same_fs =
+        jfd >= 0 && dur_fs_same(ns->backing_fd, jfd) && !ns_test_journal_elsewhere;
     /* ORDERED needs every group commit to harden BACKING (replay leaves its trees
      * alone); a WAL on another filesystem cannot. */
     ns->hook_syncfs = !ns->policy.fsync_hardens_all_metadata ||
@@ -719,8 +721,8 @@ static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
         c = refuse_unreplayable(ns, err);
     if (c != DUR_OK)
         return c;
-    c = ns_replay_new(ns->backing_fd, ns->jdir, ns->replay_hardens, ns->opts.log, ns->opts.log_ctx,
-                      &rp, err);
+    c = ns_replay_new(ns->backing_fd, ns->jdir, ns->replay_hardens, ns->journal_same_fs,
+                      ns->opts.log, ns->opts.log_ctx, &rp, err);
     if (c != DUR_OK)
         return c;
     ns->ckpt_mode_known = ns_replay_writer_mode(rp, &ns->ckpt_mode);

@@ -110,7 +110,7 @@ typedef struct fh_table {
 struct ns_replay {
     int backing_fd;
     dur_dir *jdir;
-    bool hardens;
+    bool hardens, map_on_backing_fs;
     dur_ns_log_fn log;
     void *log_ctx;
     fh_table objs; /* logged handle -> what replay knows about the object */
@@ -373,6 +373,19 @@ static dur_code map_open(ns_replay *r, dur_error *err)
  * `hardens` case); otherwise BACKING is syncfs()ed first. */
 static dur_code mark_put(ns_replay *r, unsigned char tag, uint64_t lsn, dur_error *err);
 
+/* The map's appends so far on disk, before any later change.  Where an fsync
+ * is not known to harden in order (btrfs, ext4 fast_commit, unknown) and the
+ * map shares BACKING's filesystem, a full commit of it; otherwise an fdatasync
+ * of the map (a syncfs of BACKING would miss a journal on another filesystem,
+ * and the map entries with it: found in review). */
+static dur_code map_sync(ns_replay *r, dur_error *err)
+{
+    if (!r->hardens && r->map_on_backing_fs)
+        return harden_backing(r, err);
+    trace('F');
+    return dur_fd_fdatasync(r->map_fd, NS_REPLAY_MAP_FILE, err);
+}
+
 static dur_code progress_put(ns_replay *r, uint64_t lsn, dur_error *err)
 {
     return mark_put(r, NS_MAP_PROGRESS, lsn, err);
@@ -400,13 +413,10 @@ static dur_code mark_put(ns_replay *r, unsigned char tag, uint64_t lsn, dur_erro
         return dur_error_set(err, DUR_E_IO, w < 0 ? errno : ENOSPC, NS_REPLAY_MAP_FILE,
                              "cannot append to the replay map");
     trace(creating ? 'C' : 'P');
-    if (!creating)
-        return DUR_OK;
     /* The mark must be on disk before the object it announces can be: the
      * create may reach the disk in any later commit, and without the mark the
      * next recovery takes the unknown object for a later operation's. */
-    trace('F');
-    return dur_fd_fdatasync(r->map_fd, NS_REPLAY_MAP_FILE, err);
+    return creating ? map_sync(r, err) : DUR_OK;
 }
 
 static dur_code map_put(ns_replay *r, const dur_fh *from, const dur_fh *to, dur_error *err)
@@ -425,12 +435,7 @@ static dur_code map_put(ns_replay *r, const dur_fh *from, const dur_fh *to, dur_
         return dur_error_set(err, DUR_E_IO, w < 0 ? errno : ENOSPC, NS_REPLAY_MAP_FILE,
                              "cannot append to the replay map");
     trace('M');
-    /* Where an fsync is not known to harden in order (btrfs, ext4 fast_commit,
-     * unknown), a full commit. */
-    if (!r->hardens)
-        return harden_backing(r, err);
-    trace('F');
-    return dur_fd_fdatasync(r->map_fd, NS_REPLAY_MAP_FILE, err);
+    return map_sync(r, err);
 }
 
 dur_code ns_replay_discard_map(dur_dir *jdir, dur_error *err)
@@ -832,8 +837,8 @@ static dur_code prepass(ns_replay *r, bool want_evidence, dur_error *err)
     return c;
 }
 
-dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, dur_ns_log_fn log,
-                       void *log_ctx, ns_replay **out, dur_error *err)
+dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, bool map_on_backing_fs,
+                       dur_ns_log_fn log, void *log_ctx, ns_replay **out, dur_error *err)
 {
     ns_replay *r = calloc(1, sizeof *r);
     if (!r)
@@ -841,6 +846,7 @@ dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, dur_ns_log_f
     r->backing_fd = backing_fd;
     r->jdir = jdir;
     r->hardens = hardens;
+    r->map_on_backing_fs = map_on_backing_fs;
     r->log = log;
     r->log_ctx = log_ctx;
     r->map_fd = -1;

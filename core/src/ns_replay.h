@@ -10,9 +10,11 @@ typedef struct ns_replay ns_replay;
 /* backing_fd: BACKING's root (not owned).  jdir: the journal directory (read for the
  * pre-pass; the map of re-created objects is kept in jdir/replay-map while
  * recovery runs, also on a read-only mount).  hardens: an fdatasync in jdir hardens
- * BACKING's metadata (same ext4/XFS); otherwise each re-creation syncfs()es first. */
-dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, dur_ns_log_fn log,
-                       void *log_ctx, ns_replay **out, dur_error *err);
+ * BACKING's metadata (same ext4/XFS); otherwise each re-creation syncfs()es first.
+ * map_on_backing_fs: jdir is on BACKING's filesystem (a syncfs of BACKING also
+ * makes the map durable). */
+dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, bool map_on_backing_fs,
+                       dur_ns_log_fn log, void *log_ctx, ns_replay **out, dur_error *err);
 /* Replay one WAL record (checkpoint markers and other library records are ignored). */
 dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_t len, uint64_t lsn,
                           dur_error *err);
