@@ -405,9 +405,17 @@ void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t
     creds_saved cs;
     enter_data_owner(fh_fd(fi), &cs);
     ssize_t res = fuse_buf_copy(&out, bufv, 0);
+    /* A write-back must be written whole.  fuse_buf_copy stops at a short copy
+     * without its errno; going on from there (it advanced both vectors) writes
+     * the rest or says why not (ENOSPC, EFBIG: a local filesystem's write(2)
+     * would have said it). */
+    while (fi->writepage && res > 0 && (size_t)res < size) {
+        ssize_t more = fuse_buf_copy(&out, bufv, 0);
+        res = more > 0 ? res + more : more < 0 ? more : -EIO;
+    }
+    if (fi->writepage && res == 0 && size > 0)
+        res = -EIO;
     creds_leave(&cs);
-    if (fi->writepage && res >= 0 && (size_t)res < size)
-        res = -EIO; /* fuse_buf_copy drops the errno of a short copy */
     if (res < 0) {
         bool notify = fi->writepage && note_lost_write_back(inode_get(ino), (int)-res);
         reply_err(req, (int)-res);

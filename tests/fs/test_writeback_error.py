@@ -140,6 +140,27 @@ class RefusedWriteBack(H.LoopExt4Case):
         self.assertIn('LOST DATA:        1 file(s)', status)
         self.assertIn('durable now:      yes for everything acknowledged (the LOST DATA', status)
 
+    def test_write_back_cut_short_reports_why(self):
+        """A write-back that BACKING takes only in part must report BACKING's
+        errno, as a local filesystem's write(2) would: here 8 KiB written back
+        across ext4's largest file size (natively: 4 KiB written, then EFBIG).
+        fuse_buf_copy drops the errno of a short copy; without going on from
+        where it stopped fsync says EIO (checked)."""
+        m = self.fx.mount(opts='journal=%s' % os.path.join(self.fx.tmp, 'journal'))
+        native = os.open(os.path.join(self.fx.backing, 'native'), os.O_WRONLY | os.O_CREAT, 0o644)
+        end = ((1 << 32) - 1) * os.statvfs(self.fx.backing).f_bsize  # ext4's largest file
+        try:
+            self.assertEqual(os.pwrite(native, bytes(8192), end - 4096), 4096)
+            self.assertEqual(H.errno_of(os.pwrite, native, bytes(4096), end), errno.EFBIG)
+        finally:
+            os.close(native)
+        f = os.open(m.path('f'), os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            self.assertEqual(os.pwrite(f, bytes(8192), end - 4096), 8192)  # page cache
+            self.assertEqual(H.errno_of(os.fsync, f), errno.EFBIG)
+        finally:
+            H.errno_of(os.close, f)
+
     def test_streaming_writer_gets_enospc(self):
         """A program writing a stream into a full BACKING must see write(2) fail,
         as on a local filesystem, not write on forever into the page cache while
