@@ -81,6 +81,8 @@ static dur_code syncfs_backing(void *ns, dur_error *err)
 static dur_code sync_file(dur_ns *ns, dur_file_state *st, int fd, bool datasync, bool force,
                           const char *what, dur_error *err)
 {
+    if (!force && !dur_file_state_dirty(st) && atomic_load(&st->failed_errno) == 0)
+        return DUR_OK; /* nothing to sync: not counted as one */
     atomic_fetch_add(&ns->file_syncs, 1);
     uint64_t start = ns_now_ns();
     dur_code c = ns_file_sync_is_syncfs(ns)
@@ -379,13 +381,29 @@ static bool fdatasync_logs(dur_ns *ns, dur_file_state *st, int fd, const dur_fh 
            data_may_be_replayed(ns, st, obj, &covers);
 }
 
+/* Every write this session saw is durable already (a sync here covered it, and
+ * the kernel hands its dirty pages over before an FSYNC), and no logged content
+ * of the file can be replayed, so an fdatasync has nothing to do.  In SYNC mode
+ * each write is synced before it is acknowledged: a program's fdatasync (or the
+ * kernel's, after an O_DSYNC write) paid a second flush for nothing.  No sync
+ * yet in this session (sync_gen 0): an earlier one may have left pages dirty in
+ * BACKING's cache, so it syncs. */
+static bool fdatasync_is_noop(dur_ns *ns, dur_file_state *st, const dur_fh *obj)
+{
+    return atomic_load(&st->sync_gen) > 0 && !dur_file_state_dirty(st) &&
+           !data_maybe_logged(ns, obj);
+}
+
 dur_code dur_ns_file_fsync(dur_ns *ns, dur_file_state *st, int fd, const dur_fh *obj, bool datasync,
                            dur_error *err)
 {
     dur_code c;
     /* fsync keeps the in-place sync: it promises the inode's times too, which a
      * logged content does not restore (replay writes it back at recovery time). */
-    if (datasync && fdatasync_logs(ns, st, fd, obj)) {
+    if (datasync && fdatasync_is_noop(ns, st, obj)) {
+        /* a failed sync still fails; a write landing meanwhile is synced */
+        c = sync_file(ns, st, fd, true, false, "fdatasync of file", err);
+    } else if (datasync && fdatasync_logs(ns, st, fd, obj)) {
         c = skipping(DUR_SKIP_FDATASYNC_LOG)
                 ? DUR_OK
                 : log_content(ns, st, fd, obj, "fdatasync of file", err);

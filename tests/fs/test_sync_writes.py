@@ -124,6 +124,25 @@ class SyncMode(FileSyncs, unittest.TestCase):
         n = self.file_syncs_added('direct', os.O_DIRECT, lambda fd: os.write(fd, b'p' * 4096))
         self.assertGreaterEqual(n, 1)
 
+    def test_fdatasync_after_synced_writes_costs_nothing(self):
+        """Each write is synced already, so an fdatasync after it (the program's,
+        or the kernel's after an O_DSYNC write) has nothing left to do: one file
+        sync per write, not two (without fdatasync_is_noop each costs two,
+        checked).  A file this session has not synced yet is synced: BACKING's
+        cache may hold pages an earlier session left dirty."""
+        def write_then_fdatasync(fd):
+            for i in range(3):
+                os.pwrite(fd, b'd' * 1000, i * 1000)
+                os.fdatasync(fd)
+        self.assertEqual(self.file_syncs_added('fdatasynced', 0, write_then_fdatasync), 3)
+        def three_writes(fd):
+            for i in range(3):
+                os.pwrite(fd, b'o' * 1000, i * 1000)
+        self.assertEqual(self.file_syncs_added('odsync', os.O_DSYNC, three_writes), 3)
+        with open(os.path.join(self.fx.backing, 'earlier'), 'wb') as f:
+            f.write(b'written before')
+        self.assertEqual(self.file_syncs_added('earlier', 0, os.fdatasync), 1)
+
 
 if __name__ == '__main__':
     unittest.main()
