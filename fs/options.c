@@ -78,8 +78,9 @@ static bool is_passthrough(const char *opt)
 /* Options for mount(8)/systemd only; mount.fuse3 passes some of them on. */
 static bool is_fstab_only(const char *opt)
 {
-    static const char *const flags[] = {"defaults", "auto",   "noauto", "nofail", "_netdev", "user",
-                                        "users",    "nouser", "owner",  "group",  NULL};
+    static const char *const flags[] = {"defaults", "auto",  "noauto",       "nofail",
+                                        "_netdev",  "user",  "users",        "nouser",
+                                        "owner",    "group", "nouser_xattr", NULL};
     return in_list(flags, opt) || strncmp(opt, "x-", 2) == 0 || strncmp(opt, "X-", 2) == 0 ||
            strncmp(opt, "comment=", 8) == 0;
 }

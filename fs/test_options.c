@@ -83,6 +83,22 @@ static void fstab_atime_policies_and_max_read(void **state)
     assert_non_null(strstr(msg, "max_read=0"));
 }
 
+/* Options for mount(8), systemd or the admin reach the daemon through
+ * mount.fuse3 (where mount.durfs is not installed): accepted and dropped, as
+ * mount.durfs drops them (nouser_xattr was an unknown option here). */
+static void fstab_only_options_dropped(void **state)
+{
+    (void)state;
+    durfs_options o;
+    char msg[512];
+    assert_int_equal(parse(&o, msg, 4,
+                           "-odefaults,auto,noauto,nofail,_netdev,user,users,nouser,owner,group,"
+                           "nouser_xattr,x-systemd.automount,X-mount.mkdir,comment=c,nodev",
+                           "/b", "/m"),
+                     0);
+    assert_string_equal(o.fuse_opts, "nodev");
+}
+
 static void usage_errors_name_the_argument(void **state)
 {
     (void)state;
@@ -131,6 +147,7 @@ int main(void)
         cmocka_unit_test(defaults_and_positionals),
         cmocka_unit_test(durfs_options_consumed),
         cmocka_unit_test(fstab_atime_policies_and_max_read),
+        cmocka_unit_test(fstab_only_options_dropped),
         cmocka_unit_test(usage_errors_name_the_argument),
         cmocka_unit_test(stats_json_has_every_op),
     };

@@ -60,7 +60,9 @@ bool ctl_parse(int argc, char **argv, const char *allowed, const char *help, ctl
         } else if (strchr(allowed, 'w') && strncmp(s, "--watch=", 8) == 0) {
             a->watch = true;
             if (!parse_number(s + 8, &a->watch_secs)) {
-                fprintf(stderr, "durfsctl %s: bad --watch interval '%s' (seconds, 0..86400)\n",
+                fprintf(stderr,
+                        "durfsctl %s: bad --watch interval '%s' (seconds, more than 0, at most "
+                        "86400)\n",
                         argv[0], s + 8);
                 *status = CTL_USAGE;
                 return false;
