@@ -129,7 +129,9 @@ static int status_json(char *buf, size_t size)
         g_fs.handles ? "true" : "false", (unsigned long long)s->last_lsn,
         (unsigned long long)s->durable_lsn, (unsigned long long)s->checkpoint_lsn, age,
         (unsigned long long)s->checkpoints,
-        (unsigned long long)(s->last_lsn > s->checkpoint_lsn ? s->last_lsn - s->checkpoint_lsn : 0),
+        /* the checkpoint's own marker (LSN above it) is no record to replay */
+        (unsigned long long)(s->last_lsn > s->checkpoint_lsn ? s->last_lsn - s->checkpoint_lsn - 1
+                                                             : 0),
         (unsigned long long)rc->wal.records_replayed, (unsigned long long)rc->ops_redone,
         (unsigned long long)rc->ops_already, (unsigned long long)rc->ops_skipped,
         (unsigned long long)rc->wal.bytes_cut, (double)rc->elapsed_ns / 1e6,
