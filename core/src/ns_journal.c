@@ -501,6 +501,16 @@ static dur_code check_other_journals(dur_ns *ns, bool *names_ours, dur_error *er
         *names_ours = ns->opts.journal_dir && strcmp(path, ns->opts.journal_dir) == 0;
         return DUR_OK;
     }
+    /* Missing is not clean: its filesystem may just not be mounted, and once it
+     * is, a mount from it would replay its changes over newer ones. */
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return dur_error_set(err, DUR_E_INVAL, errno, path,
+                             "BACKING's last session used this journal and did not close it, "
+                             "and it cannot be opened: make it available and mount with that "
+                             "journal= (if it is lost for good, remove BACKING/%s/%s to go on "
+                             "without its changes)",
+                             DUR_NS_RESERVED_NAME, NS_ELSEWHERE_NAME);
     c = refuse_if_unreplayed(path,
                              "BACKING's last session used it: mount with that journal= (or "
                              "run `durfsctl recover --journal` on it) first, or they would be "

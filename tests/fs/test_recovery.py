@@ -282,6 +282,32 @@ class Recovery(unittest.TestCase):
         self.assertEqual(os.stat(m.path('f')).st_mode & 0o777, 0o600)
         self.assertEqual(fx.unmount(), 0)
 
+    def test_missing_journal_of_an_unfinished_session_is_not_clean(self):
+        """A journal= session cut short, then its journal unavailable (its
+        filesystem not mounted): a mount without it must be refused, or a later
+        mount from that journal replays its old changes over newer ones (found
+        by probing: a chmod went back; it counted as clean, checked).  Removing
+        the marker is the way to go on without it."""
+        fx = self.fx
+        other = os.path.join(fx.tmp, 'other-journal')
+        m = fx.mount(opts='journal=' + other)
+        with open(m.path('f'), 'wb') as f:
+            f.write(b'x')
+        os.chmod(m.path('f'), 0o600)
+        m.kill9()
+        os.rename(other, other + '.away')
+        self.assertMountRefused(None, other, 'cannot be opened', 'journal-elsewhere')
+        os.rename(other + '.away', other)
+        m = fx.mount(opts='journal=' + other)
+        self.assertEqual(os.stat(m.path('f')).st_mode & 0o777, 0o600)
+        os.chmod(m.path('f'), 0o640)
+        m.kill9()
+        H.remove_tree(other)
+        os.unlink(os.path.join(fx.backing, '.durfs', 'journal-elsewhere'))
+        m = fx.mount()
+        self.assertEqual(os.stat(m.path('f')).st_mode & 0o777, 0o640)  # BACKING had it
+        self.assertEqual(fx.unmount(), 0)
+
     def test_read_only_mount_recovers_once(self):
         """-o ro recovers like any mount (replay writes BACKING) and then
         checkpoints, so the next read-only mount replays nothing (without the
