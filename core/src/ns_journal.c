@@ -523,12 +523,37 @@ static dur_code check_other_journals(dur_ns *ns, bool *names_ours, dur_error *er
                : dur_dir_remove(ns->reserved, NS_ELSEWHERE_NAME, err);
 }
 
+/* The journal decides what replay does, with the daemon's privileges, to any
+ * object of BACKING's filesystem its handles name: a reserved or journal
+ * directory another user can write would let them plant records (found by
+ * probing: the owner of BACKING swapped .durfs for a directory of their own
+ * while durfs was not mounted, and root's next mount rewrote a root-only file
+ * outside BACKING for them). */
+static dur_code check_private_dir(int fd, const char *path, dur_error *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return dur_error_set(err, DUR_E_IO, errno, path, "cannot stat directory");
+    if (st.st_uid == geteuid() && !(st.st_mode & (S_IWGRP | S_IWOTH)))
+        return DUR_OK;
+    return dur_error_set(err, DUR_E_INVAL, 0, path,
+                         "owned by uid %u with mode %04o: a journal directory must belong to the "
+                         "daemon's user (uid %u) and be writable by it alone, or others could "
+                         "plant records that replay would apply; find out how it got so, then "
+                         "fix its owner and mode",
+                         (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), (unsigned)geteuid());
+}
+
 static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
 {
     int fd = -1;
     dur_code c = open_subdir(ns->backing_fd, DUR_NS_RESERVED_NAME, !ns->opts.read_only, &fd, err);
     if (c != DUR_OK)
         return c;
+    if ((c = check_private_dir(fd, "BACKING/" DUR_NS_RESERVED_NAME, err)) != DUR_OK) {
+        close(fd);
+        return c;
+    }
     c = dur_dir_open_fs_fd(fd, &ns->reserved, err);
     close(fd);
     if (c != DUR_OK)
@@ -553,6 +578,8 @@ static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
         if ((c = check_journal_placement(ns, jfd, jd, err)) != DUR_OK)
             return c; /* raced with a rename or symlink change since the first check */
         snprintf(ns->journal_path, sizeof ns->journal_path, "%s", ns->opts.journal_dir);
+        if ((c = check_private_dir(ns->jdir->ops->root_fd(ns->jdir), jd, err)) != DUR_OK)
+            return c;
         bool named = false;
         if ((c = check_other_journals(ns, &named, err)) != DUR_OK)
             return c;
@@ -574,6 +601,9 @@ static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)
                                      NULL) != DUR_OK)
             snprintf(ns->journal_path, sizeof ns->journal_path, "BACKING/%s/%s",
                      DUR_NS_RESERVED_NAME, NS_JOURNAL_SUBDIR);
+        if ((c = check_private_dir(ns->jdir->ops->root_fd(ns->jdir), ns->journal_path, err)) !=
+            DUR_OK)
+            return c;
         bool named = false;
         if ((c = check_other_journals(ns, &named, err)) != DUR_OK)
             return c;

@@ -986,7 +986,10 @@ static dur_code resolve(ns_replay *r, const dur_fh *logged, int *fd, dur_error *
 static dur_code orphanage(ns_replay *r, int *fd, dur_error *err)
 {
     if (r->orphan_fd < 0) {
-        int res = openat(r->backing_fd, DUR_NS_RESERVED_NAME, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        /* O_NOFOLLOW: a symlink planted there would take the orphans, and what
+         * replay does to them, anywhere (found by probing) */
+        int res = openat(r->backing_fd, DUR_NS_RESERVED_NAME,
+                         O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (res < 0)
             return dur_error_set(err, DUR_E_IO, errno, DUR_NS_RESERVED_NAME,
                                  "replay: cannot open %s", DUR_NS_RESERVED_NAME);
@@ -996,7 +999,8 @@ static dur_code orphanage(ns_replay *r, int *fd, dur_error *err)
             return dur_error_set(err, DUR_E_IO, e, NS_ORPHANS_NAME, "replay: cannot create %s",
                                  NS_ORPHANS_NAME);
         }
-        r->orphan_fd = openat(res, NS_ORPHANS_NAME, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        r->orphan_fd =
+            openat(res, NS_ORPHANS_NAME, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         int e = errno;
         close(res);
         if (r->orphan_fd < 0)

@@ -282,6 +282,35 @@ class Recovery(unittest.TestCase):
         self.assertEqual(os.stat(m.path('f')).st_mode & 0o777, 0o600)
         self.assertEqual(fx.unmount(), 0)
 
+    def test_journal_directories_others_can_write_are_refused(self):
+        """Replay applies the journal with the daemon's privileges to whatever
+        its handles name, so a journal directory another user can write is
+        refused by name: found by probing, the owner of BACKING swapped .durfs
+        for a directory of their own while durfs was not mounted, and root's
+        next mount rewrote a root-only file outside BACKING for them (each case
+        mounts without check_private_dir, checked)."""
+        fx = self.fx
+        fx.mount()
+        self.assertEqual(fx.unmount(), 0)
+        reserved = os.path.join(fx.backing, '.durfs')
+        journal = os.path.join(reserved, 'journal')
+        cases = [(reserved, 0o700, 65534), (reserved, 0o777, 0), (journal, 0o770, 0)]
+        for path, mode, uid in cases:
+            st = os.stat(path)
+            os.chown(path, uid, uid)
+            os.chmod(path, mode)
+            self.assertMountRefused(None, path if path != reserved else 'BACKING/.durfs',
+                                    'uid %d with mode %04o' % (uid, mode), 'writable by it alone')
+            os.chown(path, st.st_uid, st.st_gid)
+            os.chmod(path, st.st_mode & 0o7777)
+        other = os.path.join(fx.tmp, 'shared-journal')
+        os.mkdir(other)
+        os.chmod(other, 0o1777)
+        self.assertMountRefused('journal=' + other, other, 'mode 1777')
+        os.chmod(other, 0o755)
+        fx.mount(opts='journal=' + other)
+        self.assertEqual(fx.unmount(), 0)
+
     def test_missing_journal_of_an_unfinished_session_is_not_clean(self):
         """A journal= session cut short, then its journal unavailable (its
         filesystem not mounted): a mount without it must be refused, or a later

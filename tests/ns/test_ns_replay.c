@@ -297,6 +297,41 @@ static void lost_everything_at(fixture *f, uint64_t stop_after, bool mid_create)
     free(again);
 }
 
+/* BACKING lost everything, and BACKING/.durfs/replay-orphans is a symlink to
+ * a directory outside: recovery, which parks the survivors of removed
+ * directories there, must not follow it (found by probing: a setuid file
+ * replay re-created landed outside BACKING).  Without O_NOFOLLOW in orphanage()
+ * this recovery succeeds and fills the outside directory (checked). */
+static void test_replay_orphanage_symlink_is_not_followed(void **state)
+{
+    fixture *f = *state;
+    workload(&f->t, false);
+    save_journal(f);
+    close_ns(f);
+    nt_wipe(f->backing, DUR_NS_RESERVED_NAME);
+    restore_journal(f);
+    char outside[400], link[600];
+    snprintf(outside, sizeof outside, "%s/outside", f->root);
+    snprintf(link, sizeof link, "%s/%s/%s", f->backing, DUR_NS_RESERVED_NAME, NS_ORPHANS_NAME);
+    assert_int_equal(mkdir(outside, 0700), 0);
+    assert_int_equal(symlink(outside, link), 0);
+    dur_ns_options o = opts();
+    dur_error err;
+    dur_ns *ns = NULL;
+    assert_int_not_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_OK);
+    assert_null(ns);
+    assert_non_null(strstr(err.msg, NS_ORPHANS_NAME));
+    DIR *d = opendir(outside);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            fail_msg("replay put %s outside BACKING", e->d_name);
+    closedir(d);
+    assert_int_equal(unlink(link), 0);
+    open_ns(f, NULL);
+}
+
 static void lost_everything(fixture *f, uint64_t stop_after)
 {
     lost_everything_at(f, stop_after, false);
@@ -1085,6 +1120,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_after_losing_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted_recovery_converges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_interrupted_in_a_create_converges, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_replay_orphanage_symlink_is_not_followed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dump_and_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_record_in_journal, setup, teardown),
