@@ -13,7 +13,8 @@
 static const char status_help[] =
     "usage: durfsctl status DIR [--json]\n"
     "Summary of the durfs mounted on DIR: durability mode, backing directory, journal\n"
-    "location and size, last checkpoint, records since, the last mount's recovery,\n"
+    "location and size (records only, zero fill excluded), last checkpoint, records\n"
+    "since (its marker included), the last mount's recovery,\n"
     "syncs issued, error counters, and whether everything acknowledged is durable now.\n"
     "--json prints the daemon's status document unchanged. Root only.\n";
 static const char stats_help[] =
@@ -23,7 +24,9 @@ static const char stats_help[] =
     "--count stops after N samples. Root only.\n";
 static const char checkpoint_help[] =
     "usage: durfsctl checkpoint DIR [--json]\n"
-    "Force a checkpoint: afterwards no journal record needs replay. Root only.\n";
+    "Write a checkpoint if records were logged since the last one: afterwards no\n"
+    "journal record needs replay. Prints the LSN of the checkpoint in place (the\n"
+    "existing one when nothing was logged). Root only.\n";
 
 static void human_bytes(double b, char *out, size_t n)
 {
@@ -43,7 +46,8 @@ static const char *mode_meaning(const char *mode)
     if (strcmp(mode, "sync") == 0)
         return "metadata and every write durable when the call returns";
     if (strcmp(mode, "ordered") == 0)
-        return "after a crash: a prefix of the operations, at most commit= seconds old";
+        return "after a crash: a prefix of the operations, at most about commit= seconds + 1 s "
+               "old";
     return "unknown mode";
 }
 

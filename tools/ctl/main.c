@@ -9,12 +9,12 @@
 static const char usage_text[] =
     "usage: durfsctl COMMAND [ARGS] [--json]\n"
     "\n"
-    "Online (root only; DIR is a durfs mount point):\n"
+    "Online (root only; DIR is a durfs mount point or any path inside one):\n"
     "  status DIR                  mode, journal, checkpoint, recovery, syncs, errors,\n"
     "                              and whether everything acknowledged is durable now\n"
     "  stats DIR [--watch [SECS]] [--count N]\n"
     "                              per-operation counts and latency percentiles\n"
-    "  checkpoint DIR              force a checkpoint now\n"
+    "  checkpoint DIR              checkpoint now if records were logged since the last\n"
     "Offline (daemon stopped):\n"
     "  verify BACKING|JOURNALDIR   check journal and checkpoints, read-only;\n"
     "                              exit 0 clean, 1 needs recovery, 2 corrupt, 3 error\n"
@@ -22,8 +22,10 @@ static const char usage_text[] =
     "                              replay the journal into BACKING without mounting\n"
     "  dump BACKING|JOURNALDIR     print every journal record\n"
     "\n"
-    "Every command takes --json (machine-readable output) and --help.\n"
-    "Exit status: 0 success, 1 failure, 3 usage error (verify: see above).\n"
+    "Every command takes --json (machine-readable output) and --help;\n"
+    "durfsctl --version prints the version.\n"
+    "Exit status: 0 success, 1 failure, 3 usage error or unusable directory\n"
+    "argument (verify: see above).\n"
     "See durfsctl(8).\n";
 
 static bool parse_number(const char *s, double *out)

@@ -35,16 +35,20 @@ static const char *prog = "mount.durfs";
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: %s BACKING DIR [-sfnv] [-o OPTIONS]\n"
+            "usage: %s BACKING DIR [-sfnv] [-o OPTIONS] [-t TYPE] [-N NS]\n"
             "Mount durfs over DIR, passing operations through to BACKING (may equal DIR).\n"
             "  -o OPTIONS  durability=close|sync|ordered, commit=S, journal=DIR,\n"
-            "              checkpoint_mb=N, checkpoint_secs=N, allow_other,\n"
-            "              default_permissions, ro, rw, nodev, nosuid, noexec, ...\n"
+            "              checkpoint_mb=N, checkpoint_secs=N, data_journal=BYTES,\n"
+            "              allow_other, default_permissions, nonempty, ro, rw, nodev,\n"
+            "              nosuid, noexec, ...\n"
             "              (defaults, nofail, _netdev, x-*, comment=... are accepted and dropped)\n"
             "  -s          sloppy: drop unknown options with a warning instead of failing\n"
             "  -f          fake: check everything, do not mount\n"
             "  -n          accepted for mount(8); there is no mtab to skip\n"
             "  -v          verbose: print the daemon command line\n"
+            "  -t TYPE     accepted and ignored (durfs or fuse.durfs)\n"
+            "  -N NS       enter the mount namespace NS (e.g. /proc/PID/ns/mnt) first\n"
+            "  -h, -V      this help; the version\n"
             "Runs the durfs daemon found via $DURFS_BIN, next to this program, or in PATH.\n"
             "See mount.durfs(8).\n",
             prog);
