@@ -119,10 +119,11 @@ struct ns_replay {
     int map_fd;    /* append-only persisted map, -1 until first use */
     int orphan_fd; /* BACKING/.durfs/replay-orphans, -1 until first use */
     uint64_t redone, already, skipped;
-    uint64_t evidence_lsn;  /* newest CREATE whose object exists: BACKING is at least there */
-    uint64_t progress_lsn;  /* an interrupted recovery finished every record up to here */
-    uint64_t creating_lsn;  /* ...and was re-creating the object of this record */
-    uint64_t namespace_lsn; /* BACKING's namespace equals the one after this record */
+    dur_fh root_fh, reserved_fh; /* BACKING and BACKING/.durfs (len 0: unknown) */
+    uint64_t evidence_lsn;       /* newest CREATE whose object exists: BACKING is at least there */
+    uint64_t progress_lsn;       /* an interrupted recovery finished every record up to here */
+    uint64_t creating_lsn;       /* ...and was re-creating the object of this record */
+    uint64_t namespace_lsn;      /* BACKING's namespace equals the one after this record */
     bool located;
     /* BACKING holds every logged attribute change: its namespace is past the log's
      * end (operations whose records were lost came after all of these). */
@@ -450,6 +451,7 @@ dur_code ns_replay_discard_map(dur_dir *jdir, dur_error *err)
 }
 
 static dur_code resolve(ns_replay *r, const dur_fh *logged, int *fd, dur_error *err);
+static bool names_reserved(const ns_replay *r, const ns_record *rec);
 static void close_fd(int fd);
 
 /* ---- locating BACKING in the log ----
@@ -762,6 +764,8 @@ static dur_code prepass(ns_replay *r, bool want_evidence, dur_error *err)
         ns_record x;
         if ((c = ns_record_decode(rec.type, rec.payload, rec.len, rec.lsn, &x, err)) != DUR_OK)
             break;
+        if (names_reserved(r, &x))
+            continue; /* skipped when replayed */
         if (want_evidence && !loc.failed)
             loc_record(&loc, &x, rec.lsn);
         fh_slot *sl = NULL;
@@ -856,6 +860,11 @@ dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, bool map_on_
     r->log_ctx = log_ctx;
     r->map_fd = -1;
     r->orphan_fd = -1;
+    dur_error ignored;
+    if (dur_fh_get(backing_fd, "", &r->root_fh, &ignored) != DUR_OK)
+        r->root_fh.len = 0;
+    if (dur_fh_get(backing_fd, DUR_NS_RESERVED_NAME, &r->reserved_fh, &ignored) != DUR_OK)
+        r->reserved_fh.len = 0;
     /* The map first.  Evidence is a fact about the crash state only: a resumed
      * recovery (map or progress present) relies on the progress the first run
      * recorded instead, since the tree now also holds replay's own choices. */
@@ -960,7 +969,8 @@ static dur_code resolve(ns_replay *r, const dur_fh *logged, int *fd, dur_error *
     int f = -1;
     dur_error_clear(&e);
     dur_code c = dur_fh_open(r->backing_fd, current(r, logged), O_PATH | O_CLOEXEC, &f, &e);
-    if (c == DUR_E_NOTFOUND)
+    /* EINVAL: a handle the kernel rejects (a damaged record) names nothing */
+    if (c == DUR_E_NOTFOUND || c == DUR_E_INVAL || (c == DUR_E_IO && e.sys_errno == EINVAL))
         return DUR_OK;
     if (c != DUR_OK) {
         if (e.sys_errno == EPERM)
@@ -1028,7 +1038,10 @@ static dur_code name_state(ns_replay *r, int pfd, const char *name, const dur_fh
     if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT)
             return DUR_OK;
-        return dur_error_set(err, DUR_E_IO, errno, name, "replay: stat of %s failed", name);
+        /* the record's parent is no directory (a damaged record, or BACKING
+         * changed behind durfs): this record cannot apply, the rest may */
+        dur_code c = errno == ENOTDIR ? DUR_E_INVAL : DUR_E_IO;
+        return dur_error_set(err, c, errno, name, "replay: stat of %s failed", name);
     }
     *present = true;
     if (!want || want->len == 0)
@@ -1552,6 +1565,24 @@ static dur_code redo_file_data(ns_replay *r, const ns_record *rec, uint64_t lsn,
     return c;
 }
 
+/* BACKING/.durfs (the journal, its lock, replay's own files) is no part of the
+ * tree the log describes, and the daemon never logs it: a record that names it
+ * (damaged or planted) is skipped, never applied.  Found by probing: one RENAME
+ * of .durfs made the live journal reachable through the mount. */
+static bool names_reserved(const ns_replay *r, const ns_record *rec)
+{
+    const dur_fh *dirs[2] = {&rec->parent, &rec->parent2};
+    const char *names[2] = {rec->name, rec->name2};
+    for (int i = 0; i < 2; i++)
+        if (r->root_fh.len && dur_fh_equal(dirs[i], &r->root_fh) &&
+            strcmp(names[i], DUR_NS_RESERVED_NAME) == 0)
+            return true;
+    return r->reserved_fh.len && (dur_fh_equal(&rec->obj, &r->reserved_fh) ||
+                                  dur_fh_equal(&rec->other, &r->reserved_fh) ||
+                                  dur_fh_equal(&rec->parent, &r->reserved_fh) ||
+                                  dur_fh_equal(&rec->parent2, &r->reserved_fh));
+}
+
 dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_t len, uint64_t lsn,
                           dur_error *err)
 {
@@ -1568,6 +1599,8 @@ dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_
     dur_code c = ns_record_decode(type, payload, len, lsn, &rec, err);
     if (c != DUR_OK)
         return c;
+    if (names_reserved(r, &rec))
+        return skip(r, lsn, &rec, "names BACKING's reserved directory " DUR_NS_RESERVED_NAME, 0);
     if (rec.type == NS_REC_FILE_DATA)
         return redo_file_data(r, &rec, lsn, err);
     if (rec.type == NS_REC_FILE_SYNCED)
@@ -1602,6 +1635,8 @@ dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_
     default:
         c = redo_xattr(r, &rec, lsn, err);
     }
+    if (c == DUR_E_INVAL) /* this record cannot apply (see name_state) */
+        c = skip(r, lsn, &rec, "cannot apply", err ? err->sys_errno : 0);
     /* Only records that changed something need a progress mark: re-judging the
      * others on a resumed run finds them applied again. */
     if (c == DUR_OK && r->redone != before)
