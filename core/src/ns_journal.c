@@ -773,6 +773,8 @@ static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
                                .repair = !ns->opts.read_only};
     dur_recovery_callbacks cb = {.on_checkpoint = NULL, .on_record = on_record, .ctx = &rc};
     c = dur_recover(ns->jdir, &ro, &cb, &rep->wal, err);
+    if (c == DUR_OK)
+        c = ns_replay_check_marks(rp, rep->wal.last_lsn, err);
     /* Report namespace records only: the marker a checkpoint leaves after its own
      * LSN is not something that was replayed (a clean unmount reports 0). */
     rep->wal.records_replayed = rc.ns_records;

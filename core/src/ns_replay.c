@@ -892,6 +892,23 @@ dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, bool map_on_
     return DUR_OK;
 }
 
+dur_code ns_replay_check_marks(const ns_replay *r, uint64_t last_lsn, dur_error *err)
+{
+    uint64_t newest = r->progress_lsn;
+    if (r->located && r->namespace_lsn > newest)
+        newest = r->namespace_lsn;
+    if (r->creating_lsn > newest)
+        newest = r->creating_lsn;
+    if (newest <= last_lsn)
+        return DUR_OK;
+    return dur_error_set(err, DUR_E_CORRUPT, 0, NS_REPLAY_MAP_FILE,
+                         "the replay map names LSN %" PRIu64
+                         ", beyond the journal's last record %" PRIu64
+                         ": it is damaged (records it took as done were not replayed); remove it "
+                         "and mount again",
+                         newest, last_lsn);
+}
+
 void ns_replay_free(ns_replay *r)
 {
     if (!r)

@@ -19,6 +19,10 @@ dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, bool map_on_
 dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_t len, uint64_t lsn,
                           dur_error *err);
 void ns_replay_counts(const ns_replay *r, uint64_t *redone, uint64_t *already, uint64_t *skipped);
+/* After the WAL was read to last_lsn (its last valid LSN, or the checkpoint's):
+ * the marks of an interrupted recovery cannot name a later record, which would
+ * have taken unreplayed records as done (a damaged replay map). */
+dur_code ns_replay_check_marks(const ns_replay *r, uint64_t last_lsn, dur_error *err);
 /* The mode of the session that wrote the log (the latest checkpoint's payload);
  * false when there is no checkpoint or its payload names none. */
 bool ns_replay_writer_mode(const ns_replay *r, dur_ns_mode *mode);

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 typedef struct fixture {
     char *root;        /* temp dir */
@@ -1073,6 +1074,44 @@ static void test_record_naming_the_reserved_directory_is_skipped(void **state)
     assert_int_not_equal(fstatat(f->bfd, "moved", &st, 0), 0);
 }
 
+/* A replay map whose progress mark names an LSN past the journal's end (damaged:
+ * replay writes marks only for records it read) is refused before anything is
+ * checkpointed, naming the map; without ns_replay_check_marks the CREATE it
+ * covered was dropped as done, reported only as "done up to LSN
+ * 18446744073709551615", and the checkpoint made that final (found by probing;
+ * checked). */
+static void test_replay_map_mark_beyond_the_journal_is_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(nt_create(&f->t, "kept", 0644, NULL), DUR_OK);
+    save_journal(f);
+    close_ns(f);
+    nt_wipe(f->backing, DUR_NS_RESERVED_NAME);
+    restore_journal(f);
+    unsigned char b[17];
+    b[0] = 0xFF; /* progress mark, docs/format-journal.md */
+    for (int i = 0; i < 8; i++)
+        b[1 + i] = 0xFF;
+    uint64_t x = XXH3_64bits(b, 9);
+    for (int i = 0; i < 8; i++)
+        b[9 + i] = (unsigned char)(x >> (8 * i));
+    char map[600];
+    snprintf(map, sizeof map, "%s/%s", f->journal, NS_REPLAY_MAP_FILE);
+    int fd = open(map, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, b, sizeof b), (ssize_t)sizeof b);
+    close(fd);
+    dur_ns_options o = opts();
+    dur_error err;
+    dur_ns *ns = NULL;
+    assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_E_CORRUPT);
+    assert_non_null(strstr(err.msg, "replay map"));
+    assert_int_equal(unlink(map), 0);
+    open_ns(f, NULL);
+    struct stat st;
+    assert_int_equal(fstatat(f->bfd, "kept", &st, 0), 0); /* replayed this time */
+}
+
 /* ---- what replay persists, and in which order ---- */
 
 static char replay_events[4096];
@@ -1218,6 +1257,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_record_that_cannot_apply_is_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_naming_the_reserved_directory_is_skipped, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_replay_map_mark_beyond_the_journal_is_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dump_and_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_record_in_journal, setup, teardown),
