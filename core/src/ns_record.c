@@ -479,11 +479,14 @@ static void fmt_fh(const dur_fh *fh, char *buf, size_t size)
 }
 
 /* Names are arbitrary bytes: render non-printables as \xNN so one record = one line. */
-static void fmt_name(const char *s, char *buf, size_t size)
+/* Names and symlink targets may hold any byte: escaped, so that a record's text
+ * (dump, replay logs) is one line of printable ASCII (a raw newline in a target
+ * forged a line of `durfsctl dump`, found by probing). */
+static void fmt_bytes(const char *s, size_t n, char *buf, size_t size)
 {
     size_t o = 0;
-    for (; *s && o + 5 < size; s++) {
-        unsigned char ch = (unsigned char)*s;
+    for (size_t i = 0; i < n && o + 5 < size; i++) {
+        unsigned char ch = (unsigned char)s[i];
         if (ch < 0x21 || ch >= 0x7f || ch == '\\')
             o += (size_t)snprintf(buf + o, size - o, "\\x%02x", ch);
         else
@@ -492,21 +495,29 @@ static void fmt_name(const char *s, char *buf, size_t size)
     buf[o] = '\0';
 }
 
+static void fmt_name(const char *s, char *buf, size_t size)
+{
+    fmt_bytes(s, strlen(s), buf, size);
+}
+
 void ns_record_format(const ns_record *r, uint64_t lsn, char *buf, size_t size)
 {
     char a[300], b[300], n1[1100], n2[1100];
     fmt_name(r->name, n1, sizeof n1);
     fmt_name(r->name2, n2, sizeof n2);
     switch (r->type) {
-    case NS_REC_CREATE:
+    case NS_REC_CREATE: {
+        char t[1100];
         fmt_fh(&r->parent, a, sizeof a);
         fmt_fh(&r->obj, b, sizeof b);
+        fmt_bytes(r->target_len ? r->target : "", r->target_len, t, sizeof t);
         snprintf(buf, size,
                  "%" PRIu64 " CREATE parent=%s name=%s obj=%s mode=0%o uid=%u gid=%u rdev=%" PRIu64
-                 "%s%.*s",
+                 "%s%s",
                  lsn, a, n1, b, r->mode, r->uid, r->gid, r->rdev, r->target_len ? " target=" : "",
-                 (int)r->target_len, r->target_len ? r->target : "");
+                 t);
         break;
+    }
     case NS_REC_LINK:
         fmt_fh(&r->obj, a, sizeof a);
         fmt_fh(&r->parent2, b, sizeof b);
