@@ -151,7 +151,14 @@ static dur_code parse_header(const uint8_t *hdr, uint64_t file_size, const char 
                                 "checkpoint payload length %" PRIu64 " does not match the %" PRIu64
                                 " bytes after the header",
                                 plen, file_size - CKPT_HEADER_SIZE);
-    *lsn = get_u64(hdr + 16);
+    uint64_t covered = get_u64(hdr + 16);
+    /* Recovery starts at covered + 1, which must exist (2^64-1 would wrap to 0). */
+    if (covered > DUR_WAL_MAX_LSN)
+        return dur_error_set_at(err, DUR_E_CORRUPT, 0, where, 16,
+                                "checkpoint LSN %" PRIu64 " is out of range (0..%" PRIu64
+                                "): no WAL record could follow it",
+                                covered, (uint64_t)DUR_WAL_MAX_LSN);
+    *lsn = covered;
     *payload_len = plen;
     return DUR_OK;
 }
@@ -255,6 +262,10 @@ dur_code dur_checkpoint_write(dur_dir *d, const char *path, uint64_t lsn, const 
         return dur_error_set(err, DUR_E_INVAL, 0, path,
                              "checkpoint payload of %zu bytes exceeds the limit %u", len,
                              DUR_CHECKPOINT_MAX_PAYLOAD);
+    if (lsn > DUR_WAL_MAX_LSN) /* what we write must be what we accept */
+        return dur_error_set(err, DUR_E_INVAL, 0, path,
+                             "checkpoint LSN %" PRIu64 " is above the largest WAL LSN %" PRIu64,
+                             lsn, (uint64_t)DUR_WAL_MAX_LSN);
     dur_code rc = dur_path_check(path, err);
     if (rc != DUR_OK)
         return rc;

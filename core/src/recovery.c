@@ -77,6 +77,8 @@ static dur_code stream(dur_dir *d, const dur_recovery_options *opts,
                        const dur_recovery_callbacks *cb, const dur_checkpoint *cp,
                        dur_recovery_report *rep, dur_error *err)
 {
+    /* dur_checkpoint_load_latest refuses a checkpoint LSN above DUR_WAL_MAX_LSN. */
+    assert(!cp || cp->lsn <= DUR_WAL_MAX_LSN);
     uint64_t from = cp ? cp->lsn + 1 : 1;
     dur_wal_reader *r = NULL;
     dur_code rc = dur_wal_reader_open(d, opts->wal_path, opts->mode, from, &r, err);

@@ -7,7 +7,9 @@
  *   record frame, 24 + len bytes, no padding:
  *     [0] u32 len (<= DUR_WAL_MAX_PAYLOAD)  [4] u8 type (1..255)
  *     [5] u24 unsynced distance (LSN - the writer's durable LSN at append)
- *     [8] u64 LSN  [16] payload  [16+len] u64 XXH3-64 of bytes [0, 16+len)
+ *     [8] u64 LSN (1..2^64-2)  [16] payload  [16+len] u64 XXH3-64 of bytes [0, 16+len)
+ *   segment ids are 1..2^64-2 (a segment after the last is always nameable), first
+ *   LSNs 1..2^64-1 (2^64-1 only in a segment that can never hold a record).
  *
  * Why this shape: type 0 is invalid so a zero-filled region (a torn tail on many
  * filesystems) never decodes as a record; the checksum covers length, type and LSN,
@@ -57,7 +59,8 @@ uint64_t wal_checksum(const void *data, size_t len)
 
 void wal_header_encode(uint8_t out[WAL_HEADER_SIZE], const wal_header *h)
 {
-    assert(h->segment_id >= 1 && h->first_lsn >= 1);
+    /* The writer never makes a segment it could not name (wal_segment_name_parse). */
+    assert(h->segment_id >= 1 && h->segment_id <= DUR_WAL_MAX_SEGMENT_ID && h->first_lsn >= 1);
     memcpy(out, WAL_MAGIC, WAL_MAGIC_LEN); /* NOLINT(bugprone-not-null-terminated-result) */
     wal_put_u32(out + 8, WAL_FORMAT_VERSION);
     wal_put_u32(out + 12, WAL_HEADER_SIZE);
@@ -100,13 +103,21 @@ bool wal_header_decode(const uint8_t in[WAL_HEADER_SIZE], wal_header *h, char *w
                  h->segment_id, h->first_lsn);
         return false;
     }
+    /* A first LSN of 2^64-1 is possible (an empty segment after record 2^64-2); an id
+     * of 2^64-1 is not, because no segment could follow it. */
+    if (h->segment_id > DUR_WAL_MAX_SEGMENT_ID) {
+        snprintf(why, why_size, "segment id %" PRIu64 " is out of range (1..%" PRIu64 ")",
+                 h->segment_id, (uint64_t)DUR_WAL_MAX_SEGMENT_ID);
+        return false;
+    }
     return true;
 }
 
 void wal_frame_head_encode(uint8_t out[WAL_FRAME_HEAD], uint32_t len, uint8_t type, uint64_t lsn,
                            uint64_t durable_lsn)
 {
-    assert(len <= DUR_WAL_MAX_PAYLOAD && type != 0 && lsn >= 1 && durable_lsn < lsn);
+    assert(len <= DUR_WAL_MAX_PAYLOAD && type != 0 && lsn >= 1 && lsn <= DUR_WAL_MAX_LSN &&
+           durable_lsn < lsn);
     uint64_t distance = lsn - durable_lsn;
     if (distance > WAL_DISTANCE_UNKNOWN)
         distance = WAL_DISTANCE_UNKNOWN;
@@ -184,8 +195,8 @@ int wal_segment_name_parse(const char *name, uint64_t *id)
             return -1; /* overflows u64 */
         v = v * 10 + digit;
     }
-    if (v == 0)
-        return -1;
+    if (v == 0 || v > DUR_WAL_MAX_SEGMENT_ID)
+        return -1; /* 0, or 2^64-1, after which no segment id exists */
     *id = v;
     return 1;
 }

@@ -79,7 +79,8 @@ bool wal_frame_checksum_ok(const uint8_t *frame, uint32_t len, uint64_t *stored,
 /* Segment names. */
 void wal_segment_name(char out[WAL_SEGMENT_NAME_BUF], uint64_t id);
 /* Classify a directory entry: 0 = not a segment (ignore), 1 = a segment (*id set),
- * -1 = looks like a segment ("wal-*.log") but does not parse (corrupt). */
+ * -1 = looks like a segment ("wal-*.log") but does not parse or its id is outside
+ * 1..DUR_WAL_MAX_SEGMENT_ID (corrupt). */
 int wal_segment_name_parse(const char *name, uint64_t *id);
 
 #endif

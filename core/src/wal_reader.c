@@ -7,8 +7,9 @@
  *     first LSN == the LSN following the previous segment's last record (the first
  *     segment present may start anywhere >= 1, after truncation);
  *   - frames back to back from offset 40 to exactly the end of the file; each with
- *     length <= DUR_WAL_MAX_PAYLOAD, type != 0, a matching XXH3-64, and
- *     LSN == previous + 1;
+ *     length <= DUR_WAL_MAX_PAYLOAD, type != 0, a matching XXH3-64,
+ *     LSN <= DUR_WAL_MAX_LSN (2^64-1 has no successor: a writer resuming after it would
+ *     wrap to LSN 0) and LSN == previous + 1;
  *   - except that the LAST segment may go on with zero bytes after its last frame up
  *     to the end of the file (zero fill written ahead by the writer, see
  *     zero_fill_bytes in wal.h): a clean end in both modes, reported in
@@ -199,7 +200,8 @@ static dur_code find_intact(dur_wal_reader *r, uint64_t from, bool *found, uint6
         /* An intact later record carries an LSN between the expected one and what could
          * fit in the bytes since `from` (cheap test first: keeps garbage from making us
          * read and hash megabytes). */
-        uint64_t max_lsn = r->next_lsn + (y - from) / WAL_FRAME_OVERHEAD + 1;
+        uint64_t span = (y - from) / WAL_FRAME_OVERHEAD + 1;
+        uint64_t max_lsn = r->next_lsn > UINT64_MAX - span ? UINT64_MAX : r->next_lsn + span;
         if (!wal_frame_head_plausible(&h, why, sizeof why) || h.lsn < r->next_lsn ||
             h.lsn > max_lsn || (uint64_t)h.len + WAL_FRAME_OVERHEAD > r->file_len - y)
             continue;
@@ -397,6 +399,13 @@ static dur_code read_frame(dur_wal_reader *r, dur_wal_record *rec, bool *have)
                  computed, stored);
         return bad_frame(r, why);
     }
+    /* Like a gap, never a torn tail: the frame is intact. */
+    if (h.lsn > DUR_WAL_MAX_LSN) {
+        snprintf(why, sizeof why,
+                 "record LSN %" PRIu64 " is out of range (1..%" PRIu64 "): no LSN could follow it",
+                 h.lsn, (uint64_t)DUR_WAL_MAX_LSN);
+        return corrupt(r, r->off + 8, why);
+    }
     if (h.lsn != r->next_lsn) {
         snprintf(why, sizeof why, "LSN gap: expected LSN %" PRIu64 ", found %" PRIu64, r->next_lsn,
                  h.lsn);
@@ -404,7 +413,7 @@ static dur_code read_frame(dur_wal_reader *r, dur_wal_record *rec, bool *have)
     }
     r->off += size;
     r->next_lsn++;
-    assert(r->off <= r->file_len && h.lsn + 1 == r->next_lsn);
+    assert(r->off <= r->file_len && h.lsn + 1 == r->next_lsn && r->next_lsn != 0);
     if (h.lsn < r->from_lsn)
         return DUR_OK;
     rec->lsn = h.lsn;

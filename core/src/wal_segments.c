@@ -65,8 +65,9 @@ dur_code wal_list_segments(dur_dir *d, const char *dir, uint64_t **ids, size_t *
             char path[WAL_PATH_BUF];
             wal_join(path, dir, names.names[i]);
             rc = dur_error_set(err, DUR_E_CORRUPT, 0, path,
-                               "name looks like a WAL segment but is not "
-                               "\"wal-<20-digit id >= 1>.log\"");
+                               "name looks like a WAL segment but is not \"wal-<id as 20 "
+                               "digits, 1..%" PRIu64 ">.log\"",
+                               (uint64_t)DUR_WAL_MAX_SEGMENT_ID);
             goto fail;
         }
         v[n++] = id;

@@ -218,6 +218,8 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
     w->spare = (wal_buf){0};
     uint64_t target = w->next_lsn - 1; /* every record appended so far is in batch or written */
     uint64_t new_first = w->next_lsn;
+    /* Callers refuse to rotate out of the last segment id (segment_ids_exhausted). */
+    assert(kind != IO_ROTATE || w->seg_id < DUR_WAL_MAX_SEGMENT_ID);
     uint64_t new_id = w->seg_id + 1;
     if (kind == IO_ROTATE)
         w->seg_end = WAL_HEADER_SIZE; /* later appends belong to the new segment */
@@ -303,6 +305,27 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
     return DUR_OK;
 }
 
+/* mu held.  The ends of the LSN and segment id ranges (DUR_WAL_MAX_LSN,
+ * DUR_WAL_MAX_SEGMENT_ID): reachable only from a journal that starts near them, which
+ * the reader accepts, so they are refused here rather than left to the encoders'
+ * asserts.  Nothing is written, so the writer is not poisoned. */
+static dur_code lsn_exhausted(dur_wal *w, dur_error *err)
+{
+    return dur_error_set(err, DUR_E_INVAL, 0, w->dir,
+                         "WAL LSNs exhausted: the last record has LSN %" PRIu64
+                         ", the largest a record may carry",
+                         w->next_lsn - 1);
+}
+
+/* mu held, I/O role free (seg_id is stable). */
+static dur_code segment_ids_exhausted(dur_wal *w, dur_error *err)
+{
+    return dur_error_set(err, DUR_E_INVAL, 0, w->dir,
+                         "WAL segment ids exhausted: segment %" PRIu64
+                         " is the largest segment id, so it cannot rotate",
+                         w->seg_id);
+}
+
 static bool flush_due(dur_wal *w)
 {
     switch (w->o.flush_policy) {
@@ -357,6 +380,10 @@ dur_code dur_wal_append(dur_wal *w, uint8_t type, const void *payload, size_t le
             rc = poisoned_error(w, err);
             goto out;
         }
+        if (w->next_lsn > DUR_WAL_MAX_LSN) {
+            rc = lsn_exhausted(w, err);
+            goto out;
+        }
         /* Never split a record; a record larger than a segment goes alone into one. */
         bool rotate = w->seg_end > WAL_HEADER_SIZE && w->seg_end + frame > w->o.segment_size;
         bool full = w->active.len > 0 && w->active.len + frame > w->o.buffer_size;
@@ -365,6 +392,10 @@ dur_code dur_wal_append(dur_wal *w, uint8_t type, const void *payload, size_t le
         if (w->io_busy) {
             pthread_cond_wait(&w->cv, &w->mu);
             continue;
+        }
+        if (rotate && w->seg_id >= DUR_WAL_MAX_SEGMENT_ID) {
+            rc = segment_ids_exhausted(w, err);
+            goto out;
         }
         if ((rc = do_io(w, rotate ? IO_ROTATE : IO_WRITE, err)) != DUR_OK)
             goto out;
@@ -504,6 +535,10 @@ dur_code dur_wal_rotate(dur_wal *w, dur_error *err)
         if (w->io_busy) {
             pthread_cond_wait(&w->cv, &w->mu);
             continue;
+        }
+        if (w->seg_id >= DUR_WAL_MAX_SEGMENT_ID) {
+            rc = segment_ids_exhausted(w, err);
+            break;
         }
         rc = do_io(w, IO_ROTATE, err);
         break;
@@ -775,6 +810,7 @@ static dur_code resume(dur_wal *w, const uint64_t *ids, size_t nids, dur_wal_ope
         return rc;
     if ((rc = dur_dir_sync_dir(w->d, w->dir, err)) != DUR_OK)
         return rc;
+    /* The reader refuses a record LSN above DUR_WAL_MAX_LSN, so next never wraps. */
     assert(next >= 1);
     if (seg_push(w, last_id, first_lsn, w->seg_write_off) != DUR_OK)
         return dur_error_set(err, DUR_E_NOMEM, 0, w->dir, "out of memory opening the WAL");

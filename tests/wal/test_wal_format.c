@@ -50,6 +50,17 @@ static void test_header_rejects_each_damage(void **state)
     wal_put_u64(b + 32, XXH3_64bits(b, 32));
     assert_false(wal_header_decode(b, &h, why, sizeof why));
     assert_non_null(strstr(why, "expected 1, found 2"));
+    /* Segment id 2^64-1 (no id could follow it) is refused; first LSN 2^64-1 is not
+     * (an empty segment after record 2^64-2 says so). */
+    memcpy(b, good, sizeof b);
+    wal_put_u64(b + 16, UINT64_MAX);
+    wal_put_u64(b + 32, XXH3_64bits(b, 32));
+    assert_false(wal_header_decode(b, &h, why, sizeof why));
+    assert_non_null(strstr(why, "segment id 18446744073709551615 is out of range"));
+    wal_header_encode(b, &(wal_header){.segment_id = UINT64_MAX - 1, .first_lsn = UINT64_MAX});
+    assert_true(wal_header_decode(b, &h, why, sizeof why));
+    assert_int_equal(h.segment_id, UINT64_MAX - 1);
+    assert_int_equal(h.first_lsn, UINT64_MAX);
 }
 
 static void test_frame_round_trip(void **state)
@@ -120,8 +131,8 @@ static void test_segment_names(void **state)
     uint64_t id = 0;
     assert_int_equal(wal_segment_name_parse("wal-00000000000000000001.log", &id), 1);
     assert_int_equal(id, 1);
-    assert_int_equal(wal_segment_name_parse("wal-18446744073709551615.log", &id), 1);
-    assert_int_equal(id, UINT64_MAX);
+    assert_int_equal(wal_segment_name_parse("wal-18446744073709551614.log", &id), 1);
+    assert_int_equal(id, UINT64_MAX - 1);
     /* not segments: ignored */
     assert_int_equal(wal_segment_name_parse("LOCK", &id), 0);
     assert_int_equal(wal_segment_name_parse("wal-00000000000000000001.log.tmp", &id), 0);
@@ -131,6 +142,8 @@ static void test_segment_names(void **state)
     assert_int_equal(wal_segment_name_parse("wal-0000000000000000000x.log", &id), -1);
     assert_int_equal(wal_segment_name_parse("wal-00000000000000000000.log", &id), -1);
     assert_int_equal(wal_segment_name_parse("wal-18446744073709551616.log", &id), -1);
+    /* the largest u64 is out of range: no segment could follow it */
+    assert_int_equal(wal_segment_name_parse("wal-18446744073709551615.log", &id), -1);
     assert_int_equal(wal_segment_name_parse("wal-000000000000000000001.log", &id), -1);
 }
 

@@ -1,7 +1,8 @@
 /* libdurability: segmented, checksummed write-ahead log with group commit.
  *
  * On-disk format: docs/format-wal.md (segment header, record frame, XXH3-64 over the
- * whole frame).  LSNs start at 1 and increase by exactly 1 across segments.
+ * whole frame).  LSNs start at 1 and increase by exactly 1 across segments, up to
+ * DUR_WAL_MAX_LSN.
  *
  * Durability levels of a record:
  *   dur_wal_append()          in the writer's buffer (or written, per flush policy)
@@ -34,6 +35,14 @@ typedef struct dur_wal dur_wal;
 typedef struct dur_wal_reader dur_wal_reader;
 
 #define DUR_WAL_MAX_PAYLOAD (16u * 1024u * 1024u)
+/* The largest LSN a record (or a checkpoint) may carry: 2^64-2, so that the LSN after
+ * any record exists.  A record or checkpoint above it is DUR_E_CORRUPT; a writer whose
+ * last record has it refuses further appends (DUR_E_INVAL). */
+#define DUR_WAL_MAX_LSN (UINT64_MAX - 1)
+/* The largest segment id: 2^64-2, so that the next segment's id exists.  A segment
+ * named above it is DUR_E_CORRUPT; a writer in segment DUR_WAL_MAX_SEGMENT_ID refuses
+ * to rotate (DUR_E_INVAL). */
+#define DUR_WAL_MAX_SEGMENT_ID (UINT64_MAX - 1)
 /* Record types: 1..239 are the caller's, 240..255 are reserved for the library. */
 #define DUR_WAL_TYPE_USER_MAX 239
 #define DUR_WAL_TYPE_CHECKPOINT 240 /* payload: u64 LE checkpoint LSN */
@@ -82,7 +91,10 @@ typedef struct dur_wal_open_report {
 dur_code dur_wal_open(dur_dir *d, const char *path, const dur_wal_options *opts, dur_wal **out,
                       dur_wal_open_report *report, dur_error *err);
 
-/* Append one record; *lsn (may be NULL) receives its LSN. */
+/* Append one record; *lsn (may be NULL) receives its LSN.  DUR_E_INVAL when the
+ * record would need an LSN above DUR_WAL_MAX_LSN, or a new segment above
+ * DUR_WAL_MAX_SEGMENT_ID (only a journal that starts near either can get there); the
+ * writer stays usable. */
 dur_code dur_wal_append(dur_wal *w, uint8_t type, const void *payload, size_t len, uint64_t *lsn,
                         dur_error *err);
 /* Write buffered records to the OS. */
@@ -104,7 +116,8 @@ void dur_wal_poison(dur_wal *w, const dur_error *cause);
 /* Start the next segment now: the current one is written, the leader hook runs, it is
  * fdatasynced, then the new segment is created durably.  Nothing happens when the
  * current segment holds no record.  A checkpoint calls it before appending its marker
- * so that dur_wal_truncate_below() can delete every segment the checkpoint covers. */
+ * so that dur_wal_truncate_below() can delete every segment the checkpoint covers.
+ * DUR_E_INVAL when the current segment's id is DUR_WAL_MAX_SEGMENT_ID. */
 dur_code dur_wal_rotate(dur_wal *w, dur_error *err);
 
 /* Delete every segment whose records all have LSN < lsn (never the active one),
