@@ -96,12 +96,31 @@ dnode *inode_add(const struct stat *st, const dur_fh *fh, int opath_fd, int *err
 dnode *inode_find(uint64_t dev, uint64_t ino);
 void inode_forget(dnode *n, uint64_t nlookup);
 /* Removing a name that may be the object's last (unlink, rmdir, rename over
- * it): before, inode_prepare_hold gives an O_PATH fd of parent_fd/name when the
- * node has no cached fd to keep (else -1); after the removal succeeded,
- * inode_hold_removed (fd consumed, -1 allowed) marks the node maybe_gone and
- * keeps an fd of the object until the kernel forgets it. */
-int inode_prepare_hold(int parent_fd, const char *name, const struct stat *st);
-void inode_hold_removed(const struct stat *st, int fd);
+ * it): before the backing call, inode_prepare_hold keeps an fd of the object in
+ * h: it pins the node's cached fd, or opens one of parent_fd/name when the node
+ * has none (h empty when nothing is to be held).  After the removal succeeded,
+ * inode_hold_removed marks the node maybe_gone and turns h into the node's hold
+ * of the object until the kernel forgets it; after a failure inode_hold_cancel
+ * gives it back.  Each consumes h; both accept an empty one. */
+typedef struct inode_hold {
+    int fd;   /* O_PATH fd opened for the node, or -1 */
+    int slot; /* the node's cache slot, pinned (reserved for the hold), or -1 */
+} inode_hold;
+#define INODE_HOLD_NONE ((inode_hold){.fd = -1, .slot = -1})
+void inode_prepare_hold(int parent_fd, const char *name, const struct stat *st, inode_hold *h);
+void inode_hold_removed(const struct stat *st, inode_hold *h);
+void inode_hold_cancel(inode_hold *h);
+#ifdef DUR_TEST_HOOKS
+/* TEST ONLY (DURFS_TEST_EVICT_AT_REMOVE=PREFIX, test_hooks builds): a removal of a
+ * name starting with PREFIX evicts every unpinned fd-cache slot between
+ * inode_prepare_hold and the backing call, as other threads' fdref_get may. */
+void inode_test_evict_at_remove(const char *name);
+#else
+static inline void inode_test_evict_at_remove(const char *name)
+{
+    (void)name;
+}
+#endif
 dnode_file *inode_file(dnode *n); /* allocate on demand */
 size_t inode_count(void);
 

@@ -30,6 +30,12 @@
  * dirty one is always settled at forget instead.
  *
  * Locking: one mutex guards the hash, nlookup, slots and pins.
+ *
+ * Pins: a slot's pins are its fdrefs, plus one while its node holds it
+ * (n->held, inode_hold_removed), plus one while a removal of its node is under
+ * way (inode_prepare_hold ... inode_hold_removed / inode_hold_cancel).  A pinned
+ * slot is never evicted nor given to another node; a node freed while its slot is
+ * pinned leaves it an orphan (s->n NULL) that the last unpin closes.
  */
 #include "durfs.h"
 
@@ -57,7 +63,13 @@ static dnode **g_buckets;
 static size_t g_nbuckets, g_count;
 static fd_slot *g_slots;
 static size_t g_nslots, g_hand;
-static size_t g_held; /* slots pinned by their removed node (inode_hold_removed) */
+/* Holds of removed objects: g_held nodes pin their slot (n->held), and
+ * g_hold_reserved slots are pinned by a removal under way, which hands its pin
+ * over as the node's hold.  Together at most g_nslots / 2 (wants_hold). */
+static size_t g_held, g_hold_reserved;
+#ifdef DUR_TEST_HOOKS
+static const char *g_test_evict_prefix; /* TEST ONLY: DURFS_TEST_EVICT_AT_REMOVE, read at init */
+#endif
 
 static size_t hash_of(uint64_t dev, uint64_t ino)
 {
@@ -141,6 +153,7 @@ static void slot_release(dnode *n)
         return;
     fd_slot *s = &g_slots[n->slot];
     assert(s->n == n);
+    assert(!n->held); /* a held slot is pinned: never evicted, and node_free unholds first */
     s->n = NULL;
     if (s->pins == 0) { /* else an orphan: the last fdref_put closes it */
         close(s->fd);
@@ -152,7 +165,8 @@ static void slot_release(dnode *n)
 static void node_free(dnode *n)
 {
     if (n->held) { /* its own pin (inode_hold_removed) */
-        assert(n->slot >= 0 && g_slots[n->slot].pins > 0);
+        assert(n->slot >= 0 && g_slots[n->slot].n == n && g_slots[n->slot].pins > 0);
+        assert(g_held > 0);
         g_slots[n->slot].pins--;
         n->held = false;
         g_held--;
@@ -185,6 +199,17 @@ static int slot_take(void)
     return -1;
 }
 
+/* Drop one pin of slot i (lock held); the last pin of an orphan closes its fd. */
+static void slot_unpin(int i)
+{
+    fd_slot *s = &g_slots[i];
+    assert(s->pins > 0);
+    if (--s->pins == 0 && !s->n && s->fd >= 0) { /* orphaned while pinned */
+        close(s->fd);
+        s->fd = -1;
+    }
+}
+
 /* Give an O_PATH fd to the cache for n (lock held); closes it if n has one. */
 static void slot_install(dnode *n, int fd)
 {
@@ -211,6 +236,11 @@ int inode_table_init(size_t fd_cache_slots)
         return ENOMEM;
     for (size_t i = 0; i < g_nslots; i++)
         g_slots[i].fd = -1;
+#ifdef DUR_TEST_HOOKS
+    g_test_evict_prefix = getenv("DURFS_TEST_EVICT_AT_REMOVE"); /* TEST ONLY */
+    if (g_test_evict_prefix)
+        log_msg(LOG_WARNING, "TEST HOOK: removals of %s* evict the fd cache", g_test_evict_prefix);
+#endif
 
     struct stat st;
     if (fstat(g_fs.backing_fd, &st) < 0)
@@ -434,39 +464,109 @@ void inode_forget(dnode *n, uint64_t nlookup)
  * working; past that such an object gets ESTALE once its fd is evicted. */
 static bool wants_hold(const dnode *n)
 {
-    return n && n != g_fs.root && !n->held && n->fd < 0 && n->nlookup > 0 && g_held < g_nslots / 2;
+    return n && n != g_fs.root && !n->held && n->fd < 0 && n->nlookup > 0 &&
+           g_held + g_hold_reserved < g_nslots / 2;
 }
 
-int inode_prepare_hold(int parent_fd, const char *name, const struct stat *st)
+/* The node's fd must survive from here to inode_hold_removed: between them come
+ * the backing unlinkat/renameat2 and the journal append, while other threads'
+ * fdref_get may evict any unpinned slot; an evicted one closed the node's only
+ * fd, and after the removal its handle no longer opens the object (ESTALE).  So
+ * a cached fd is pinned now, and the pin becomes the hold; without one an fd is
+ * opened while the name still leads to the object. */
+void inode_prepare_hold(int parent_fd, const char *name, const struct stat *st, inode_hold *h)
 {
+    h->fd = -1;
+    h->slot = -1;
+    bool open_one = false;
     pthread_mutex_lock(&g_lock);
     dnode *n = hash_find(st->st_dev, st->st_ino);
-    bool open_one = wants_hold(n) && n->slot < 0;
+    if (wants_hold(n)) {
+        if (n->slot >= 0) {
+            fd_slot *s = &g_slots[n->slot];
+            assert(s->n == n && s->fd >= 0);
+            s->pins++;
+            h->slot = n->slot;
+            g_hold_reserved++;
+            assert(g_held + g_hold_reserved <= g_nslots / 2);
+        } else {
+            open_one = true;
+        }
+    }
     pthread_mutex_unlock(&g_lock);
-    return open_one ? openat(parent_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
+    if (open_one)
+        h->fd = openat(parent_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 }
 
-void inode_hold_removed(const struct stat *st, int fd)
+void inode_hold_removed(const struct stat *st, inode_hold *h)
 {
+    int fd = h->fd;
     pthread_mutex_lock(&g_lock);
     dnode *n = hash_find(st->st_dev, st->st_ino);
     if (n && n != g_fs.root)
         n->maybe_gone = true;
-    if (wants_hold(n)) {
+    if (h->slot >= 0) {
+        /* The reserved pin becomes the node's hold.  The pinned slot was given to
+         * no other node; it is an orphan (s->n NULL) if the node was freed
+         * meanwhile, or n's own otherwise. */
+        fd_slot *s = &g_slots[h->slot];
+        assert(s->pins > 0 && g_hold_reserved > 0);
+        g_hold_reserved--;
+        if (n && s->n == n && n != g_fs.root && !n->held && n->nlookup > 0) {
+            assert(n->slot == h->slot && n->fd < 0 && s->fd >= 0);
+            n->held = true; /* counted in the cap since inode_prepare_hold */
+            g_held++;
+        } else {
+            slot_unpin(h->slot);
+        }
+    } else if (wants_hold(n)) {
         if (n->slot < 0 && fd >= 0) {
             slot_install(n, fd); /* consumes fd */
             fd = -1;
         }
         if (n->slot >= 0) {
+            assert(g_slots[n->slot].n == n);
             g_slots[n->slot].pins++;
             n->held = true;
             g_held++;
         }
     }
+    assert(g_held + g_hold_reserved <= g_nslots / 2);
     pthread_mutex_unlock(&g_lock);
     if (fd >= 0)
         close(fd);
+    h->fd = -1;
+    h->slot = -1;
 }
+
+void inode_hold_cancel(inode_hold *h)
+{
+    if (h->slot >= 0) {
+        pthread_mutex_lock(&g_lock);
+        assert(g_hold_reserved > 0);
+        g_hold_reserved--;
+        slot_unpin(h->slot);
+        pthread_mutex_unlock(&g_lock);
+    }
+    if (h->fd >= 0)
+        close(h->fd);
+    h->fd = -1;
+    h->slot = -1;
+}
+
+#ifdef DUR_TEST_HOOKS
+void inode_test_evict_at_remove(const char *name)
+{
+    const char *pre = g_test_evict_prefix;
+    if (!pre || !*pre || strncmp(name, pre, strlen(pre)) != 0)
+        return;
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < g_nslots; i++)
+        if (g_slots[i].n && g_slots[i].pins == 0)
+            slot_release(g_slots[i].n);
+    pthread_mutex_unlock(&g_lock);
+}
+#endif
 
 dnode_file *inode_file(dnode *n)
 {
@@ -564,12 +664,7 @@ void fdref_put(fdref *r)
     int saved = errno; /* callers report the errno of their own call */
     if (r->slot >= 0) {
         pthread_mutex_lock(&g_lock);
-        fd_slot *s = &g_slots[r->slot];
-        assert(s->pins > 0);
-        if (--s->pins == 0 && !s->n && s->fd >= 0) { /* orphaned while pinned */
-            close(s->fd);
-            s->fd = -1;
-        }
+        slot_unpin(r->slot);
         pthread_mutex_unlock(&g_lock);
     }
     if (r->owned)

@@ -161,7 +161,11 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
     if (!e && g_fs.fs.has_handles && dur_fh_get(r.fd, name, &fh, &err) != DUR_OK)
         fh.len = 0;
     bool last_name = !e && (is_dir || st.st_nlink <= 1);
-    int hold = last_name ? inode_prepare_hold(r.fd, name, &st) : -1;
+    inode_hold hold = INODE_HOLD_NONE;
+    if (last_name) {
+        inode_prepare_hold(r.fd, name, &st, &hold);
+        inode_test_evict_at_remove(name); /* TEST ONLY (no-op in release builds) */
+    }
     if (!e)
         e = unlinkat(r.fd, name, is_dir ? AT_REMOVEDIR : 0) < 0 ? errno : 0;
     if (!e) {
@@ -170,9 +174,9 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
         dur_ns_log_remove(&op, &pfh, name, &fh, is_dir);
     }
     if (!e && last_name)
-        inode_hold_removed(&st, hold);
-    else if (hold >= 0)
-        close(hold);
+        inode_hold_removed(&st, &hold);
+    else
+        inode_hold_cancel(&hold);
     e = end_op(&op, e);
     fdref_put(&r);
     reply_err(req, e);
@@ -258,7 +262,11 @@ void h_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
     bool same = replaced && dst.st_dev == sst.st_dev && dst.st_ino == sst.st_ino;
     bool last_name = replaced && !same && !(flags & RENAME_EXCHANGE) &&
                      (S_ISDIR(dst.st_mode) || dst.st_nlink <= 1);
-    int hold = last_name ? inode_prepare_hold(to.fd, newname, &dst) : -1;
+    inode_hold hold = INODE_HOLD_NONE;
+    if (last_name) {
+        inode_prepare_hold(to.fd, newname, &dst, &hold);
+        inode_test_evict_at_remove(newname); /* TEST ONLY (no-op in release builds) */
+    }
     if (!e)
         e = renameat2(from.fd, name, to.fd, newname, flags) < 0 ? errno : 0;
     if (!e) {
@@ -268,9 +276,9 @@ void h_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
         dur_ns_log_rename(&op, &pfh, name, &npfh, newname, flags, &sfh, replaced ? &dfh : NULL);
     }
     if (!e && last_name)
-        inode_hold_removed(&dst, hold);
-    else if (hold >= 0)
-        close(hold);
+        inode_hold_removed(&dst, &hold);
+    else
+        inode_hold_cancel(&hold);
     e = end_op(&op, e);
     fdref_put(&from);
     fdref_put(&to);

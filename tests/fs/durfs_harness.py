@@ -483,6 +483,19 @@ def fallocate(fd, mode, off, length):
         raise OSError(e, os.strerror(e))
 
 
+AT_STATX_FORCE_SYNC = 0x2000
+
+
+def getattr_sync(path):
+    """statx(AT_STATX_FORCE_SYNC): a FUSE mount answers it with a GETATTR sent
+    to the daemon, whatever the kernel has cached."""
+    buf = ctypes.create_string_buffer(256)
+    r = _libc.statx(AT_FDCWD, os.fsencode(path), AT_STATX_FORCE_SYNC, ctypes.c_uint(0x7ff), buf)
+    if r != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), path)
+
+
 def main():
     """unittest.main with exit 1 on any failure and the daemon logs printed."""
     prog = unittest.main(exit=False, verbosity=2)

@@ -586,6 +586,99 @@ class RemovedButReachable(unittest.TestCase):
         self.assertEqual(held(), [])
 
 
+class RemovedInTheWindow(unittest.TestCase):
+    """As RemovedButReachable, with the node's cached fd evicted while the removal
+    is under way: inode_prepare_hold left a node that had a cache slot unpinned,
+    so an eviction by another thread between it and the backing unlinkat or
+    renameat2 closed the node's only fd, inode_hold_removed then held nothing,
+    and the program's O_PATH fd got ESTALE (found in review, reproduced with a
+    slowed unlinkat).  The daemon's test hook DURFS_TEST_EVICT_AT_REMOVE makes
+    that eviction happen in every removal of a name starting with 'gone'.
+    Fails without the pin taken in inode_prepare_hold (ESTALE, nothing held:
+    fails without, checked), and with a failed removal that keeps its pin (the
+    fd stays after FORGET; checked)."""
+
+    def test_o_path_of_objects_removed_while_their_fd_is_evicted(self):
+        fx = H.Fixture(env=dict(os.environ, DURFS_TEST_EVICT_AT_REMOVE='gone'))
+        try:
+            m = fx.mount()
+
+            def held():  # the daemon's fds of removed objects here
+                out = []
+                for fd in os.listdir('/proc/%d/fd' % m.pid):
+                    try:
+                        t = os.readlink('/proc/%d/fd/%s' % (m.pid, fd))
+                    except OSError:
+                        continue
+                    if '/removed_in_window/' in t and t.endswith(' (deleted)'):
+                        out.append(t)
+                return out
+            d = os.path.join(fx.mntdir, 'removed_in_window')
+            os.mkdir(d)
+            for n in ('gone_dir', 'gone_dir2', 'src_dir'):
+                os.mkdir(os.path.join(d, n))
+            for n in ('gone_file', 'gone_file2', 'src_file'):
+                # made in BACKING: an open through the mount could still be
+                # released late, and the daemon's fd of it would keep the
+                # removed file reopenable from its handle
+                write_file(os.path.join(fx.backing, 'removed_in_window', n), n.encode())
+            # a removal that fails gives its pin back: else the slot, orphaned when
+            # the node goes, keeps its fd open for good
+            full = os.path.join(d, 'gone_full')
+            os.mkdir(full)
+            write_file(os.path.join(full, 'x'), b'')
+            os.mkdir(os.path.join(d, 'src_dir3'))
+            H.getattr_sync(full)
+            self.assertEqual(H.errno_of(os.rmdir, full), errno.ENOTEMPTY)
+            self.assertEqual(H.errno_of(os.rename, os.path.join(d, 'src_dir3'), full),
+                             errno.ENOTEMPTY)
+            os.unlink(os.path.join(full, 'x'))
+            os.rmdir(full)
+            names = ('gone_dir', 'gone_file', 'gone_dir2', 'gone_file2')
+            paths = {n: os.open(os.path.join(d, n), os.O_PATH) for n in names}
+            try:
+                for n, remove in (('gone_dir', os.rmdir), ('gone_file', os.unlink),
+                                  ('gone_dir2', lambda p: os.rename(os.path.join(d, 'src_dir'), p)),
+                                  ('gone_file2', lambda p: os.rename(os.path.join(d, 'src_file'), p))):
+                    p = os.path.join(d, n)
+                    # its node has a cached fd now (the hook evicted the others'),
+                    # unpinned: GETATTR's handler drops its pin before replying
+                    # (GETXATTR's only after)
+                    H.getattr_sync(p)
+                    remove(p)
+                for n, fd in paths.items():
+                    with self.subTest(n=n):
+                        proc = '/proc/self/fd/%d' % fd
+                        self.assertEqual(H.errno_of(os.getxattr, proc, 'user.none'), errno.ENODATA, n)
+                        self.assertEqual(os.fstat(fd).st_nlink, 0, n)
+                        if n.startswith('gone_dir'):
+                            dfd = os.open('.', os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                            try:
+                                self.assertEqual(os.listdir(dfd), [], n)
+                            finally:
+                                os.close(dfd)
+                        else:
+                            ffd = os.open(proc, os.O_RDONLY)
+                            try:
+                                self.assertEqual(os.read(ffd, 100), n.encode(), n)
+                            finally:
+                                os.close(ffd)
+                self.assertLessEqual(set(names), {os.path.basename(t[:-len(' (deleted)')])
+                                                  for t in held()}, held())
+            finally:
+                for fd in paths.values():
+                    os.close(fd)
+            # the held fds go when the kernel forgets the objects: no pin leaked
+            for _ in range(100):
+                if not held():
+                    break
+                time.sleep(0.05)
+            self.assertEqual(held(), [])
+            self.assertEqual(fx.unmount(), 0)
+        finally:
+            fx.close()
+
+
 class InEachMode(unittest.TestCase):
     """each_mode(check): check(fixture) on a fresh mount in close mode
     (writeback cache) and in sync mode (none)."""
