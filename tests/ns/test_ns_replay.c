@@ -326,7 +326,7 @@ static void test_replay_orphanage_symlink_is_not_followed(void **state)
     assert_non_null(d);
     struct dirent *e;
     while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
             fail_msg("replay put %s outside BACKING", e->d_name);
     closedir(d);
     assert_int_equal(unlink(link), 0);
@@ -1196,23 +1196,31 @@ static void test_replay_fdatasyncs_map_on_another_filesystem(void **state)
  * or where fsync is not trusted a syncfs 'S'), with every trust and placement:
  * a power cut that kept the re-created object and lost the mark would make the
  * next recovery take the object for a later operation's and drop the record's
- * content, mode and links.  Removing the sync from mark_put fails this test
- * (checked). */
+ * content, mode and links.  Removing the sync from mark_put fails these
+ * tests (checked). */
+static void check_creating_mark_synced(void **state, ns_test_trust trust, bool elsewhere, char want)
+{
+    ns_test_journal_elsewhere = elsewhere;
+    const char *ev = replay_trace(*state, trust);
+    assert_non_null(strchr(ev, 'C'));
+    for (const char *p = ev; *p; p++)
+        if (*p == 'C' && p[1] != want)
+            fail_msg("creating mark at %td not followed by '%c': %s", p - ev, want, ev);
+}
+
 static void test_replay_syncs_creating_mark_before_the_create(void **state)
 {
-    for (int run = 0; run < 3; run++) {
-        if (run) {
-            teardown(state);
-            assert_int_equal(setup(state), 0);
-        }
-        ns_test_journal_elsewhere = run == 2;
-        const char *ev = replay_trace(*state, run == 1 ? NS_TEST_TRUST_ALL : NS_TEST_TRUST_NONE);
-        char want = run == 0 ? 'S' : 'F';
-        assert_non_null(strchr(ev, 'C'));
-        for (const char *p = ev; *p; p++)
-            if (*p == 'C' && p[1] != want)
-                fail_msg("creating mark at %td not followed by '%c': %s", p - ev, want, ev);
-    }
+    check_creating_mark_synced(state, NS_TEST_TRUST_NONE, false, 'S');
+}
+
+static void test_replay_syncs_creating_mark_where_fsync_hardens(void **state)
+{
+    check_creating_mark_synced(state, NS_TEST_TRUST_ALL, false, 'F');
+}
+
+static void test_replay_syncs_creating_mark_of_a_journal_elsewhere(void **state)
+{
+    check_creating_mark_synced(state, NS_TEST_TRUST_NONE, true, 'F');
 }
 
 /* A write through an O_DSYNC backing fd is durable by the kernel's own sync, which
@@ -1289,6 +1297,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_replay_syncs_creating_mark_before_the_create, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_replay_syncs_creating_mark_where_fsync_hardens, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_replay_syncs_creating_mark_of_a_journal_elsewhere,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_dsync_write_with_untrusted_fsync_is_followed_by_syncfs,
                                         setup, teardown),
     };
