@@ -363,6 +363,26 @@ static void get_value(dec *d, ns_record *r, const char *what)
     }
 }
 
+#define NS_ATTR_VALID_BITS                                                                         \
+    (DUR_NS_ATTR_MODE | DUR_NS_ATTR_UID | DUR_NS_ATTR_GID | DUR_NS_ATTR_SIZE | DUR_NS_ATTR_ATIME | \
+     DUR_NS_ATTR_MTIME)
+
+static bool known_type(uint32_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFREG:
+    case S_IFDIR:
+    case S_IFLNK:
+    case S_IFCHR:
+    case S_IFBLK:
+    case S_IFIFO:
+    case S_IFSOCK:
+        return true;
+    default:
+        return false;
+    }
+}
+
 dur_code ns_record_decode(uint8_t type, const void *payload, size_t len, uint64_t lsn, ns_record *r,
                           dur_error *err)
 {
@@ -402,8 +422,8 @@ dur_code ns_record_decode(uint8_t type, const void *payload, size_t len, uint64_
                 fail(&d, "%s contains NUL", "symlink target");
             d.off += r->target_len;
         }
-        if (d.code == DUR_OK && (r->mode & S_IFMT) == 0)
-            fail(&d, "%s has no file type bits", "mode");
+        if (d.code == DUR_OK && !known_type(r->mode))
+            fail(&d, "%s has no known file type", "mode");
         if (d.code == DUR_OK && ((r->mode & S_IFMT) == S_IFLNK) != (r->target_len > 0))
             fail(&d, "%s: symlink target present iff type is symlink", "mode");
         break;
@@ -426,12 +446,19 @@ dur_code ns_record_decode(uint8_t type, const void *payload, size_t len, uint64_
         get_fh(&d, &r->parent2, false, "new parent");
         get_name(&d, r->name2, "new name");
         r->flags = get_u32(&d, "flags");
+        /* what the daemon logs: 0, NOREPLACE or EXCHANGE (a WHITEOUT replayed as
+         * a plain rename would be wrong) */
+        if (d.code == DUR_OK && r->flags != 0 && r->flags != RENAME_NOREPLACE &&
+            r->flags != RENAME_EXCHANGE)
+            fail(&d, "%s are not 0, NOREPLACE or EXCHANGE", "rename flags");
         get_fh(&d, &r->obj, false, "object");
         get_fh(&d, &r->other, true, "replaced");
         break;
     case NS_REC_SETATTR:
         get_fh(&d, &r->obj, false, "object");
         r->valid = get_u32(&d, "valid mask");
+        if (d.code == DUR_OK && (r->valid & ~NS_ATTR_VALID_BITS))
+            fail(&d, "%s has unknown bits", "valid mask");
         r->mode = get_u32(&d, "mode");
         r->uid = get_u32(&d, "uid");
         r->gid = get_u32(&d, "gid");

@@ -316,6 +316,41 @@ static void test_format_escapes_symlink_target(void **state)
     assert_non_null(strstr(line, "target=x\\x0a99\\x20REMOVE\\x20\\x1b[31m\\xff"));
 }
 
+/* Values the daemon never logs are corrupt, not replayed as something else:
+ * RENAME flags other than 0/NOREPLACE/EXCHANGE (a WHITEOUT was replayed as a
+ * plain rename), unknown SETATTR valid bits, a mode with no known file type
+ * (found by probing; each decoded without the checks, checked). */
+static void test_values_never_logged_are_corrupt(void **state)
+{
+    (void)state;
+    ns_record s[16], d;
+    samples(s);
+    ns_record *rename = &s[5], *setattr = &s[7], *create = &s[0];
+    assert_int_equal(rename->type, NS_REC_RENAME);
+    assert_int_equal(setattr->type, NS_REC_SETATTR);
+    struct {
+        ns_record *r;
+        uint32_t *field, value;
+        const char *what;
+    } cases[] = {
+        {rename, &rename->flags, 4, "rename flags"},
+        {rename, &rename->flags, 3, "rename flags"},
+        {setattr, &setattr->valid, 0x40, "valid mask"},
+        {create, &create->mode, 0170000 | 0644, "file type"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t keep = *cases[i].field;
+        *cases[i].field = cases[i].value;
+        size_t len = 0;
+        dur_error err;
+        assert_int_equal(ns_record_encode(cases[i].r, buf, &len, &err), DUR_OK);
+        assert_int_equal(ns_record_decode(cases[i].r->type, buf, len, 11, &d, &err), DUR_E_CORRUPT);
+        assert_non_null(strstr(err.msg, "LSN 11"));
+        assert_non_null(strstr(err.msg, cases[i].what));
+        *cases[i].field = keep;
+    }
+}
+
 static void test_encoder_refuses_bad_input(void **state)
 {
     (void)state;
@@ -395,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_truncation_and_trailing),
         cmocka_unit_test(test_hostile_names),
         cmocka_unit_test(test_format_escapes_symlink_target),
+        cmocka_unit_test(test_values_never_logged_are_corrupt),
         cmocka_unit_test(test_encoder_refuses_bad_input),
         cmocka_unit_test(test_xattr_flags),
         cmocka_unit_test(test_random_mutations),
