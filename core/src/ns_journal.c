@@ -497,6 +497,12 @@ static dur_code check_other_journals(dur_ns *ns, bool *names_ours, dur_error *er
     memcpy(path, data, len);
     path[len] = '\0';
     free(data);
+    if (path[0] != '/' || strlen(path) != len) /* journal= is absolute, without NUL */
+        return dur_error_set(err, DUR_E_CORRUPT, 0, NULL,
+                             "BACKING/%s/%s names no absolute journal directory: it is damaged; "
+                             "find the journal of BACKING's last session, mount with it, or "
+                             "remove the file to go on without its changes",
+                             DUR_NS_RESERVED_NAME, NS_ELSEWHERE_NAME);
     if (is_our_journal(ns, path)) {
         *names_ours = ns->opts.journal_dir && strcmp(path, ns->opts.journal_dir) == 0;
         return DUR_OK;

@@ -332,7 +332,11 @@ class Recovery(unittest.TestCase):
         os.chmod(m.path('f'), 0o640)
         m.kill9()
         H.remove_tree(other)
-        os.unlink(os.path.join(fx.backing, '.durfs', 'journal-elsewhere'))
+        marker = os.path.join(fx.backing, '.durfs', 'journal-elsewhere')
+        with open(marker, 'w') as f:  # damaged: a relative path was taken from the cwd
+            f.write('other-journal')
+        self.assertMountRefused(None, 'journal-elsewhere names no absolute')
+        os.unlink(marker)
         m = fx.mount()
         self.assertEqual(os.stat(m.path('f')).st_mode & 0o777, 0o640)  # BACKING had it
         self.assertEqual(fx.unmount(), 0)
