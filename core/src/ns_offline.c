@@ -76,6 +76,30 @@ static dur_code verify_record(void *ctx, const dur_wal_record *rec, dur_error *e
     return c;
 }
 
+/* Bytes of torn tail after the last valid record (0: none), read from that
+ * record's segment on: recovery without repair passes a torn tail over
+ * silently, and verify must tell it (a mount would cut it). */
+static dur_code torn_tail_bytes(dur_dir *d, uint64_t last_lsn, uint64_t *bytes, dur_error *err)
+{
+    *bytes = 0;
+    dur_wal_reader *rd = NULL;
+    dur_code c = dur_wal_reader_open(d, NS_WAL_DIR, DUR_READ_BEST_EFFORT, last_lsn, &rd, err);
+    if (c == DUR_E_NOTFOUND)
+        return DUR_OK; /* no WAL */
+    for (bool eof = false; c == DUR_OK && !eof;) {
+        dur_wal_record rec;
+        c = dur_wal_reader_next(rd, &rec, &eof, err);
+    }
+    if (c == DUR_OK) {
+        dur_wal_tail t;
+        dur_wal_reader_tail(rd, &t);
+        if (t.torn)
+            *bytes = t.file_length - t.valid_length;
+    }
+    dur_wal_reader_close(rd);
+    return c;
+}
+
 dur_code dur_ns_verify(const char *journal_dir, dur_ns_verify_result *result,
                        dur_recovery_report *report, dur_error *err)
 {
@@ -108,6 +132,8 @@ dur_code dur_ns_verify(const char *journal_dir, dur_ns_verify_result *result,
                                .repair = false};
     dur_recovery_callbacks cb = {.on_checkpoint = NULL, .on_record = verify_record, .ctx = &v};
     c = dur_recover(d, &ro, &cb, &rep, err);
+    if (c == DUR_OK)
+        c = torn_tail_bytes(d, rep.last_lsn, &rep.bytes_cut, err);
     dur_dir_close(d);
     if (report)
         *report = rep;

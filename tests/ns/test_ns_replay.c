@@ -1112,6 +1112,51 @@ static void test_replay_map_mark_beyond_the_journal_is_refused(void **state)
     assert_int_equal(fstatat(f->bfd, "kept", &st, 0), 0); /* replayed this time */
 }
 
+/* A torn tail (a record half written when the daemon died) makes verify say
+ * "needs recovery" and how many bytes a recovery would cut; it said "clean"
+ * (found by probing: recovery without repair passes the tail over, checked). */
+static void test_verify_reports_a_torn_tail(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(nt_mkdir(&f->t, "d", 0755), DUR_OK);
+    close_ns(f);
+    dur_ns_verify_result vr;
+    dur_recovery_report rep;
+    dur_error err;
+    assert_int_equal(dur_ns_verify(f->backing, &vr, &rep, &err), DUR_OK);
+    assert_int_equal(vr, DUR_NS_CLEAN);
+    /* half a frame after the last record: a length, then too few bytes */
+    dur_dir *jd = NULL;
+    dur_wal_reader *rd = NULL;
+    assert_int_equal(dur_dir_open_fs(f->journal, false, &jd, &err), DUR_OK);
+    assert_int_equal(dur_wal_reader_open(jd, "wal", DUR_READ_BEST_EFFORT, 0, &rd, &err), DUR_OK);
+    for (bool eof = false; !eof;) {
+        dur_wal_record rec;
+        assert_int_equal(dur_wal_reader_next(rd, &rec, &eof, &err), DUR_OK);
+    }
+    dur_wal_tail t;
+    dur_wal_reader_tail(rd, &t);
+    dur_wal_reader_close(rd);
+    dur_dir_close(jd);
+    assert_true(t.valid_length > 0 && t.segment[0]);
+    const char *base = strrchr(t.segment, '/');
+    char seg[700];
+    snprintf(seg, sizeof seg, "%s/wal/%s", f->journal, base ? base + 1 : t.segment);
+    int fd = open(seg, O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    const unsigned char torn[7] = {40, 0, 0, 0, 1, 2, 3};
+    assert_int_equal(pwrite(fd, torn, sizeof torn, (off_t)t.valid_length), (ssize_t)sizeof torn);
+    close(fd);
+    assert_int_equal(dur_ns_verify(f->backing, &vr, &rep, &err), DUR_OK);
+    assert_int_equal(vr, DUR_NS_NEEDS_RECOVERY);
+    assert_true(rep.bytes_cut >= sizeof torn);
+    open_ns(f, NULL); /* a mount cuts it */
+    close_ns(f);
+    assert_int_equal(dur_ns_verify(f->backing, &vr, &rep, &err), DUR_OK);
+    assert_int_equal(vr, DUR_NS_CLEAN);
+    open_ns(f, NULL);
+}
+
 /* ---- what replay persists, and in which order ---- */
 
 static char replay_events[4096];
@@ -1268,6 +1313,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_replay_map_mark_beyond_the_journal_is_refused, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_verify_reports_a_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_and_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_record_in_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acl_replay_clears_setgid_as_logged, setup, teardown),

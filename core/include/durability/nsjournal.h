@@ -228,7 +228,9 @@ typedef struct dur_ns_status {
 void dur_ns_get_status(dur_ns *ns, dur_ns_status *out);
 
 /* ---- offline tools (no daemon) ---- */
-/* Verify journal + checkpoints of BACKING (or a journal directory) read-only. */
+/* Verify journal + checkpoints of BACKING (or a journal directory) read-only.
+ * NEEDS_RECOVERY: records after the checkpoint, or a torn tail (report->bytes_cut
+ * then holds its size: what a recovery would cut). */
 typedef enum dur_ns_verify_result {
     DUR_NS_CLEAN,
     DUR_NS_NEEDS_RECOVERY,
