@@ -111,6 +111,7 @@ struct ns_replay {
     int backing_fd;
     dur_dir *jdir;
     bool hardens, map_on_backing_fs;
+    bool backing_synced; /* no change to BACKING since the last harden_backing */
     dur_ns_log_fn log;
     void *log_ctx;
     fh_table objs; /* logged handle -> what replay knows about the object */
@@ -141,7 +142,9 @@ struct ns_replay {
 static dur_code harden_backing(ns_replay *r, dur_error *err)
 {
     trace('S');
-    return dur_fd_syncfs(r->backing_fd, "backing filesystem", err);
+    dur_code c = dur_fd_syncfs(r->backing_fd, "backing filesystem", err);
+    r->backing_synced = c == DUR_OK;
+    return c;
 }
 
 static bool ordered_writer(const ns_replay *r)
@@ -400,7 +403,7 @@ static dur_code mark_put(ns_replay *r, unsigned char tag, uint64_t lsn, dur_erro
     /* BACKING's changes first (see above); not for a creating mark, which
      * describes none: reaching the disk early it only allows an adoption */
     bool creating = tag == NS_MAP_CREATING;
-    if (!r->hardens && !creating && (c = harden_backing(r, err)) != DUR_OK)
+    if (!r->hardens && !creating && !r->backing_synced && (c = harden_backing(r, err)) != DUR_OK)
         return c;
     unsigned char b[17];
     b[0] = tag;
@@ -1604,7 +1607,8 @@ dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_
                           dur_error *err)
 {
     if (type > DUR_WAL_TYPE_USER_MAX)
-        return DUR_OK; /* checkpoint markers and other library records */
+        return DUR_OK;         /* checkpoint markers and other library records */
+    r->backing_synced = false; /* this record may change BACKING */
     if (ordered_writer(r)) {
         r->already++;
         return DUR_OK;

@@ -1201,6 +1201,9 @@ static void test_replay_syncs_backing_before_its_progress(void **state)
 {
     const char *ev = replay_trace(*state, NS_TEST_TRUST_NONE);
     assert_null(strchr(ev, 'F'));
+    /* and no syncfs twice in a row with nothing between (a progress mark right
+     * after a map entry's syncfs: removing backing_synced gives "SSP") */
+    assert_null(strstr(ev, "SSP"));
     for (const char *p = ev; *p; p++) {
         if (*p == 'M' || *p == 'P')
             if (p == ev || p[-1] != 'S')
