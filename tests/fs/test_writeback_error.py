@@ -144,8 +144,9 @@ class RefusedWriteBack(H.LoopExt4Case):
         """A write-back that BACKING takes only in part must report BACKING's
         errno, as a local filesystem's write(2) would: here 8 KiB written back
         across ext4's largest file size (natively: 4 KiB written, then EFBIG).
-        fuse_buf_copy drops the errno of a short copy; without going on from
-        where it stopped fsync says EIO (checked)."""
+        fuse_buf_copy drops the errno of a short copy; without asking BACKING
+        about the first byte not written (short_write_errno) fsync says EIO
+        (checked)."""
         m = self.fx.mount(opts='journal=%s' % os.path.join(self.fx.tmp, 'journal'))
         native = os.open(os.path.join(self.fx.backing, 'native'), os.O_WRONLY | os.O_CREAT, 0o644)
         end = ((1 << 32) - 1) * os.statvfs(self.fx.backing).f_bsize  # ext4's largest file
