@@ -726,10 +726,13 @@ static bool on_read_only_fs(int fd)
  * Where BACKING or the journal sits on a read-only filesystem it cannot, so a
  * journal holding changes is refused before anything is tried (replay would
  * skip every record as failed, and the mount would show BACKING without them). */
+static bool on_writable_fs(dur_ns *ns)
+{
+    return !on_read_only_fs(ns->backing_fd) && !on_read_only_fs(ns->jdir->ops->root_fd(ns->jdir));
+}
+
 static dur_code refuse_unreplayable(dur_ns *ns, dur_error *err)
 {
-    if (!on_read_only_fs(ns->backing_fd) && !on_read_only_fs(ns->jdir->ops->root_fd(ns->jdir)))
-        return DUR_OK;
     return refuse_if_unreplayed(ns->journal_path,
                                 "BACKING or the journal is on a read-only filesystem: mount it "
                                 "read-write once (or run `durfsctl recover` where it is writable)",
@@ -763,7 +766,8 @@ static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
     uint64_t t0 = mono_ns();
     ns_replay *rp = NULL;
     dur_code c = check_checkpoints(ns, err);
-    if (c == DUR_OK && ns->opts.read_only)
+    bool writable = !ns->opts.read_only || on_writable_fs(ns);
+    if (c == DUR_OK && !writable)
         c = refuse_unreplayable(ns, err);
     if (c != DUR_OK)
         return c;
@@ -776,7 +780,11 @@ static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
     dur_recovery_options ro = {.wal_path = NS_WAL_DIR,
                                .checkpoint_path = NS_CKPT_DIR,
                                .mode = DUR_READ_BEST_EFFORT,
-                               .repair = !ns->opts.read_only};
+                               /* also read-only: the WAL's tail durable (a torn one cut)
+                                * before replay persists marks that name its records, or
+                                * a power cut could leave the map ahead of the WAL
+                                * (found in review) */
+                               .repair = writable};
     dur_recovery_callbacks cb = {.on_checkpoint = NULL, .on_record = on_record, .ctx = &rc};
     c = dur_recover(ns->jdir, &ro, &cb, &rep->wal, err);
     if (c == DUR_OK)

@@ -1150,8 +1150,16 @@ static void test_verify_reports_a_torn_tail(void **state)
     assert_int_equal(dur_ns_verify(f->backing, &vr, &rep, &err), DUR_OK);
     assert_int_equal(vr, DUR_NS_NEEDS_RECOVERY);
     assert_true(rep.bytes_cut >= sizeof torn);
-    open_ns(f, NULL); /* a mount cuts it */
-    close_ns(f);
+    /* A mount cuts it, a read-only one too: recovery makes the WAL's tail
+     * durable before replay persists marks naming its records (found in review:
+     * a read-only recovery streamed an unsynced tail, and a power cut left its
+     * fdatasynced map ahead of the WAL; fails without repair on read-only
+     * mounts, checked). */
+    dur_ns_options o = opts();
+    o.read_only = true;
+    dur_ns *ns = NULL;
+    assert_int_equal(dur_ns_open(f->bfd, &o, &ns, NULL, &err), DUR_OK);
+    assert_int_equal(dur_ns_close(ns, &err), DUR_OK);
     assert_int_equal(dur_ns_verify(f->backing, &vr, &rep, &err), DUR_OK);
     assert_int_equal(vr, DUR_NS_CLEAN);
     open_ns(f, NULL);
