@@ -542,12 +542,20 @@ static dur_code check_private_dir(int fd, const char *path, dur_error *err)
         return dur_error_set(err, DUR_E_IO, errno, path, "cannot stat directory");
     if (st.st_uid == geteuid() && !(st.st_mode & (S_IWGRP | S_IWOTH)))
         return DUR_OK;
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return dur_error_set(err, DUR_E_INVAL, 0, path,
+                             "owned by uid %u with mode %04o: a journal directory must be "
+                             "writable by the daemon's user alone, or others could plant records "
+                             "that replay would apply; find out how it got so, then fix its mode",
+                             (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+    /* e.g. the journal of an unprivileged mount, which only root can replay
+     * (open_by_handle_at): root may take it over once it trusts it */
     return dur_error_set(err, DUR_E_INVAL, 0, path,
-                         "owned by uid %u with mode %04o: a journal directory must belong to the "
-                         "daemon's user (uid %u) and be writable by it alone, or others could "
-                         "plant records that replay would apply; find out how it got so, then "
-                         "fix its owner and mode",
-                         (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), (unsigned)geteuid());
+                         "owned by uid %u (mode %04o), not uid %u: replay could change files "
+                         "uid %u cannot; if it is that user's own (unprivileged) durfs journal, "
+                         "chown -R %u:%u BACKING/" DUR_NS_RESERVED_NAME " and try again",
+                         (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), (unsigned)geteuid(),
+                         (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)getegid());
 }
 
 static dur_code ns_open_dirs(dur_ns *ns, dur_error *err)

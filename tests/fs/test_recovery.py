@@ -294,13 +294,15 @@ class Recovery(unittest.TestCase):
         self.assertEqual(fx.unmount(), 0)
         reserved = os.path.join(fx.backing, '.durfs')
         journal = os.path.join(reserved, 'journal')
-        cases = [(reserved, 0o700, 65534), (reserved, 0o777, 0), (journal, 0o770, 0)]
-        for path, mode, uid in cases:
+        cases = [(reserved, 0o700, 65534, 'chown -R 0:0 BACKING/.durfs'),
+                 (reserved, 0o777, 0, 'writable by the daemon'),
+                 (journal, 0o770, 0, 'writable by the daemon')]
+        for path, mode, uid, how in cases:
             st = os.stat(path)
             os.chown(path, uid, uid)
             os.chmod(path, mode)
             self.assertMountRefused(None, path if path != reserved else 'BACKING/.durfs',
-                                    'uid %d with mode %04o' % (uid, mode), 'writable by it alone')
+                                    'uid %d' % uid, '%04o' % mode, how)
             os.chown(path, st.st_uid, st.st_gid)
             os.chmod(path, st.st_mode & 0o7777)
         other = os.path.join(fx.tmp, 'shared-journal')
