@@ -124,6 +124,11 @@ extern ns_test_trust ns_test_fsync_trust;
 /* TEST ONLY: take the journal for one on another filesystem than BACKING. */
 extern bool ns_test_journal_elsewhere;
 
+/* dur_ns_verify, also counting the records a recovery would replay (*pending;
+ * a torn tail alone holds none). */
+dur_code ns_verify_counting(const char *journal_dir, dur_ns_verify_result *result,
+                            dur_recovery_report *report, uint64_t *pending, dur_error *err);
+
 /* printf-style log through opts.log (no-op when NULL). */
 void ns_log(dur_ns *ns, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Count an error that was returned to a program. */

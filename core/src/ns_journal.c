@@ -445,8 +445,10 @@ static dur_code refuse_if_unreplayed(const char *path, const char *fix, dur_erro
     dur_ns_verify_result v = DUR_NS_CORRUPT;
     dur_error e;
     dur_error_clear(&e);
-    dur_code c = dur_ns_verify(path, &v, NULL, &e);
-    if (c == DUR_E_NOTFOUND || (c == DUR_OK && v == DUR_NS_CLEAN))
+    uint64_t pending = 0;
+    dur_code c = ns_verify_counting(path, &v, NULL, &pending, &e);
+    /* a torn tail alone is no change (nothing acknowledged is in it) */
+    if (c == DUR_E_NOTFOUND || (c == DUR_OK && v != DUR_NS_CORRUPT && pending == 0))
         return DUR_OK;
     return dur_error_set(err, DUR_E_INVAL, 0, path,
                          "this journal holds changes not yet replayed (%s): %s",

@@ -103,6 +103,12 @@ static dur_code torn_tail_bytes(dur_dir *d, uint64_t last_lsn, uint64_t *bytes, 
 dur_code dur_ns_verify(const char *journal_dir, dur_ns_verify_result *result,
                        dur_recovery_report *report, dur_error *err)
 {
+    return ns_verify_counting(journal_dir, result, report, NULL, err);
+}
+
+dur_code ns_verify_counting(const char *journal_dir, dur_ns_verify_result *result,
+                            dur_recovery_report *report, uint64_t *pending, dur_error *err)
+{
     dur_dir *d = NULL;
     dur_recovery_report rep;
     memset(&rep, 0, sizeof rep);
@@ -141,6 +147,8 @@ dur_code dur_ns_verify(const char *journal_dir, dur_ns_verify_result *result,
         return DUR_OK;
     if (c != DUR_OK)
         return c;
+    if (pending)
+        *pending = v.user_records;
     *result = (v.user_records > 0 || rep.bytes_cut > 0) ? DUR_NS_NEEDS_RECOVERY : DUR_NS_CLEAN;
     return DUR_OK;
 }

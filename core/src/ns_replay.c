@@ -1656,8 +1656,10 @@ dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_
     default:
         c = redo_xattr(r, &rec, lsn, err);
     }
-    if (c == DUR_E_INVAL) /* this record cannot apply (see name_state) */
-        c = skip(r, lsn, &rec, "cannot apply", err ? err->sys_errno : 0);
+    /* this record cannot apply (name_state: its parent is no directory); any
+     * other error stops recovery */
+    if (c == DUR_E_INVAL && err && err->sys_errno == ENOTDIR)
+        c = skip(r, lsn, &rec, "cannot apply", ENOTDIR);
     /* Only records that changed something need a progress mark: re-judging the
      * others on a resumed run finds them applied again. */
     if (c == DUR_OK && r->redone != before)
