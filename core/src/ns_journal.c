@@ -776,7 +776,10 @@ static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
     uint64_t t0 = mono_ns();
     ns_replay *rp = NULL;
     dur_code c = check_checkpoints(ns, err);
-    bool writable = !ns->opts.read_only || on_writable_fs(ns);
+    bool writable = on_writable_fs(ns);
+    if (c == DUR_OK && !writable && !ns->opts.read_only)
+        c = dur_error_set(err, DUR_E_INVAL, EROFS, ns->journal_path,
+                          "BACKING or the journal is on a read-only filesystem: mount with -o ro");
     if (c == DUR_OK && !writable)
         c = refuse_unreplayable(ns, err);
     if (c != DUR_OK)

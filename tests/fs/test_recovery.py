@@ -379,6 +379,9 @@ class Recovery(unittest.TestCase):
         subprocess.run(['mount', '--bind', fx.backing, robind], check=True)
         try:
             subprocess.run(['mount', '-o', 'remount,bind,ro', robind], check=True)
+            with self.assertRaises(RuntimeError) as cm:  # read-write: told to use ro
+                mount_logging(H.Mount(robind, fx.mntdir, None))
+            self.assertIn('read-only filesystem: mount with -o ro', str(cm.exception))
             ro = H.Mount(robind, fx.mntdir, 'ro')
             mount_logging(ro)
             with open(ro.path('f'), 'rb') as f:
