@@ -741,14 +741,6 @@ static bool on_writable_fs(dur_ns *ns)
     return !on_read_only_fs(ns->backing_fd) && !on_read_only_fs(ns->jdir->ops->root_fd(ns->jdir));
 }
 
-static dur_code refuse_unreplayable(dur_ns *ns, dur_error *err)
-{
-    return refuse_if_unreplayed(ns->journal_path,
-                                "BACKING or the journal is on a read-only filesystem: mount it "
-                                "read-write once (or run `durfsctl recover` where it is writable)",
-                                err);
-}
-
 /* ...and then checkpoints what it replayed: without one every read-only mount
  * replayed the journal again, and a later mount found the objects an earlier
  * one had re-created under handles no record knows. */
@@ -781,7 +773,10 @@ static dur_code ns_recover(dur_ns *ns, dur_ns_recovery *rep, dur_error *err)
         c = dur_error_set(err, DUR_E_INVAL, EROFS, ns->journal_path,
                           "BACKING or the journal is on a read-only filesystem: mount with -o ro");
     if (c == DUR_OK && !writable)
-        c = refuse_unreplayable(ns, err);
+        c = refuse_if_unreplayed(ns->journal_path,
+                                 "BACKING or the journal is on a read-only filesystem: mount it "
+                                 "read-write once (or run `durfsctl recover` where it is writable)",
+                                 err);
     if (c != DUR_OK)
         return c;
     c = ns_replay_new(ns->backing_fd, ns->jdir, ns->replay_hardens, ns->journal_same_fs,
