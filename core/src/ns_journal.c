@@ -707,6 +707,15 @@ static dur_code check_checkpoints(dur_ns *ns, dur_error *err)
     dur_code c =
         dur_checkpoint_load_latest(ns->jdir, NS_CKPT_DIR, DUR_READ_STRICT, &cp, &found, err);
     if (c == DUR_OK) {
+        /* its time (payload bytes 16..23): status gives the age of the
+         * checkpoint in place, also when this session has published none */
+        const unsigned char *p = cp.payload;
+        if (found && p && cp.len >= NS_CKPT_PAYLOAD_LEN) {
+            uint64_t t = 0;
+            for (int i = 7; i >= 0; i--)
+                t = (t << 8) | p[16 + i];
+            ns->checkpoint_time.tv_sec = (time_t)t;
+        }
         dur_checkpoint_free(&cp);
         return DUR_OK;
     }

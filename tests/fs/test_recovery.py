@@ -313,6 +313,20 @@ class Recovery(unittest.TestCase):
         fx.mount(opts='journal=' + other)
         self.assertEqual(fx.unmount(), 0)
 
+    def test_status_gives_the_age_of_an_earlier_sessions_checkpoint(self):
+        """After a clean remount no checkpoint is published, and status gave the
+        age of the one in place as 0.0 s ("0.0 s ago" in durfsctl status); it
+        comes from the checkpoint's own time now (checked: 0 without)."""
+        fx = self.fx
+        fx.mount()
+        self.assertEqual(fx.unmount(), 0)
+        time.sleep(2.2)
+        m = fx.mount()
+        s = m.status()
+        self.assertEqual(s['checkpoint']['count'], 0)  # none this session
+        self.assertGreaterEqual(s['checkpoint']['age_seconds'], 2.0)
+        self.assertEqual(fx.unmount(), 0)
+
     def test_missing_journal_of_an_unfinished_session_is_not_clean(self):
         """A journal= session cut short, then its journal unavailable (its
         filesystem not mounted): a mount without it must be refused, or a later
