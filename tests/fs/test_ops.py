@@ -530,6 +530,29 @@ class Ops(unittest.TestCase):
 
 
 
+def fds_of_removed(pid, marker):
+    """The daemon's fds of removed objects whose path contains marker."""
+    fds = '/proc/%d/fd' % pid
+    out = []
+    for fd in os.listdir(fds):
+        try:
+            t = os.readlink(os.path.join(fds, fd))
+        except OSError:
+            continue
+        if marker in t and t.endswith(' (deleted)'):
+            out.append(t)
+    return out
+
+
+def wait_none_held(pid, marker):
+    """The held fds go when the kernel forgets the objects (after close)."""
+    for _ in range(100):
+        if not fds_of_removed(pid, marker):
+            break
+        time.sleep(0.05)
+    return fds_of_removed(pid, marker)
+
+
 class RemovedButReachable(unittest.TestCase):
     """A program may keep reaching an object whose last name is gone through an
     O_PATH fd (or its cwd), which sends the daemon no OPEN.  Natively it works
@@ -540,16 +563,7 @@ class RemovedButReachable(unittest.TestCase):
 
     def test_o_path_of_removed_objects_survives_cache_eviction(self):
         def held():  # the daemon's fds of removed objects here
-            fds = '/proc/%d/fd' % FX.m.pid
-            out = []
-            for fd in os.listdir(fds):
-                try:
-                    t = os.readlink(os.path.join(fds, fd))
-                except OSError:
-                    continue
-                if 'removed_reachable' in t and t.endswith(' (deleted)'):
-                    out.append(t)
-            return out
+            return fds_of_removed(FX.m.pid, 'removed_reachable')
         d = M('removed_reachable')
         os.mkdir(d)
         write_file(os.path.join(d, 'g'), b'still here')
@@ -578,12 +592,7 @@ class RemovedButReachable(unittest.TestCase):
         finally:
             for fd in paths.values():
                 os.close(fd)
-        # the held fds go when the kernel forgets the objects
-        for _ in range(100):
-            if not held():
-                break
-            time.sleep(0.05)
-        self.assertEqual(held(), [])
+        self.assertEqual(wait_none_held(FX.m.pid, 'removed_reachable'), [])
 
 
 class RemovedInTheWindow(unittest.TestCase):
@@ -604,15 +613,7 @@ class RemovedInTheWindow(unittest.TestCase):
             m = fx.mount()
 
             def held():  # the daemon's fds of removed objects here
-                out = []
-                for fd in os.listdir('/proc/%d/fd' % m.pid):
-                    try:
-                        t = os.readlink('/proc/%d/fd/%s' % (m.pid, fd))
-                    except OSError:
-                        continue
-                    if '/removed_in_window/' in t and t.endswith(' (deleted)'):
-                        out.append(t)
-                return out
+                return fds_of_removed(m.pid, '/removed_in_window/')
             d = os.path.join(fx.mntdir, 'removed_in_window')
             os.mkdir(d)
             for n in ('gone_dir', 'gone_dir2', 'src_dir'):
@@ -668,12 +669,8 @@ class RemovedInTheWindow(unittest.TestCase):
             finally:
                 for fd in paths.values():
                     os.close(fd)
-            # the held fds go when the kernel forgets the objects: no pin leaked
-            for _ in range(100):
-                if not held():
-                    break
-                time.sleep(0.05)
-            self.assertEqual(held(), [])
+            # no pin leaked
+            self.assertEqual(wait_none_held(m.pid, '/removed_in_window/'), [])
             self.assertEqual(fx.unmount(), 0)
         finally:
             fx.close()

@@ -13,6 +13,7 @@
  * format's own encoder and then given the out-of-range number, with the checksum
  * computed again, because the encoders assert that the writer never writes such a
  * number. */
+#include "dir_test_util.h"
 #include "wal_test_util.h"
 #include "wal_format.h"
 
@@ -20,7 +21,6 @@
 #include "durability/nsjournal.h"
 #include "durability/recovery.h"
 
-#include <ftw.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,7 +40,7 @@
 #define TOP UINT64_MAX
 
 typedef struct fixture {
-    char root[256];
+    char *root;
     dur_dir *d;
 } fixture;
 
@@ -48,9 +48,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->root, sizeof f->root, "%s/durfs-wal-limits-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    assert_non_null(mkdtemp(f->root));
+    f->root = tu_mkdtemp();
     dur_error e;
     TU_OK(dur_dir_open_fs(f->root, false, &f->d, &e));
     TU_OK(dur_dir_mkdir_p(f->d, WD, &e));
@@ -59,19 +57,12 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     fixture *f = *state;
     dur_dir_close(f->d);
-    nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(f->root);
+    free(f->root);
     free(f);
     return 0;
 }
