@@ -187,6 +187,10 @@ void reply_err(fuse_req_t req, int e);
  * backing call then, so a refused change has no effect; end_op in every case. */
 int begin_op(dur_ns_op *op);
 int end_op(dur_ns_op *op, int sys_result_errno); /* dur_ns_end -> errno */
+/* end_op for a change of regular file n's size: dur_ns_end fsyncs it, and that
+ * fsync may be the first to see (and so consume) a write-back error of the file;
+ * when it fails after the change applied, every later sync of n fails too (R6). */
+int end_size_op(dur_ns_op *op, int sys_result_errno, dnode *n);
 void log_dur_error(const char *what, const dur_error *err);
 
 /* ---- log.c ---- */

@@ -35,6 +35,15 @@ int end_op(dur_ns_op *op, int sys_errno)
     return sys_errno;
 }
 
+int end_size_op(dur_ns_op *op, int sys_errno, dnode *n)
+{
+    int e = end_op(op, sys_errno);
+    dnode_file *f = e && !sys_errno ? inode_file(n) : NULL;
+    if (f)
+        dur_file_state_note_lost_write(&f->st, EIO);
+    return e;
+}
+
 static void h_init(void *userdata, struct fuse_conn_info *conn)
 {
     (void)userdata;

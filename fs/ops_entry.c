@@ -275,7 +275,7 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
                 (unsigned long long)n->ino, strerror(se));
         e = EIO;
     }
-    e = end_op(&op, e);
+    e = (done & DUR_NS_ATTR_SIZE) && S_ISREG(n->mode) ? end_size_op(&op, e, n) : end_op(&op, e);
     if (own_fd >= 0)
         close(own_fd);
     fdref_put(&r);

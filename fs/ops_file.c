@@ -199,7 +199,7 @@ void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fd = e ? -e : inode_open(n, flags & ~O_TRUNC);
         if (fd >= 0)
             e = truncate_and_log(req, &op, n, fd, flags, &fcaps_dropped, &truncated);
-        e = end_op(&op, fd < 0 ? -fd : e);
+        e = end_size_op(&op, fd < 0 ? -fd : e, n);
         if (!e && fcaps_dropped)
             e = xattr_log_fcaps_removed(n);
         if (e && fd >= 0)
@@ -258,6 +258,7 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
         e = fd < 0 ? errno : 0;
         creds_leave(&cs);
     }
+    bool truncated = false;
     if (!e) {
         dur_fh fh = {0};
         e = entry_of_created(r.fd, name, created, &ent, &fh);
@@ -270,9 +271,10 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
         } else if (!e && (flags & O_TRUNC)) { /* truncated as in h_open */
             e = truncate_and_log(req, &op, inode_get(ent.ino), fd, flags, &fcaps_dropped,
                                  &ent.attr);
+            truncated = true;
         }
     }
-    e = end_op(&op, e);
+    e = truncated ? end_size_op(&op, e, inode_get(ent.ino)) : end_op(&op, e);
     if (!e && fcaps_dropped)
         e = xattr_log_fcaps_removed(inode_get(ent.ino));
     fdref_put(&r);

@@ -96,6 +96,27 @@ class WritebackError(H.LoopExt4Case):
             self.assertIn(cm.exception.errno, (errno.EIO, errno.ENOSPC))
         self.assertGreaterEqual(m.status()['errors'], 2)  # the sticky repeat counts too
 
+    def test_failed_truncate_fsync_is_sticky(self):
+        """A truncate's own fsync (docs/design.md section 4) is the first to see a
+        write-back error of the file: the truncate fails, and so must every later
+        sync of the file, or the fsync after it would succeed through the same
+        backing fd, whose error the truncate's fsync consumed.  Without marking
+        the file's state failed there the fsync and fdatasync below succeed
+        (checked)."""
+        m = self.fx.mount(opts='checkpoint_secs=3600,journal=%s' % self.journal)
+        with open(m.path('f'), 'wb') as f:
+            f.write(b'v2 ' * 1000)
+        fd = os.open(m.path('f'), os.O_RDWR)
+        try:
+            fill_up(os.path.join(self.store, 'fill'))
+            failed = fail_writeback_and_evict(os.path.join(self.fx.backing, 'f'))
+            self.assertIn(failed, (errno.EIO, errno.ENOSPC), 'the backing write-back did not fail')
+            self.assertIn(H.errno_of(os.ftruncate, fd, 100), (errno.EIO, errno.ENOSPC))
+            self.assertNotEqual(H.errno_of(os.fsync, fd), 0, 'fsync after the failed truncate')
+            self.assertNotEqual(H.errno_of(os.fdatasync, fd), 0, 'fdatasync after it')
+        finally:
+            H.errno_of(os.close, fd)
+
     def test_close_reports_a_writeback_error_of_journaled_content(self):
         self.check_reported('close')
 
