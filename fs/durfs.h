@@ -181,6 +181,8 @@ bool creds_caller_has_cap(fuse_req_t req, int cap);
 void creds_enter_data_owner(uid_t uid, gid_t gid, creds_saved *s);
 
 /* ---- ops ---- */
+/* worker threads of the request loop (ops_namespace.c counts on more than one) */
+#define DURFS_MAX_THREADS 16
 extern const struct fuse_lowlevel_ops durfs_ops;
 void reply_err(fuse_req_t req, int e);
 /* dur_ns_begin -> 0, or EIO when the journal refuses changes (poisoned): skip the

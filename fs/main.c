@@ -340,7 +340,7 @@ static int serve(struct fuse_session *se, const durfs_options *o)
     if (!cfg)
         return -ENOMEM;
     fuse_loop_cfg_set_clone_fd(cfg, 0);
-    fuse_loop_cfg_set_max_threads(cfg, 16);
+    fuse_loop_cfg_set_max_threads(cfg, DURFS_MAX_THREADS);
     int r = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
     return r;

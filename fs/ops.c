@@ -51,7 +51,10 @@ static void h_init(void *userdata, struct fuse_conn_info *conn)
     /* Writeback cache: writes are acknowledged from the page cache, and the
      * kernel flushes them to us before FLUSH and FSYNC (R12) -- fine for close
      * and ordered modes, but sync mode promises every write durable on return. */
-    if (g_fs.opt.mode != DUR_NS_SYNC)
+    /* Not with -s either: before a rename of a file still open for writing the
+     * kernel must be asked to write its pages back, and another thread serves
+     * those WRITEs (ops_namespace.c). */
+    if (g_fs.opt.mode != DUR_NS_SYNC && !g_fs.opt.single_thread)
         want |= FUSE_CAP_WRITEBACK_CACHE;
     want |= FUSE_CAP_DONT_MASK | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_ATOMIC_O_TRUNC |
             FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ |

@@ -9,9 +9,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 /* mknod / mkdir / symlink */
@@ -192,6 +194,49 @@ void h_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     remove_entry(req, parent, name, true);
 }
 
+/* Writeback cache: a file still open for writing (or mapped: RELEASE comes only
+ * at munmap) may hold written pages the kernel has not sent us -- it writes back
+ * before FLUSH and FSYNC, not before RENAME.  Invalidating the file's pages makes
+ * it launder the dirty ones as WRITEs now, which the other worker threads serve
+ * while this one waits in the notification.  So that WRITEs always find a
+ * thread, at most half the workers wait so; a rename that finds no place within
+ * a second (the kernel's directory locks let one RENAME per directory in at a
+ * time: that takes DURFS_MAX_THREADS / 2 directories renaming such files at
+ * once) fails with EBUSY rather than go on without its data. */
+static int write_back_kernel_pages(dnode *n)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static pthread_cond_t freed = PTHREAD_COND_INITIALIZER; /* CLOCK_REALTIME */
+    static unsigned in_notify;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    pthread_mutex_lock(&mu);
+    int e = 0;
+    while (!e && in_notify >= DURFS_MAX_THREADS / 2)
+        e = pthread_cond_timedwait(&freed, &mu, &until) == ETIMEDOUT ? EBUSY : 0;
+    unsigned busy = in_notify;
+    if (!e)
+        in_notify++;
+    pthread_mutex_unlock(&mu);
+    if (e) {
+        log_msg(LOG_WARNING,
+                "rename: %u renames already wait for the kernel's write-back of "
+                "open files: EBUSY",
+                busy);
+        return e;
+    }
+    int r = fuse_lowlevel_notify_inval_inode(g_fs.se, inode_id(n), 0, 0);
+    if (r < 0 && r != -ENOENT) /* ENOENT: the kernel has no such inode, so no pages */
+        log_msg(LOG_WARNING, "rename: asking the kernel to write back inode %llu: %s",
+                (unsigned long long)n->ino, strerror(-r));
+    pthread_mutex_lock(&mu);
+    in_notify--;
+    pthread_cond_signal(&freed);
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
 /* Atomic replace (R2): the data of a regular file being renamed must be durable
  * before the rename is.  Only files written through durfs can have data not yet
  * durable, and their state is in the node (kept even after forget, inode.c). */
@@ -201,6 +246,11 @@ static int prepare_rename(int dirfd, const char *name, const struct stat *st)
         return 0;
     dnode *n = inode_find(st->st_dev, st->st_ino);
     dnode_file *f = n ? atomic_load(&n->file) : NULL;
+    if (f && g_fs.writeback && atomic_load(&f->writable_opens) > 0) {
+        int e = write_back_kernel_pages(n);
+        if (e)
+            return e;
+    }
     if (!f || (!dur_file_state_dirty(&f->st) && atomic_load(&f->st.failed_errno) == 0))
         return 0;
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);

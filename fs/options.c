@@ -259,7 +259,7 @@ void options_usage(const char *prog)
            "\n"
            "  -f                     stay in the foreground, log to stderr\n"
            "  -d                     debug logging (implies -f)\n"
-           "  -s                     single-threaded\n"
+           "  -s                     single-threaded (no writeback cache)\n"
            "  --help, --version\n"
            "\n"
            "durfs options:\n"
