@@ -74,6 +74,7 @@ typedef struct durfs {
                    * fs.has_handles) */
     dnode *root;
     char backing_abs[4096], mount_abs[4096];
+    char journal_where[4200]; /* "journal DIR": names the journal in error messages */
     struct timespec started;
     bool writeback;
     struct fuse_session *se;              /* for kernel notifications */

@@ -211,6 +211,12 @@ static int open_journal(const durfs_options *o)
                     dur_error_format(&err, buf, sizeof(buf)));
     }
     g_fs.handles = handles_work();
+    /* Errors name files relative to the journal (or BACKING/.durfs): say which. */
+    if (o->journal_dir)
+        snprintf(g_fs.journal_where, sizeof g_fs.journal_where, "journal %s", o->journal_dir);
+    else
+        snprintf(g_fs.journal_where, sizeof g_fs.journal_where, "journal %s/%s/journal",
+                 g_fs.backing_abs, DUR_NS_RESERVED_NAME);
     dur_ns_options no;
     dur_ns_options_default(&no);
     no.mode = o->mode;
@@ -244,7 +250,8 @@ static int open_journal(const durfs_options *o)
         dur_error_format(&err, buf, sizeof(buf));
         if (c == DUR_E_LOCKED)
             return fail(1, "BACKING %s is in use by another durfs: %s", g_fs.backing_abs, buf);
-        return fail(1, "cannot open the journal of BACKING %s: %s", g_fs.backing_abs, buf);
+        return fail(1, "cannot open the %s of BACKING %s: %s", g_fs.journal_where, g_fs.backing_abs,
+                    buf);
     }
     return 0;
 }

@@ -29,7 +29,7 @@ int end_op(dur_ns_op *op, int sys_errno)
     dur_error err;
     dur_code c = dur_ns_end(op, &err);
     if (c != DUR_OK) {
-        log_dur_error("journal", &err);
+        log_dur_error(g_fs.journal_where, &err);
         return EIO; /* the change may not survive a crash: never report success */
     }
     return sys_errno;

@@ -126,6 +126,10 @@ struct ns_replay {
     uint64_t creating_lsn;       /* ...and was re-creating the object of this record */
     uint64_t namespace_lsn;      /* BACKING's namespace equals the one after this record */
     bool located;
+    /* The pre-pass found records to replay (past the checkpoint).  Without any, a
+     * recovery changes nothing and persists no marks: a full BACKING must not make
+     * a cleanly unmounted journal unmountable. */
+    bool has_records;
     /* BACKING holds every logged attribute change: its namespace is past the log's
      * end (operations whose records were lost came after all of these). */
     bool attrs_applied;
@@ -767,6 +771,7 @@ static dur_code prepass(ns_replay *r, bool want_evidence, dur_error *err)
         ns_record x;
         if ((c = ns_record_decode(rec.type, rec.payload, rec.len, rec.lsn, &x, err)) != DUR_OK)
             break;
+        r->has_records = true;
         if (names_reserved(r, &x))
             continue; /* skipped when replayed */
         if (want_evidence && !loc.failed)
@@ -883,9 +888,9 @@ dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, bool map_on_
         c = progress_put(r, r->evidence_lsn, err);
     }
     /* ATTRS before LOCATED: a resumed run that finds LOCATED never re-locates. */
-    if (c == DUR_OK && first_run && r->attrs_applied)
+    if (c == DUR_OK && first_run && r->has_records && r->attrs_applied)
         c = mark_put(r, NS_MAP_ATTRS, r->namespace_lsn, err);
-    if (c == DUR_OK && first_run && r->located)
+    if (c == DUR_OK && first_run && r->has_records && r->located)
         c = mark_put(r, NS_MAP_LOCATED, r->namespace_lsn, err);
     if (c != DUR_OK) {
         ns_replay_free(r);

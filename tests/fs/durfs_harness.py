@@ -8,6 +8,7 @@ Exit code 77 (meson "skip") when not root or without /dev/fuse.
 """
 import atexit
 import ctypes
+import errno
 import json
 import os
 import shutil
@@ -335,6 +336,22 @@ def errno_of(fn, *a, **kw):
         return 0
     except OSError as e:
         return e.errno
+
+
+def fill_up(path):
+    """Use every free block of path's filesystem (as root: the reserve too)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for chunk in (1 << 20, 4096, 512):
+            try:
+                while True:
+                    os.write(fd, bytes(chunk))
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def run_or_skip(*cmd):

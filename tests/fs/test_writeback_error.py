@@ -41,21 +41,6 @@ def fail_writeback_and_evict(path):
     return failed
 
 
-def fill_up(path):
-    """Use every free block of path's filesystem: 1 MiB writes, then 4 KiB ones."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for chunk in (1 << 20, 4096):
-            try:
-                while True:
-                    os.write(fd, bytes(chunk))
-            except OSError as e:
-                if e.errno != errno.ENOSPC:
-                    raise
-    finally:
-        os.close(fd)
-
-
 class WritebackError(H.LoopExt4Case):
     def setUp(self):
         super().setUp()
@@ -81,7 +66,7 @@ class WritebackError(H.LoopExt4Case):
         s1 = m.status()
         if s1['file_data_records'] == s0['file_data_records']:
             self.skipTest('content not journaled at close here: %s' % s1['fs'])
-        fill_up(os.path.join(self.store, 'fill'))
+        H.fill_up(os.path.join(self.store, 'fill'))
         for attempt in range(2):
             with self.assertRaises(OSError, msg='%s #%d' % (how, attempt)) as cm:
                 with open(m.path('f'), 'ab') as f:
@@ -108,7 +93,7 @@ class WritebackError(H.LoopExt4Case):
             f.write(b'v2 ' * 1000)
         fd = os.open(m.path('f'), os.O_RDWR)
         try:
-            fill_up(os.path.join(self.store, 'fill'))
+            H.fill_up(os.path.join(self.store, 'fill'))
             failed = fail_writeback_and_evict(os.path.join(self.fx.backing, 'f'))
             self.assertIn(failed, (errno.EIO, errno.ENOSPC), 'the backing write-back did not fail')
             self.assertIn(H.errno_of(os.ftruncate, fd, 100), (errno.EIO, errno.ENOSPC))
@@ -138,7 +123,7 @@ class RefusedWriteBack(H.LoopExt4Case):
     def test_refused_write_back_fails_every_later_sync(self):
         journal = os.path.join(self.fx.tmp, 'journal')  # not on the full disk
         m = self.fx.mount(opts='journal=%s' % journal)
-        fill_up(os.path.join(self.fx.backing, 'fill'))
+        H.fill_up(os.path.join(self.fx.backing, 'fill'))
         f = os.open(m.path('f'), os.O_WRONLY | os.O_CREAT, 0o644)
         self.assertEqual(os.write(f, b'lost' * 65536), 4 * 65536)  # into the page cache
         self.assertIn(H.errno_of(os.close, f), (errno.ENOSPC, errno.EIO), 'close succeeded')
@@ -191,7 +176,7 @@ class RefusedWriteBack(H.LoopExt4Case):
         another file once space is freed are unaffected.  Without the GETATTR
         refusal (ops_entry.c) all 1 GiB of writes succeed and this fails."""
         m = self.fx.mount(opts='journal=%s' % os.path.join(self.fx.tmp, 'journal'))
-        fill_up(os.path.join(self.fx.backing, 'fill'))
+        H.fill_up(os.path.join(self.fx.backing, 'fill'))
         reader = os.open(m.path('stream'), os.O_RDONLY | os.O_CREAT, 0o644)
         f = os.open(m.path('stream'), os.O_WRONLY)
         written, failed = 0, 0
