@@ -202,6 +202,21 @@ static bool holder_serves_fuse(long pid)
     return serves;
 }
 
+/* umount also returns before the old daemon's request loop has ended and
+ * fuse_session_destroy has closed /dev/fuse: a holder still serving it right
+ * after an unmount may be about to exit.  Give it a moment (bounded) before
+ * calling BACKING in use. */
+static bool holder_leaves_fuse(long pid)
+{
+    for (int i = 0; i < 40; i++) { /* 2 s */
+        if (!holder_serves_fuse(pid))
+            return true;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
 static int open_journal(const durfs_options *o)
 {
     dur_error err;
@@ -234,7 +249,7 @@ static int open_journal(const durfs_options *o)
     /* A daemon that was just unmounted still holds the lock for its final
      * checkpoint: wait for it (bounded: a guard, it normally takes milliseconds). */
     long exiting = c == DUR_E_LOCKED ? lock_holder_pid(&err) : 0;
-    if (exiting > 0 && !holder_serves_fuse(exiting)) {
+    if (exiting > 0 && holder_leaves_fuse(exiting)) {
         log_msg(LOG_NOTICE, "waiting for durfs (pid %ld) to finish its final checkpoint of %s",
                 exiting, g_fs.backing_abs);
         for (int i = 0; i < 1200 && c == DUR_E_LOCKED && lock_holder_pid(&err) == exiting &&

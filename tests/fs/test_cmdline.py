@@ -31,6 +31,29 @@ def out(r):
     return (r.stdout + r.stderr).decode('utf-8', 'replace')
 
 
+
+def stand_in_holder(backing, fuse_secs, lock_secs):
+    """A process that takes BACKING's durfs lock as a daemon would (flock, its
+    pid in the file), keeps /dev/fuse open for fuse_secs (0: never opens it),
+    then holds the lock lock_secs more: an old daemon on its way out."""
+    holder = subprocess.Popen(
+        [sys.executable, '-c',
+         'import fcntl, os, sys, time\n'
+         'f = open(sys.argv[1], "r+")\n'
+         'fcntl.flock(f, fcntl.LOCK_EX)\n'
+         'f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()\n'
+         'fuse_secs = float(sys.argv[2])\n'
+         'fuse = os.open("/dev/fuse", os.O_RDWR) if fuse_secs else -1\n'
+         'print("locked", flush=True)\n'
+         'if fuse_secs:\n'
+         '    time.sleep(fuse_secs)\n'
+         '    os.close(fuse)\n'
+         'time.sleep(float(sys.argv[3]))\n',
+         os.path.join(backing, '.durfs', 'lock'), str(fuse_secs), str(lock_secs)],
+        stdout=subprocess.PIPE)
+    assert holder.stdout.readline().strip() == b'locked'
+    return holder
+
 class Cmdline(unittest.TestCase):
     def setUp(self):
         self.fx = H.Fixture()
@@ -190,29 +213,13 @@ class Cmdline(unittest.TestCase):
         self.assertTrue(os.path.exists(fx.m.path('still-works')))
         self.assertEqual(fx.unmount(), 0)
 
-    def test_waits_for_an_exiting_lock_holder(self):
-        """`umount` returns before the old daemon's final checkpoint releases the
-        lock; a new durfs waits for a holder that no longer serves /dev/fuse
-        instead of failing "locked by pid N".  A stand-in holder (flock, no
-        /dev/fuse) releases after 1.5 s; without the wait in fs/main.c this
-        mount fails."""
+    def mount_past_an_exiting_holder(self, fuse_secs, lock_secs, before_mount=lambda: None):
         fx = self.fx
         fx.mount()
         self.assertEqual(fx.unmount(), 0)
-        lock = os.path.join(fx.backing, '.durfs', 'lock')
-        holder = subprocess.Popen(
-            [sys.executable, '-c',
-             'import fcntl, os, sys, time\n'
-             'f = open(sys.argv[1], "r+")\n'
-             'fcntl.flock(f, fcntl.LOCK_EX)\n'
-             'f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()\n'
-             'print("locked", flush=True)\n'
-             'time.sleep(1.5)\n', lock],
-            stdout=subprocess.PIPE)
+        holder = stand_in_holder(fx.backing, fuse_secs, lock_secs)
         try:
-            self.assertEqual(holder.stdout.readline().strip(), b'locked')
-            r = run('-f', '-o', 'nonexistent_option_to_stop_early', fx.backing, fx.mntdir)
-            self.assertNotEqual(r.returncode, 0)  # options are checked before the lock
+            before_mount()
             m = fx.mount()
             self.assertTrue(H.is_fuse_mounted(fx.mntdir))
             self.assertIn('waiting for durfs (pid %d)' % holder.pid, m.log())
@@ -221,6 +228,27 @@ class Cmdline(unittest.TestCase):
             holder.kill()
             holder.wait()
             holder.stdout.close()
+
+    def test_waits_for_an_exiting_lock_holder(self):
+        """`umount` returns before the old daemon's final checkpoint releases the
+        lock; a new durfs waits for a holder that no longer serves /dev/fuse
+        instead of failing "locked by pid N".  A stand-in holder (flock, no
+        /dev/fuse) releases after 1.5 s; without the wait in fs/main.c this
+        mount fails."""
+        def options_first():
+            r = run('-f', '-o', 'nonexistent_option_to_stop_early', self.fx.backing,
+                    self.fx.mntdir)
+            self.assertNotEqual(r.returncode, 0)  # options are checked before the lock
+        self.mount_past_an_exiting_holder(0, 1.5, options_first)
+
+    def test_waits_for_a_holder_still_closing_dev_fuse(self):
+        """`umount` returns before the old daemon has even closed /dev/fuse
+        (its request loop is still ending); `umount X && durfs B X` then failed
+        "locked by pid N" now and then.  A stand-in holder keeps /dev/fuse
+        open for 0.3 s, then the lock for 1 s more: the new durfs must wait
+        and mount, not fail at once (fails without holder_leaves_fuse in
+        fs/main.c, checked by the helper that found it)."""
+        self.mount_past_an_exiting_holder(0.3, 1)
 
     def test_mount_over_itself(self):
         fx = H.Fixture(same=True)
