@@ -149,6 +149,8 @@ int entry_from_fd(int opath_fd, struct fuse_entry_param *e, dur_fh *fh_out);
 int entry_of_created(int parent_fd, const char *name, bool undo, struct fuse_entry_param *e,
                      dur_fh *fh_out);
 bool is_reserved(dnode *parent, const char *name);
+/* The root's st_nlink without the hidden journal directory (.durfs). */
+void hide_reserved_link(const dnode *n, struct stat *st);
 
 /* ---- creds.c ---- */
 typedef struct creds_saved {

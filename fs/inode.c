@@ -707,6 +707,18 @@ bool is_reserved(dnode *parent, const char *name)
     return parent == g_fs.root && strcmp(name, DUR_NS_RESERVED_NAME) == 0;
 }
 
+void hide_reserved_link(const dnode *n, struct stat *st)
+{
+    /* The root's link count counts the hidden journal directory's "..": a
+     * directory's count is 2 plus its subdirectories, so report one less
+     * while .durfs is a directory in BACKING. */
+    struct stat rs;
+    if (n == g_fs.root && S_ISDIR(st->st_mode) && st->st_nlink > 2 &&
+        fstatat(g_fs.backing_fd, DUR_NS_RESERVED_NAME, &rs, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISDIR(rs.st_mode))
+        st->st_nlink--;
+}
+
 int entry_of_created(int parent_fd, const char *name, bool undo, struct fuse_entry_param *e,
                      dur_fh *fh_out)
 {

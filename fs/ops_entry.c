@@ -105,10 +105,12 @@ void h_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     int e = unreported_refusal(n, fi, &timeout);
     if (!e)
         e = stat_node(n, fi, &st);
-    if (e)
+    if (e) {
         reply_err(req, e);
-    else
+    } else {
+        hide_reserved_link(n, &st);
         fuse_reply_attr(req, &st, timeout);
+    }
 }
 
 static struct timespec time_arg(int valid, int set_bit, int now_bit, const struct timespec *t)
@@ -224,6 +226,7 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
     struct stat cur;
     if (mtime_unchanged(r.fd, attr, valid, &cur)) {
         fdref_put(&r);
+        hide_reserved_link(n, &cur);
         fuse_reply_attr(req, &cur, g_fs.timeout);
         return;
     }
@@ -281,10 +284,12 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
     fdref_put(&r);
     if (!e && se)
         e = se;
-    if (e)
+    if (e) {
         reply_err(req, e);
-    else
+    } else {
+        hide_reserved_link(n, &st);
         fuse_reply_attr(req, &st, g_fs.timeout);
+    }
 }
 
 void h_readlink(fuse_req_t req, fuse_ino_t ino)

@@ -340,6 +340,17 @@ class Ops(unittest.TestCase):
         self.assertTrue(stat.S_ISSOCK(os.stat(B(self.d, 'sock')).st_mode))
         self.assertErrno(errno.EEXIST, os.mkfifo, M(self.d, 'fifo'))
 
+    def test_root_link_count_hides_journal_dir(self):
+        # A directory's st_nlink is 2 plus its subdirectories; the hidden
+        # .durfs must not count (natively ls -ld / find see the same number).
+        def subdirs(d):
+            return sum(1 for e in os.scandir(d) if e.is_dir(follow_symlinks=False))
+        self.assertTrue(os.path.isdir(B('.durfs')))
+        self.assertEqual(os.stat(M()).st_nlink, 2 + subdirs(M()))
+        os.chmod(M(), 0o755)  # the SETATTR reply carries attributes too
+        self.assertEqual(os.lstat(M()).st_nlink, 2 + subdirs(M()))
+        self.assertEqual(os.stat(B()).st_nlink, os.stat(M()).st_nlink + 1)
+
     def test_statfs(self):
         vm, vb = os.statvfs(M()), os.statvfs(B())
         for flag in (os.ST_NOSUID, os.ST_NODEV, os.ST_NOEXEC):  # BACKING's mount decides
