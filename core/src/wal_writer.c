@@ -78,6 +78,10 @@ struct dur_wal {
     uint64_t written_lsn; /* handed to the OS */
     uint64_t durable_lsn; /* fdatasync'd (and hooked) */
     uint64_t seg_end;     /* logical end of the newest segment incl. buffered frames */
+    /* seg_file_end as of the last I/O step (the holder owns the real one): a lower
+     * bound while a step runs, which only grows the file, except rotation, which
+     * resets this first.  For dur_wal_room without waiting for the I/O role. */
+    uint64_t known_file_end;
     uint64_t appends_since_flush;
     uint64_t last_flush_ms;
     bool poisoned;
@@ -222,7 +226,7 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
     assert(kind != IO_ROTATE || w->seg_id < DUR_WAL_MAX_SEGMENT_ID);
     uint64_t new_id = w->seg_id + 1;
     if (kind == IO_ROTATE)
-        w->seg_end = WAL_HEADER_SIZE; /* later appends belong to the new segment */
+        w->seg_end = w->known_file_end = WAL_HEADER_SIZE; /* later appends: the new segment */
     uint64_t before_durable = w->durable_lsn;
     pthread_mutex_unlock(&w->mu);
 
@@ -283,6 +287,7 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
         w->durable_lsn = target;
     }
     w->segs[w->nsegs - 1].size = old_size;
+    w->known_file_end = w->seg_file_end;
     if (kind == IO_ROTATE) {
         w->st.segments_created++;
         w->st.bytes_written += WAL_HEADER_SIZE;
@@ -480,6 +485,44 @@ dur_code dur_wal_append_durable(dur_wal *w, uint8_t type, const void *payload, s
     if (lsn)
         *lsn = my;
     return dur_wal_sync(w, my, err);
+}
+
+/* mu held.  What the current segment can still take without allocating: the
+ * fill ahead of its records (a lower bound), unbounded where the writer keeps no
+ * fill or the fill reaches the segment's end (the next record then rotates). */
+static uint64_t room_now(const dur_wal *w)
+{
+    if (w->o.zero_fill_bytes == 0 || w->known_file_end >= w->o.segment_size)
+        return UINT64_MAX;
+    return w->known_file_end > w->seg_end ? w->known_file_end - w->seg_end : 0;
+}
+
+dur_code dur_wal_room(dur_wal *w, uint64_t want, uint64_t *room, dur_error *err)
+{
+    pthread_mutex_lock(&w->mu);
+    dur_code rc = DUR_OK;
+    bool filled = false;
+    for (;;) {
+        if (w->poisoned) {
+            rc = poisoned_error(w, err);
+            break;
+        }
+        *room = room_now(w);
+        if (*room >= want || filled)
+            break;
+        if (w->io_busy) {
+            pthread_cond_wait(&w->cv, &w->mu);
+            continue;
+        }
+        /* Write what is buffered and extend the fill, also where it failed
+         * before in this segment: space may have been freed since. */
+        w->seg_fill_failed = false;
+        if ((rc = do_io(w, IO_WRITE, err)) != DUR_OK)
+            break;
+        filled = true;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
 }
 
 uint64_t dur_wal_last_lsn(dur_wal *w)
@@ -883,6 +926,7 @@ dur_code dur_wal_open(dur_dir *d, const char *path, const dur_wal_options *opts,
     free(ids);
     w->durable_lsn = w->written_lsn = w->next_lsn - 1;
     w->seg_end = w->seg_write_off;
+    w->known_file_end = w->seg_file_end;
     w->last_flush_ms = now_ms();
     refresh_disk_stats(w);
     rep.segments = (unsigned)w->nsegs;

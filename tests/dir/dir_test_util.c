@@ -1,8 +1,10 @@
 /* tests/dir: helpers shared by the directory-layer tests. */
 #include "dir_test_util.h"
 
+#include <errno.h>
 #include <ftw.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 char *tu_mkdtemp(void)
@@ -69,4 +71,35 @@ int tu_content_is(dur_dir *d, const char *path, const char *s)
     int ok = got && n == strlen(s) && memcmp(got, s, n) == 0;
     free(got);
     return ok;
+}
+
+char *tu_small_tmpfs(const char *size)
+{
+    if (geteuid() != 0) {
+        print_message("skipped: needs root to mount a small tmpfs\n");
+        skip();
+    }
+    char *mnt = tu_mkdtemp();
+    char opts[64];
+    snprintf(opts, sizeof opts, "size=%s", size);
+    if (mount("durfs-test", mnt, "tmpfs", 0, opts) != 0) {
+        print_message("skipped: cannot mount tmpfs: %s\n", strerror(errno));
+        rmdir(mnt);
+        free(mnt);
+        skip();
+        return NULL; /* not reached: skip() jumps out of the test */
+    }
+    return mnt;
+}
+
+int tu_small_tmpfs_teardown(void **state)
+{
+    char *path = *state;
+    if (path) {
+        umount2(path, MNT_DETACH);
+        rmdir(path);
+        free(path);
+    }
+    *state = NULL;
+    return 0;
 }

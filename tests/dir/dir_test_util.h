@@ -33,6 +33,12 @@
 char *tu_mkdtemp(void);
 /* rm -rf path. */
 void tu_rmtree(const char *path);
+/* A fresh tmpfs of `size` (mount's size=) to run out of space on; skips the test
+ * (cmocka skip()) without root or when it cannot be mounted.  Returns its path:
+ * a test keeps it in *state, and tu_small_tmpfs_teardown (its cmocka teardown)
+ * unmounts and removes it, also after a failure. */
+char *tu_small_tmpfs(const char *size);
+int tu_small_tmpfs_teardown(void **state);
 
 /* Write a whole file through the dir (create/truncate). */
 void tu_write(dur_dir *d, const char *path, const void *data, size_t len);

@@ -6,38 +6,11 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/mount.h>
-#include <unistd.h>
-
-static char *mnt;
-
-static int setup(void **state)
-{
-    (void)state;
-    mnt = tu_mkdtemp();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    umount2(mnt, MNT_DETACH);
-    rmdir(mnt);
-    free(mnt);
-    return 0;
-}
 
 static void test_enospc_is_reported_and_atomic_write_is_clean(void **state)
 {
-    (void)state;
-    if (geteuid() != 0) {
-        print_message("skipped: needs root to mount a small tmpfs\n");
-        skip();
-    }
-    if (mount("durfs-test", mnt, "tmpfs", 0, "size=256k") != 0) {
-        print_message("skipped: cannot mount tmpfs: %s\n", strerror(errno));
-        skip();
-    }
+    *state = tu_small_tmpfs("256k"); /* skips the test without root */
+    const char *mnt = *state;
     dur_error err;
     dur_dir *d;
     OK(dur_dir_open_fs(mnt, false, &d, &err));
@@ -74,8 +47,8 @@ static void test_enospc_is_reported_and_atomic_write_is_clean(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_enospc_is_reported_and_atomic_write_is_clean, setup,
-                                        teardown),
+        cmocka_unit_test_teardown(test_enospc_is_reported_and_atomic_write_is_clean,
+                                  tu_small_tmpfs_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

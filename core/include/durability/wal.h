@@ -105,6 +105,16 @@ dur_code dur_wal_sync(dur_wal *w, uint64_t lsn, dur_error *err);
 dur_code dur_wal_append_durable(dur_wal *w, uint8_t type, const void *payload, size_t len,
                                 uint64_t *lsn, dur_error *err);
 
+/* *room = bytes of records the current segment can still take without the
+ * filesystem allocating a block: the zero fill (zero_fill_bytes) written ahead of
+ * them.  Below `want`, first writes what is buffered and tries to extend the fill
+ * (failing to, on a full disk, is no error: *room says how much there is).
+ * UINT64_MAX where the writer keeps no fill, or the fill reaches the segment's end
+ * (the next record starts a segment, which needs a new file).  A caller that
+ * refuses a change when the room is short keeps a full disk from failing, and so
+ * poisoning, a later append. */
+dur_code dur_wal_room(dur_wal *w, uint64_t want, uint64_t *room, dur_error *err);
+
 uint64_t dur_wal_last_lsn(dur_wal *w);    /* last appended */
 uint64_t dur_wal_durable_lsn(dur_wal *w); /* last known durable */
 bool dur_wal_poisoned(dur_wal *w);
