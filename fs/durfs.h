@@ -188,9 +188,12 @@ void creds_enter_data_owner(uid_t uid, gid_t gid, creds_saved *s);
 #define DURFS_MAX_THREADS 16
 extern const struct fuse_lowlevel_ops durfs_ops;
 void reply_err(fuse_req_t req, int e);
-/* dur_ns_begin -> 0, or EIO when the journal refuses changes (poisoned): skip the
- * backing call then, so a refused change has no effect; end_op in every case. */
+/* dur_ns_begin -> 0, or EIO when the journal refuses changes (poisoned), ENOSPC
+ * when its filesystem is full: skip the backing call then, so a refused change has
+ * no effect; end_op in every case. */
 int begin_op(dur_ns_op *op);
+/* begin_op for unlink, rmdir, removexattr, truncate: dur_ns_begin_freeing */
+int begin_freeing_op(dur_ns_op *op);
 int end_op(dur_ns_op *op, int sys_result_errno); /* dur_ns_end -> errno */
 /* end_op for a change of regular file n's size: dur_ns_end fsyncs it, and that
  * fsync may be the first to see (and so consume) a write-back error of the file;

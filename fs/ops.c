@@ -19,15 +19,27 @@ void reply_err(fuse_req_t req, int e)
     fuse_reply_err(req, e);
 }
 
+static int begin_errno(const dur_ns_op *op, dur_code c)
+{
+    return c == DUR_OK ? 0 : op->refused_room ? ENOSPC : EIO;
+}
+
 int begin_op(dur_ns_op *op)
 {
-    return dur_ns_begin(g_fs.ns, op) == DUR_OK ? 0 : EIO;
+    return begin_errno(op, dur_ns_begin(g_fs.ns, op));
+}
+
+int begin_freeing_op(dur_ns_op *op)
+{
+    return begin_errno(op, dur_ns_begin_freeing(g_fs.ns, op));
 }
 
 int end_op(dur_ns_op *op, int sys_errno)
 {
     dur_error err;
     dur_code c = dur_ns_end(op, &err);
+    if (c != DUR_OK && op->refused_room)
+        return ENOSPC; /* nothing applied; the journal logged it once */
     if (c != DUR_OK) {
         log_dur_error(g_fs.journal_where, &err);
         return EIO; /* the change may not survive a crash: never report success */

@@ -195,7 +195,7 @@ void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (flags & O_TRUNC) {
         dur_ns_op op;
         bool fcaps_dropped = false;
-        e = begin_op(&op);
+        e = begin_freeing_op(&op);
         fd = e ? -e : inode_open(n, flags & ~O_TRUNC);
         if (fd >= 0)
             e = truncate_and_log(req, &op, n, fd, flags, &fcaps_dropped, &truncated);

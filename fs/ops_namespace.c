@@ -154,7 +154,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
         return;
     }
     dur_ns_op op;
-    e = begin_op(&op);
+    e = begin_freeing_op(&op);
     struct stat st;
     dur_fh fh = {0};
     dur_error err;

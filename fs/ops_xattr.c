@@ -56,7 +56,7 @@ int xattr_log_fcaps_removed(dnode *n)
 {
     fcaps_invalidate(n);
     dur_ns_op op;
-    int e = begin_op(&op);
+    int e = begin_freeing_op(&op); /* owed: BACKING dropped them already */
     if (!e) {
         dur_fh fh;
         inode_fh(n, &fh);
@@ -167,7 +167,7 @@ void h_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
     if (fcaps)
         fcaps_invalidate(n);
     dur_ns_op op;
-    e = begin_op(&op);
+    e = begin_freeing_op(&op);
     if (!e)
         e = removexattr(path, name) < 0 ? errno : 0;
     if (fcaps)

@@ -151,7 +151,7 @@ static dur_code log_file_synced(dur_ns *ns, dur_file_state *st, const dur_fh *ob
     r.obj = *obj;
     r.covers = covers;
     dur_ns_op op;
-    dur_ns_begin(ns, &op);
+    dur_ns_begin_freeing(ns, &op); /* small, and owed for content already in place */
     ns_op_append(&op, &r);
     dur_code c = dur_ns_end(&op, err);
     uint_fast64_t cur = atomic_load(&st->superseded_lsn);
@@ -249,7 +249,10 @@ static dur_code make_content_durable(void *arg, dur_error *err)
     unsigned char *buf = small ? malloc(cap + 1) : NULL;
     ssize_t n = -1;
     dur_ns_op op;
-    dur_ns_begin(ns, &op);
+    if (dur_ns_begin(ns, &op) != DUR_OK && op.refused_room) {
+        free(buf); /* the journal's filesystem is full: in place, below */
+        buf = NULL;
+    }
     /* Snapshot and append under the ordering lock (see top of file: covers). */
     uint64_t h = handle_hash(x->obj);
     if (buf) {

@@ -23,6 +23,12 @@
 /* Zero fill kept ahead of the WAL's records on ext4/XFS (wal.h zero_fill_bytes): a
  * group commit's fdatasync then costs one device flush, not a journal commit. */
 #define NS_WAL_ZERO_FILL (1024u * 1024u)
+/* Room in that fill a change needs before it is applied (ns_journal.c,
+ * ensure_room): any record, plus a reserve that only changes freeing space
+ * (dur_ns_begin_freeing: unlink, rmdir, truncate; their records are small) and
+ * FILE_SYNCED records may use.  Under half the fill, which is refilled below half. */
+#define NS_ROOM_SMALL_RECORD 4096u
+#define NS_ROOM_RESERVE (256u * 1024u)
 
 /* FILE_DATA bookkeeping: slots of handle hashes (a power of two). */
 #define NS_DATA_SLOTS 4096u
@@ -80,6 +86,7 @@ struct dur_ns {
      * data_lsn[slot of a handle's hash] = newest FILE_DATA LSN of any handle in the
      * slot: a lock-free filter; data_set (under `order`) is exact per handle hash. */
     bool data_journal; /* CLOSE mode, data_journal_max > 0, no syncfs per commit */
+    bool journal_full; /* under `order`: the last room check came up short (logged once) */
     atomic_uint_fast64_t data_lsn[NS_DATA_SLOTS];
     ns_data_set data_set;
     atomic_uint_fast64_t published_lsn; /* = checkpoint_lsn, readable without ckpt_mu */

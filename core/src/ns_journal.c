@@ -991,19 +991,67 @@ const dur_fs_policy *dur_ns_fs_policy(dur_ns *ns)
 }
 
 /* ---- metadata operations ---- */
-dur_code dur_ns_begin(dur_ns *ns, dur_ns_op *op)
+/* Under `order`, before the change is applied: room in the journal for its record.
+ * Records go into the zero fill written ahead of them (dur_wal_room); on a full
+ * filesystem one appended past it would fail to be written and poison the journal,
+ * and from then on even an unlink, the way out of a full disk, would fail.  So the
+ * change is refused instead (ENOSPC, nothing applied, the journal unharmed) while
+ * the room is short, keeping NS_ROOM_RESERVE for changes that free space.  Where
+ * the WAL keeps no fill (ORDERED, btrfs, other filesystems) the room is unbounded
+ * and a full disk still poisons (docs/guarantees.md). */
+static dur_code ensure_room(dur_ns *ns, dur_ns_op *op)
+{
+    uint64_t need =
+        op->frees_space ? NS_ROOM_SMALL_RECORD : (uint64_t)NS_REC_MAX_BYTES + 64u + NS_ROOM_RESERVE;
+    uint64_t room = 0;
+    dur_code c = dur_wal_room(ns->wal, need, &room, &op->err);
+    if (c != DUR_OK)
+        return c;
+    if (room >= need) {
+        if (ns->journal_full)
+            ns_log(ns, LOG_NOTICE, "durfs: journal %s has room again", ns->journal_path);
+        ns->journal_full = false;
+        return DUR_OK;
+    }
+    if (!ns->journal_full)
+        ns_log(ns, LOG_WARNING,
+               "durfs: journal %s: its filesystem is full: changes fail with ENOSPC until "
+               "there is room (unlink, rmdir and truncate still work for a while)",
+               ns->journal_path);
+    ns->journal_full = true;
+    op->refused_room = true;
+    return dur_error_set(&op->err, DUR_E_IO, ENOSPC, ns->journal_path,
+                         "no room for a journal record: %" PRIu64 " bytes written ahead of the "
+                         "last record, %" PRIu64 " needed (its filesystem is full)",
+                         room, need);
+}
+
+static dur_code ns_begin(dur_ns *ns, dur_ns_op *op, bool frees_space)
 {
     memset(op, 0, sizeof *op);
     op->ns = ns;
     op->harden_fd = -1;
+    op->frees_space = frees_space;
     pthread_mutex_lock(&ns->order);
     /* A poisoned journal takes no record: refuse now, so that a caller that checks
      * skips its backing call and the refused change has no effect at all. */
     if (ns->wal && dur_wal_poisoned(ns->wal)) {
         op->log_error = dur_wal_sync(ns->wal, 0, &op->err); /* the poison's error */
         assert(op->log_error != DUR_OK);
+    } else if (ns->wal) {
+        op->log_error = ensure_room(ns, op);
     }
     return op->log_error;
+}
+
+dur_code dur_ns_begin(dur_ns *ns, dur_ns_op *op)
+{
+    return ns_begin(ns, op, false);
+}
+
+dur_code dur_ns_begin_freeing(dur_ns *ns, dur_ns_op *op)
+{
+    return ns_begin(ns, op, true);
 }
 
 /* Encode and append under the ordering lock (held since dur_ns_begin). */
@@ -1022,6 +1070,8 @@ dur_code ns_op_append(dur_ns_op *op, const ns_record *r)
     } else {
         size_t len = 0;
         c = ns_record_encode(r, ns->encbuf, &len, &op->err);
+        /* ensure_room made room for no more than this */
+        assert(c != DUR_OK || !op->frees_space || len + 64u <= NS_ROOM_SMALL_RECORD);
         if (c == DUR_OK)
             c = dur_wal_append(ns->wal, r->type, ns->encbuf, len, &op->lsn, &op->err);
         if (c == DUR_OK) {
@@ -1200,8 +1250,8 @@ dur_code dur_ns_end(dur_ns_op *op, dur_error *err)
     if (c != DUR_OK && err)
         *err = op->err;
     pthread_mutex_unlock(&ns->order);
-    if (c != DUR_OK)
-        return ns_count_error(ns, c);
+    if (c != DUR_OK) /* a change refused for room failed nothing */
+        return op->refused_room ? c : ns_count_error(ns, c);
     if (op->harden_fd >= 0) {
         atomic_fetch_add(&ns->file_syncs, 1);
         uint64_t start = ns_now_ns();

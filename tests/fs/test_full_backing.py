@@ -7,7 +7,9 @@ journal wrote recovery marks into JOURNAL/replay-map, also with nothing to
 replay, and a full BACKING made durfs refuse to mount ("cannot append to the
 replay map (No space left on device)").
 """
+import errno
 import os
+import stat
 
 import durfs_harness as H
 
@@ -64,6 +66,47 @@ class FullBacking(H.LoopExt4Case):
         m = self.fx.mount()
         names = set(os.listdir(m.path()))
         self.assertEqual(names, {'renamed'} | {'d%d' % i for i in range(1, 20)})
+        self.assertEqual(self.fx.unmount(), 0)
+
+    def test_full_backing_refuses_changes_with_enospc_and_lets_space_be_freed(self):
+        """BACKING fills up while mounted (the journal in it): changes are
+        refused with ENOSPC before they are applied, the journal stays healthy,
+        and unlink/rmdir through the mount still work, so the disk can be
+        cleared there; then changes work again, and survive a SIGKILL.  Before
+        ensure_room (core/src/ns_journal.c) the journal outran its zero fill,
+        its write failed and poisoned it: chmod got EIO after ~12,000 calls and
+        so did every unlink until a remount (fails without, checked)."""
+        self.backing_on_ext4(32 << 20)
+        m = self.fx.mount(opts='checkpoint_secs=3600')
+        open(m.path('f'), 'w').close()
+        for i in range(20):
+            os.mkdir(m.path('d%d' % i))
+        H.fill_up(os.path.join(self.fx.backing, 'filler'))
+        done, refused = 0, None
+        while done < 100000 and refused is None:
+            try:
+                os.chmod(m.path('f'), 0o600 | (done & 0o77))
+                done += 1
+            except OSError as e:
+                refused = e.errno
+        self.assertEqual(refused, errno.ENOSPC, 'after %d chmods' % done)
+        self.assertFalse(m.status()['journal_failed'])
+        self.assertIn('its filesystem is full', m.log())
+        mode = stat.S_IMODE(os.stat(os.path.join(self.fx.backing, 'f')).st_mode)
+        self.assertEqual(mode, 0o600 | ((done - 1) & 0o77))  # the refused one: no effect
+        self.assertEqual(H.errno_of(os.mkdir, m.path('new')), errno.ENOSPC)
+        for i in range(10):
+            os.rmdir(m.path('d%d' % i))
+        os.unlink(m.path('filler'))
+        os.chmod(m.path('f'), 0o640)
+        os.mkdir(m.path('new'))
+        self.assertFalse(m.status()['journal_failed'])
+        m.kill9()
+        self.fx.m = None
+        m = self.fx.mount()
+        self.assertEqual(sorted(os.listdir(m.path())),
+                         sorted(['f', 'new'] + ['d%d' % i for i in range(10, 20)]))
+        self.assertEqual(stat.S_IMODE(os.stat(m.path('f')).st_mode), 0o640)
         self.assertEqual(self.fx.unmount(), 0)
 
 
