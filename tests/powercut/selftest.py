@@ -86,6 +86,16 @@ def main():
             f.write(b"\0" * 64)
         expect(len(violations(append, root, b)) == 1, "append: damaged acknowledged record reported")
 
+        # a cut before anything was acknowledged may leave no workload
+        # directory at all (the rig does not sync it): no violation, no crash
+        gone = os.path.join(tmp, "gone")
+        empty = acklog.Bounds(b.logdir, {n: 0 for n in b.pre}, {n: 0 for n in b.post})
+        for mod in (append, churn, create, replace, rewrite):
+            expect(violations(mod, gone, empty) == [],
+                   f"{mod.__name__}: missing directory with nothing acknowledged accepted")
+        expect(any("missing" in g for _, _, g in violations(append, gone, b)),
+               "append: missing directory with acknowledged records reported")
+
         root, b = run_workload("churn", tmp)
         expect(violations(churn, root, b) == [], "churn: final tree equals the model")
         entries = sorted(os.path.join(d, n) for d, ds, fs in os.walk(os.path.join(root, "c0"))
