@@ -881,10 +881,11 @@ dur_code ns_replay_new(int backing_fd, dur_dir *jdir, bool hardens, bool map_on_
     if (c == DUR_OK)
         c = prepass(r, first_run, err);
     if (c == DUR_OK && r->evidence_lsn) {
-        rlog(r, LOG_INFO,
-             "durfs replay: BACKING provably reflects every record up to LSN %" PRIu64
-             " (objects created or removed by then); those are taken as applied",
-             r->evidence_lsn);
+        if (!ordered_writer(r)) /* there nothing is re-applied anyway (logged above) */
+            rlog(r, LOG_INFO,
+                 "durfs replay: BACKING provably reflects every record up to LSN %" PRIu64
+                 " (objects created or removed by then); those are taken as applied",
+                 r->evidence_lsn);
         c = progress_put(r, r->evidence_lsn, err);
     }
     /* ATTRS before LOCATED: a resumed run that finds LOCATED never re-locates. */
