@@ -508,6 +508,10 @@ void h_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
     creds_leave(&cs);
     if (!e)
         e = note_changed(inode_get(ino), fi);
+    else if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+        /* it may have changed some of the range before failing: dirty, so the
+         * next close, fsync or rename syncs it (nothing was promised) */
+        (void)note_written(inode_get(ino), fh_fd(fi), false, true);
     reply_err(req, e);
 }
 

@@ -109,6 +109,29 @@ class FullBacking(H.LoopExt4Case):
         self.assertEqual(stat.S_IMODE(os.stat(m.path('f')).st_mode), 0o640)
         self.assertEqual(self.fx.unmount(), 0)
 
+    def test_failed_zero_range_leaves_the_file_to_be_synced(self):
+        """A ZERO_RANGE that fails (ENOSPC) may have zeroed part of the range
+        first: the file must count as changed, so its close syncs it (a file
+        sync or its content journaled).  Without marking it in h_fallocate the
+        close finds the file clean and syncs nothing (checked)."""
+        self.backing_on_ext4(32 << 20)
+        m = self.fx.mount(opts='checkpoint_secs=3600')
+        with open(m.path('f'), 'wb') as f:
+            f.write(b'x' * 8192)
+        H.fill_up(os.path.join(self.disk, 'filler'))
+        fd = os.open(m.path('f'), os.O_RDWR)
+        try:
+            before = m.status()
+            self.assertEqual(H.errno_of(H.fallocate, fd, 0x10, 4096, 64 << 20),  # ZERO_RANGE
+                             errno.ENOSPC)
+        finally:
+            os.close(fd)
+        after = m.status()
+        self.assertGreaterEqual(after['file_syncs'] - before['file_syncs'] +
+                                after['file_data_records'] - before['file_data_records'], 1)
+        os.unlink(os.path.join(self.disk, 'filler'))  # room for the final checkpoint
+        self.assertEqual(self.fx.unmount(), 0)
+
 
 if __name__ == '__main__':
     H.main()
