@@ -47,7 +47,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct wal_buf {
     uint8_t *data;
@@ -263,6 +265,9 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
         w->seg_id = new_id;
         w->seg_write_off = w->seg_file_end = WAL_HEADER_SIZE;
         w->seg_fill_failed = false;
+        /* the new segment's fill now, not in the path of its first record's
+         * dur_wal_room (which waits for this step) */
+        rc = zero_fill_ahead(w, &e);
     }
 
     pthread_mutex_lock(&w->mu);
@@ -488,13 +493,28 @@ dur_code dur_wal_append_durable(dur_wal *w, uint8_t type, const void *payload, s
 }
 
 /* mu held.  What the current segment can still take without allocating: the
- * fill ahead of its records (a lower bound), unbounded where the writer keeps no
- * fill or the fill reaches the segment's end (the next record then rotates). */
-static uint64_t room_now(const dur_wal *w)
+ * fill ahead of its records (a lower bound); unbounded where the writer keeps no
+ * fill. */
+static uint64_t fill_room(const dur_wal *w)
 {
-    if (w->o.zero_fill_bytes == 0 || w->known_file_end >= w->o.segment_size)
+    if (w->o.zero_fill_bytes == 0)
         return UINT64_MAX;
     return w->known_file_end > w->seg_end ? w->known_file_end - w->seg_end : 0;
+}
+
+/* The fill stops at the segment's end: past it the next record starts a segment,
+ * a new file, which needs free space rather than fill.  Whether the filesystem
+ * has room for it (its header, its fill, and a margin: another program may take
+ * space before the rotation) is all that can be said in advance. */
+static bool next_segment_fits(const dur_wal *w)
+{
+    int fd = w->d->ops->root_fd ? w->d->ops->root_fd(w->d) : -1;
+    struct statvfs sv;
+    if (fd < 0 || fstatvfs(fd, &sv) != 0)
+        return true; /* not a filesystem we can ask (the in-memory backend) */
+    uint64_t free_blocks = geteuid() == 0 ? sv.f_bfree : sv.f_bavail;
+    uint64_t need = WAL_HEADER_SIZE + w->o.prealloc_bytes + 2 * w->o.zero_fill_bytes;
+    return free_blocks * sv.f_frsize >= need;
 }
 
 dur_code dur_wal_room(dur_wal *w, uint64_t want, uint64_t *room, dur_error *err)
@@ -507,8 +527,15 @@ dur_code dur_wal_room(dur_wal *w, uint64_t want, uint64_t *room, dur_error *err)
             rc = poisoned_error(w, err);
             break;
         }
-        *room = room_now(w);
-        if (*room >= want || filled)
+        *room = fill_room(w);
+        if (*room >= want)
+            break;
+        if (w->known_file_end >= w->o.segment_size) {
+            if (next_segment_fits(w))
+                *room = UINT64_MAX;
+            break;
+        }
+        if (filled)
             break;
         if (w->io_busy) {
             pthread_cond_wait(&w->cv, &w->mu);

@@ -92,12 +92,60 @@ static void test_appending_past_the_room_poisons(void **state)
     dur_dir_close(f.d);
 }
 
+/* The fill reaches the segment's end (the last FILL bytes of a segment) before
+ * the filesystem fills up: the next segment is a new file, which a full
+ * filesystem cannot take, so the room is what is left of this segment and the
+ * appends stop before the rotation that would fail and poison the writer.  (It
+ * reported unbounded room there at first: poisoned after 115 appends; found in
+ * review.) */
+static void test_room_at_a_segments_end(void **state)
+{
+    *state = tu_small_tmpfs("1m");
+    full_fs f;
+    dur_error err;
+    OK(dur_dir_open_fs(*state, false, &f.d, &err));
+    dur_wal_options o;
+    dur_wal_options_default(&o);
+    o.zero_fill_bytes = FILL;
+    o.segment_size = 256u * 1024u;
+    OK(dur_wal_open(f.d, "wal", &o, &f.w, NULL, &err));
+    memset(f.rec, 'r', sizeof f.rec);
+    for (unsigned i = 0; i < 140; i++) /* past segment_size - FILL */
+        OK(dur_wal_append_durable(f.w, 1, f.rec, sizeof f.rec, NULL, &err));
+    OK(dur_dir_create(f.d, "filler", &f.filler, &err));
+    static char page[4096];
+    uint64_t off = 0;
+    while (f.filler->ops->pwrite(f.filler, page, sizeof page, off, &err) == DUR_OK)
+        off += sizeof page;
+    unsigned appended = 0;
+    uint64_t room = 0;
+    dur_code c = DUR_OK;
+    for (unsigned i = 0; i < 400; i++) {
+        c = dur_wal_room(f.w, RECORD + 64, &room, &err);
+        if (c != DUR_OK || room < RECORD + 64)
+            break;
+        c = dur_wal_append_durable(f.w, 1, f.rec, sizeof f.rec, NULL, &err);
+        if (c != DUR_OK)
+            break;
+        appended++;
+    }
+    print_message("appended %u on the full fs; last room %llu; poisoned %d (%s)\n", appended,
+                  (unsigned long long)room, dur_wal_poisoned(f.w), c == DUR_OK ? "ok" : err.msg);
+    assert_false(dur_wal_poisoned(f.w));
+    assert_int_equal(c, DUR_OK);
+    assert_true(room < RECORD + 64);
+    dur_wal_close(f.w, &err);
+    dur_file_close(f.filler);
+    dur_dir_close(f.d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_room_ends_before_the_filesystem_refuses,
                                   tu_small_tmpfs_teardown),
         cmocka_unit_test_teardown(test_appending_past_the_room_poisons, tu_small_tmpfs_teardown),
+        cmocka_unit_test_teardown(test_room_at_a_segments_end, tu_small_tmpfs_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

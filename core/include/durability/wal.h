@@ -109,8 +109,10 @@ dur_code dur_wal_append_durable(dur_wal *w, uint8_t type, const void *payload, s
  * filesystem allocating a block: the zero fill (zero_fill_bytes) written ahead of
  * them.  Below `want`, first writes what is buffered and tries to extend the fill
  * (failing to, on a full disk, is no error: *room says how much there is).
- * UINT64_MAX where the writer keeps no fill, or the fill reaches the segment's end
- * (the next record starts a segment, which needs a new file).  A caller that
+ * UINT64_MAX where the writer keeps no fill.  Where the fill reaches the
+ * segment's end the next record starts a segment, a new file: then UINT64_MAX when
+ * the filesystem has free space for it (and a margin), else what is left in this
+ * segment (another program can still take the space first).  A caller that
  * refuses a change when the room is short keeps a full disk from failing, and so
  * poisoning, a later append. */
 dur_code dur_wal_room(dur_wal *w, uint64_t want, uint64_t *room, dur_error *err);
