@@ -240,8 +240,11 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
         }
         file_fd = own_fd;
     }
+    struct stat sized;
+    bool shrinks = (valid & FUSE_SET_ATTR_SIZE) && fstat(file_fd, &sized) == 0 &&
+                   attr->st_size < sized.st_size; /* frees blocks */
     dur_ns_op op;
-    e = (valid & FUSE_SET_ATTR_SIZE) ? begin_freeing_op(&op) : begin_op(&op);
+    e = shrinks ? begin_freeing_op(&op) : begin_op(&op);
     /* Under the ordering lock, for dur_ns_log_setattr_change; only a chown/chmod
      * can turn out to change nothing (mtime-only requests are the hot path). */
     struct stat before;

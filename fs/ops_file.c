@@ -426,10 +426,10 @@ void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t
     if (res < 0) {
         bool notify = fi->writepage && note_lost_write_back(inode_get(ino), (int)-res);
         reply_err(req, (int)-res);
-        /* not single-threaded: if the notification drops the kernel's last
-         * reference, the inode's eviction waits for queued WRITEs, which only
-         * this thread would serve */
-        if (notify && !g_fs.opt.single_thread)
+        /* (writepage: the writeback cache, so not -s, where if the notification
+         * dropped the kernel's last reference, the inode's eviction would wait
+         * for queued WRITEs only this thread could serve) */
+        if (notify)
             fuse_lowlevel_notify_inval_inode(g_fs.se, ino, -1, 0);
         return;
     }

@@ -35,6 +35,8 @@ const char *dur_code_name(dur_code code)
         return "closed";
     case DUR_E_NOMEM:
         return "out of memory";
+    case DUR_E_NOROOM:
+        return "no room";
     }
     return "unknown error";
 }
@@ -160,6 +162,8 @@ int dur_code_to_errno(dur_code code, int sys_errno)
         return -EIO;
     case DUR_E_NOMEM:
         return -ENOMEM;
+    case DUR_E_NOROOM:
+        return -ENOSPC;
     }
     return -EIO;
 }

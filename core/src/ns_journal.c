@@ -1020,7 +1020,7 @@ static dur_code ensure_room(dur_ns *ns, dur_ns_op *op)
                ns->journal_path);
     ns->journal_full = true;
     op->refused_room = true;
-    return dur_error_set(&op->err, DUR_E_IO, ENOSPC, ns->journal_path,
+    return dur_error_set(&op->err, DUR_E_NOROOM, ENOSPC, ns->journal_path,
                          "no room for a journal record: %" PRIu64 " bytes written ahead of the "
                          "last record, %" PRIu64 " needed (its filesystem is full)",
                          room, need);
@@ -1033,14 +1033,11 @@ static dur_code ns_begin(dur_ns *ns, dur_ns_op *op, bool frees_space)
     op->harden_fd = -1;
     op->frees_space = frees_space;
     pthread_mutex_lock(&ns->order);
-    /* A poisoned journal takes no record: refuse now, so that a caller that checks
-     * skips its backing call and the refused change has no effect at all. */
-    if (ns->wal && dur_wal_poisoned(ns->wal)) {
-        op->log_error = dur_wal_sync(ns->wal, 0, &op->err); /* the poison's error */
-        assert(op->log_error != DUR_OK);
-    } else if (ns->wal) {
+    /* A poisoned journal (dur_wal_room returns the poison's error) or one without
+     * room takes no record: refuse now, so that a caller that checks skips its
+     * backing call and the refused change has no effect at all. */
+    if (ns->wal)
         op->log_error = ensure_room(ns, op);
-    }
     return op->log_error;
 }
 

@@ -191,6 +191,8 @@ dur_code dur_file_state_sync_with(dur_file_state *st, dur_file_state_sync_fn syn
     if (!err)
         err = &local;
     dur_code rc = sync(ctx, err);
+    if (rc == DUR_E_NOROOM) /* refused before anything was done: nothing lost */
+        return rc;
     if (rc != DUR_OK) {
         int e = err && err->sys_errno ? err->sys_errno : EIO;
         int expected = 0;

@@ -29,6 +29,7 @@ typedef enum dur_code {
     DUR_E_LOCKED,   /* another process holds the lock; msg names its pid */
     DUR_E_CLOSED,   /* object closed, or poisoned by an earlier write/sync failure */
     DUR_E_NOMEM,    /* allocation failed */
+    DUR_E_NOROOM,   /* refused before doing anything: no room (sys_errno ENOSPC); retry later */
 } dur_code;
 
 #define DUR_ERROR_PATH_MAX 512

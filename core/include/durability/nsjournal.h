@@ -108,14 +108,15 @@ typedef struct dur_ns_op {
 
 /* Takes the ordering lock (dur_ns_end releases it, whatever this returns).  Returns
  * DUR_OK, or an error when the journal can take no record: it is poisoned, or its
- * filesystem is full (op->refused_room; err.sys_errno ENOSPC, the journal unharmed:
+ * filesystem is full (op->refused_room; DUR_E_NOROOM, errno ENOSPC, the journal unharmed:
  * changes go on once there is room).  The caller should then skip its backing call
  * (the change would not be journaled) and still call dur_ns_end, which returns the
  * same error. */
 dur_code dur_ns_begin(dur_ns *ns, dur_ns_op *op);
-/* dur_ns_begin for a change that frees space on BACKING (unlink, rmdir, a
- * truncate): on a full filesystem it may use room the journal keeps for such
- * changes, so that a full disk can be cleared through the mount. */
+/* dur_ns_begin for a change that frees space on BACKING (unlink, rmdir,
+ * removexattr, a shrinking truncate) and logs a small record (asserted): on a
+ * full filesystem it may use room the journal keeps for such changes, so that a
+ * full disk can be cleared through the mount. */
 dur_code dur_ns_begin_freeing(dur_ns *ns, dur_ns_op *op);
 
 /* The new object obj was created as parent/name. kind is the S_IFMT part of mode. */
