@@ -292,6 +292,29 @@ static void test_file_state_dirty_after_failed_sync(void **state)
     assert_true(dur_file_state_dirty(&st)); /* a failed sync covers nothing */
 }
 
+static dur_code refuse_for_room(void *ctx, dur_error *err)
+{
+    (void)ctx;
+    return dur_error_set(err, DUR_E_NOROOM, ENOSPC, "journal", "no room for a record");
+}
+
+/* A sync refused before it did anything (DUR_E_NOROOM: the journal had no room
+ * for the record that would have made the data durable) lost nothing: it fails,
+ * the file stays dirty, and the next sync tries again.  Stored like a failure it
+ * failed every later fsync of the file for good (found in review; checked). */
+static void test_file_state_refusal_is_not_sticky(void **state)
+{
+    (void)state;
+    dur_error err;
+    dur_file_state st;
+    dur_file_state_init(&st);
+    dur_file_state_note_write(&st);
+    FAILS(dur_file_state_sync_with(&st, refuse_for_room, NULL, false, "f", &err), DUR_E_NOROOM);
+    assert_int_equal(err.sys_errno, ENOSPC);
+    assert_true(dur_file_state_dirty(&st));
+    assert_int_equal(atomic_load(&st.failed_errno), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +330,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_state_lost_write_is_sticky, state_setup,
                                         state_teardown),
         cmocka_unit_test(test_file_state_dirty_after_failed_sync),
+        cmocka_unit_test(test_file_state_refusal_is_not_sticky),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
