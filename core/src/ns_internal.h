@@ -25,12 +25,13 @@
 #define NS_WAL_ZERO_FILL (1024u * 1024u)
 /* Room in that fill a change needs before it is applied (ns_journal.c,
  * ensure_room): any record, plus a reserve that only changes freeing space
- * (dur_ns_begin_freeing: unlink, rmdir, removexattr, a truncate; their records
+ * (dur_ns_begin_freeing: unlink, rmdir, removexattr, a shrinking truncate; their records
  * are small) and FILE_SYNCED records may use, down to one small record.  With the
  * WAL buffer (256 KiB) well under half the fill, which is refilled below half,
  * the check waits for WAL I/O only on a full disk. */
 #define NS_ROOM_SMALL_RECORD 4096u
 #define NS_ROOM_RESERVE (128u * 1024u)
+#define NS_ROOM_FRAME 64u /* a WAL frame's head and tail (24 bytes), rounded up */
 
 /* FILE_DATA bookkeeping: slots of handle hashes (a power of two). */
 #define NS_DATA_SLOTS 4096u

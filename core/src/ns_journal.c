@@ -24,6 +24,7 @@
  *  - A failed WAL write/sync poisons the WAL (wal.h); every later op fails (EIO).
  */
 #include "ns_internal.h"
+#include "wal_format.h"
 #include "ns_record.h"
 #include "ns_replay.h"
 
@@ -999,10 +1000,12 @@ const dur_fs_policy *dur_ns_fs_policy(dur_ns *ns)
  * the room is short, keeping NS_ROOM_RESERVE for changes that free space.  Where
  * the WAL keeps no fill (ORDERED, btrfs, other filesystems) the room is unbounded
  * and a full disk still poisons (docs/guarantees.md). */
+_Static_assert(NS_ROOM_FRAME >= WAL_FRAME_OVERHEAD, "room per record frame");
+
 static dur_code ensure_room(dur_ns *ns, dur_ns_op *op)
 {
-    uint64_t need =
-        op->frees_space ? NS_ROOM_SMALL_RECORD : (uint64_t)NS_REC_MAX_BYTES + 64u + NS_ROOM_RESERVE;
+    uint64_t need = op->frees_space ? NS_ROOM_SMALL_RECORD
+                                    : (uint64_t)NS_REC_MAX_BYTES + NS_ROOM_FRAME + NS_ROOM_RESERVE;
     uint64_t room = 0;
     dur_code c = dur_wal_room(ns->wal, need, &room, &op->err);
     if (c != DUR_OK)
@@ -1068,7 +1071,7 @@ dur_code ns_op_append(dur_ns_op *op, const ns_record *r)
         size_t len = 0;
         c = ns_record_encode(r, ns->encbuf, &len, &op->err);
         /* ensure_room made room for no more than this */
-        assert(c != DUR_OK || !op->frees_space || len + 64u <= NS_ROOM_SMALL_RECORD);
+        assert(c != DUR_OK || !op->frees_space || len + NS_ROOM_FRAME <= NS_ROOM_SMALL_RECORD);
         if (c == DUR_OK)
             c = dur_wal_append(ns->wal, r->type, ns->encbuf, len, &op->lsn, &op->err);
         if (c == DUR_OK) {
