@@ -200,6 +200,10 @@ int end_op(dur_ns_op *op, int sys_result_errno); /* dur_ns_end -> errno */
  * when it fails after the change applied, every later sync of n fails too (R6). */
 int end_size_op(dur_ns_op *op, int sys_result_errno, dnode *n);
 void log_dur_error(const char *what, const dur_error *err);
+/* errno for a failed sync of a file's data: out of space (BACKING refused the data,
+ * or the journal its record) says so, as a local filesystem's close and fsync
+ * would; anything else is EIO. */
+int sync_failure_errno(const dur_error *err);
 
 /* ---- log.c ---- */
 void log_init(bool foreground, bool debug);

@@ -47,6 +47,11 @@ int end_op(dur_ns_op *op, int sys_errno)
     return sys_errno;
 }
 
+int sync_failure_errno(const dur_error *err)
+{
+    return err->sys_errno == ENOSPC || err->sys_errno == EDQUOT ? err->sys_errno : EIO;
+}
+
 int end_size_op(dur_ns_op *op, int sys_errno, dnode *n)
 {
     int e = end_op(op, sys_errno);

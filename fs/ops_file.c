@@ -54,7 +54,7 @@ static int file_errno(const dnode *n, const char *what, const dur_error *err)
     char where[96];
     snprintf(where, sizeof where, "%s of BACKING inode %llu", what, (unsigned long long)n->ino);
     log_dur_error(where, err);
-    return EIO;
+    return sync_failure_errno(err);
 }
 
 static bool writable(const struct fuse_file_info *fi)

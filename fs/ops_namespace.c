@@ -263,7 +263,7 @@ static int prepare_rename(int dirfd, const char *name, const struct stat *st)
     close(fd);
     if (c != DUR_OK) {
         log_dur_error("rename: making the source's data durable", &err);
-        return EIO;
+        return sync_failure_errno(&err);
     }
     return 0;
 }

@@ -1004,16 +1004,19 @@ _Static_assert(NS_ROOM_FRAME >= WAL_FRAME_OVERHEAD, "room per record frame");
 
 static dur_code ensure_room(dur_ns *ns, dur_ns_op *op)
 {
-    uint64_t need = op->frees_space ? NS_ROOM_SMALL_RECORD
-                                    : (uint64_t)NS_REC_MAX_BYTES + NS_ROOM_FRAME + NS_ROOM_RESERVE;
+    const uint64_t need_any = (uint64_t)NS_REC_MAX_BYTES + NS_ROOM_FRAME + NS_ROOM_RESERVE;
+    uint64_t need = op->frees_space ? NS_ROOM_SMALL_RECORD : need_any;
     uint64_t room = 0;
     dur_code c = dur_wal_room(ns->wal, need, &room, &op->err);
     if (c != DUR_OK)
         return c;
     if (room >= need) {
-        if (ns->journal_full)
+        /* Room again only when any change fits: a freeing change let through on
+         * the reserve must not flip the state (and the log) back and forth. */
+        if (ns->journal_full && room >= need_any) {
             ns_log(ns, LOG_NOTICE, "durfs: journal %s has room again", ns->journal_path);
-        ns->journal_full = false;
+            ns->journal_full = false;
+        }
         return DUR_OK;
     }
     if (!ns->journal_full)

@@ -109,6 +109,60 @@ class FullBacking(H.LoopExt4Case):
         self.assertEqual(stat.S_IMODE(os.stat(m.path('f')).st_mode), 0o640)
         self.assertEqual(self.fx.unmount(), 0)
 
+    def test_freeing_changes_on_the_reserve_log_the_full_journal_once(self):
+        """Unlinks let through on the reserve while other changes are refused:
+        "its filesystem is full" is logged once, and no "has room again" until
+        any change fits.  Before, each freeing change (smaller need) logged room
+        again and the next refused one logged full again: a pair per unlink."""
+        self.backing_on_ext4(32 << 20)
+        m = self.fx.mount(opts='checkpoint_secs=3600')
+        open(m.path('f'), 'w').close()
+        for i in range(20):
+            open(m.path('e%d' % i), 'w').close()  # empty: unlinking frees no block
+        H.fill_up(os.path.join(self.disk, 'filler'))
+        done = 0
+        while H.errno_of(os.chmod, m.path('f'), 0o600 | (done & 0o77)) == 0:
+            done += 1
+            self.assertLess(done, 100000)
+        for i in range(20):
+            os.unlink(m.path('e%d' % i))
+            self.assertEqual(H.errno_of(os.chmod, m.path('f'), 0o644), errno.ENOSPC)
+        log = m.log()
+        self.assertEqual(log.count('its filesystem is full'), 1, log)
+        self.assertNotIn('has room again', log)
+        self.assertFalse(m.status()['journal_failed'])
+        os.unlink(os.path.join(self.disk, 'filler'))
+        os.chmod(m.path('f'), 0o644)
+        self.assertIn('has room again', m.log())
+        self.assertEqual(self.fx.unmount(), 0)
+
+    def test_data_refused_on_a_full_backing_fails_close_fsync_rename_with_enospc(self):
+        """Small files written on a full BACKING: their write-back is refused, and
+        close, fsync and a rename over them fail with ENOSPC (as on a local
+        filesystem), never EIO and never success.  Before, the daemon answered
+        EIO for every sticky failure (file_errno, prepare_rename)."""
+        self.backing_on_ext4(32 << 20)
+        m = self.fx.mount(opts='checkpoint_secs=3600')
+        H.fill_up(os.path.join(self.disk, 'filler'))
+        seen = set()
+        for i in range(20):
+            p = m.path('s%d' % i)
+            try:
+                fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
+            except OSError as e:
+                seen.add(('open', e.errno))
+                continue
+            try:
+                os.write(fd, b'x' * 100)
+                seen.add(('fsync', H.errno_of(os.fsync, fd)))
+                seen.add(('fsync2', H.errno_of(os.fsync, fd)))
+            finally:
+                seen.add(('close', H.errno_of(os.close, fd)))
+            seen.add(('rename', H.errno_of(os.rename, p, m.path('t%d' % i))))
+        self.assertEqual({e for _, e in seen}, {errno.ENOSPC}, sorted(seen))
+        os.unlink(os.path.join(self.disk, 'filler'))
+        self.assertEqual(self.fx.unmount(), 0)
+
     def test_failed_zero_range_leaves_the_file_to_be_synced(self):
         """A ZERO_RANGE that fails (ENOSPC) may have zeroed part of the range
         first: the file must count as changed, so its close syncs it (a file
