@@ -31,7 +31,6 @@ def out(r):
     return (r.stdout + r.stderr).decode('utf-8', 'replace')
 
 
-
 def stand_in_holder(backing, fuse_secs, lock_secs):
     """A process that takes BACKING's durfs lock as a daemon would (flock, its
     pid in the file), keeps /dev/fuse open for fuse_secs (0: never opens it),
@@ -53,6 +52,7 @@ def stand_in_holder(backing, fuse_secs, lock_secs):
         stdout=subprocess.PIPE)
     assert holder.stdout.readline().strip() == b'locked'
     return holder
+
 
 class Cmdline(unittest.TestCase):
     def setUp(self):

@@ -17,8 +17,8 @@
 #define RECORD 1000u
 
 /* A 1 MiB tmpfs (its path in *state, for tu_small_tmpfs_teardown), a WAL with
- * FILL of zero fill, one record synced, then every other free page taken by a
- * filler file. */
+ * FILL of zero fill and segments of segment_size, `records` records synced, then
+ * every other free page taken by a filler file. */
 typedef struct full_fs {
     dur_dir *d;
     dur_file *filler;
@@ -26,7 +26,7 @@ typedef struct full_fs {
     char rec[RECORD];
 } full_fs;
 
-static void open_on_full_fs(void **state, full_fs *f)
+static void open_on_full_fs(void **state, full_fs *f, uint64_t segment_size, unsigned records)
 {
     *state = tu_small_tmpfs("1m"); /* skips the test without root */
     dur_error err;
@@ -34,10 +34,11 @@ static void open_on_full_fs(void **state, full_fs *f)
     dur_wal_options o;
     dur_wal_options_default(&o);
     o.zero_fill_bytes = FILL;
-    o.segment_size = 64u << 20; /* far beyond the filesystem: never rotates */
+    o.segment_size = segment_size;
     OK(dur_wal_open(f->d, "wal", &o, &f->w, NULL, &err));
     memset(f->rec, 'r', sizeof f->rec);
-    OK(dur_wal_append_durable(f->w, 1, f->rec, sizeof f->rec, NULL, &err));
+    for (unsigned i = 0; i < records; i++)
+        OK(dur_wal_append_durable(f->w, 1, f->rec, sizeof f->rec, NULL, &err));
     OK(dur_dir_create(f->d, "filler", &f->filler, &err));
     static char page[4096];
     uint64_t off = 0;
@@ -46,26 +47,42 @@ static void open_on_full_fs(void **state, full_fs *f)
     assert_int_equal(err.sys_errno, ENOSPC);
 }
 
+/* Append while there is room for one more record, each durable (asserted);
+ * returns how many, *room the room left. */
+static unsigned append_while_room(full_fs *f, uint64_t *room)
+{
+    dur_error err;
+    unsigned appended = 0;
+    for (;;) {
+        OK(dur_wal_room(f->w, RECORD + 64, room, &err));
+        if (*room < RECORD + 64)
+            return appended;
+        OK(dur_wal_append_durable(f->w, 1, f->rec, sizeof f->rec, NULL, &err));
+        appended++;
+    }
+}
+
+static void close_full_fs(full_fs *f)
+{
+    dur_error err;
+    dur_wal_close(f->w, &err);
+    dur_file_close(f->filler);
+    dur_dir_close(f->d);
+}
+
 static void test_room_ends_before_the_filesystem_refuses(void **state)
 {
     full_fs f;
-    open_on_full_fs(state, &f);
-    dur_error err;
-    /* Append while there is room for one more record: every one is durable. */
-    unsigned appended = 0;
+    open_on_full_fs(state, &f, 64u << 20, 1); /* segments far beyond the fs: no rotation */
     uint64_t room = 0;
-    for (;;) {
-        OK(dur_wal_room(f.w, RECORD + 64, &room, &err));
-        if (room < RECORD + 64)
-            break;
-        OK(dur_wal_append_durable(f.w, 1, f.rec, sizeof f.rec, NULL, &err));
-        appended++;
-    }
+    unsigned appended = append_while_room(&f, &room);
     print_message("%u records went into the fill on a full filesystem\n", appended);
     assert_true(appended >= FILL / 2 / (RECORD + 64)); /* at least half the fill */
     assert_false(dur_wal_poisoned(f.w));
     /* Space freed: the next call extends the fill, and there is room again. */
+    dur_error err;
     dur_file_close(f.filler);
+    f.filler = NULL;
     OK(dur_dir_remove(f.d, "filler", &err));
     OK(dur_wal_room(f.w, RECORD + 64, &room, &err));
     assert_true(room >= FILL / 2);
@@ -79,7 +96,7 @@ static void test_room_ends_before_the_filesystem_refuses(void **state)
 static void test_appending_past_the_room_poisons(void **state)
 {
     full_fs f;
-    open_on_full_fs(state, &f);
+    open_on_full_fs(state, &f, 64u << 20, 1);
     dur_error err;
     dur_code c = DUR_OK;
     for (unsigned i = 0; i < 4 * FILL / RECORD && c == DUR_OK; i++)
@@ -87,9 +104,7 @@ static void test_appending_past_the_room_poisons(void **state)
     assert_int_not_equal(c, DUR_OK);
     assert_int_equal(err.sys_errno, ENOSPC);
     assert_true(dur_wal_poisoned(f.w));
-    dur_wal_close(f.w, &err);
-    dur_file_close(f.filler);
-    dur_dir_close(f.d);
+    close_full_fs(&f);
 }
 
 /* The fill reaches the segment's end (the last FILL bytes of a segment) before
@@ -100,43 +115,14 @@ static void test_appending_past_the_room_poisons(void **state)
  * review.) */
 static void test_room_at_a_segments_end(void **state)
 {
-    *state = tu_small_tmpfs("1m");
     full_fs f;
-    dur_error err;
-    OK(dur_dir_open_fs(*state, false, &f.d, &err));
-    dur_wal_options o;
-    dur_wal_options_default(&o);
-    o.zero_fill_bytes = FILL;
-    o.segment_size = 256u * 1024u;
-    OK(dur_wal_open(f.d, "wal", &o, &f.w, NULL, &err));
-    memset(f.rec, 'r', sizeof f.rec);
-    for (unsigned i = 0; i < 140; i++) /* past segment_size - FILL */
-        OK(dur_wal_append_durable(f.w, 1, f.rec, sizeof f.rec, NULL, &err));
-    OK(dur_dir_create(f.d, "filler", &f.filler, &err));
-    static char page[4096];
-    uint64_t off = 0;
-    while (f.filler->ops->pwrite(f.filler, page, sizeof page, off, &err) == DUR_OK)
-        off += sizeof page;
-    unsigned appended = 0;
+    open_on_full_fs(state, &f, 256u * 1024u, 140); /* 140 records: past segment_size - FILL */
     uint64_t room = 0;
-    dur_code c = DUR_OK;
-    for (unsigned i = 0; i < 400; i++) {
-        c = dur_wal_room(f.w, RECORD + 64, &room, &err);
-        if (c != DUR_OK || room < RECORD + 64)
-            break;
-        c = dur_wal_append_durable(f.w, 1, f.rec, sizeof f.rec, NULL, &err);
-        if (c != DUR_OK)
-            break;
-        appended++;
-    }
-    print_message("appended %u on the full fs; last room %llu; poisoned %d (%s)\n", appended,
-                  (unsigned long long)room, dur_wal_poisoned(f.w), c == DUR_OK ? "ok" : err.msg);
+    unsigned appended = append_while_room(&f, &room);
+    print_message("%u records went into the last fill of the segment\n", appended);
     assert_false(dur_wal_poisoned(f.w));
-    assert_int_equal(c, DUR_OK);
     assert_true(room < RECORD + 64);
-    dur_wal_close(f.w, &err);
-    dur_file_close(f.filler);
-    dur_dir_close(f.d);
+    close_full_fs(&f);
 }
 
 int main(void)
