@@ -77,8 +77,9 @@ typedef struct durfs {
     char journal_where[4200]; /* "journal DIR": names the journal in error messages */
     struct timespec started;
     bool writeback;
-    struct fuse_session *se;              /* for kernel notifications */
-    double timeout;                       /* entry/attr cache seconds */
+    bool reserved_is_dir;    /* BACKING/.durfs is a directory (counted in the root's nlink) */
+    struct fuse_session *se; /* for kernel notifications */
+    double timeout;          /* entry/attr cache seconds */
     atomic_uint_fast64_t lost_writebacks; /* files whose cached writes BACKING refused */
 } durfs;
 

@@ -711,11 +711,8 @@ void hide_reserved_link(const dnode *n, struct stat *st)
 {
     /* The root's link count counts the hidden journal directory's "..": a
      * directory's count is 2 plus its subdirectories, so report one less
-     * while .durfs is a directory in BACKING. */
-    struct stat rs;
-    if (n == g_fs.root && S_ISDIR(st->st_mode) && st->st_nlink > 2 &&
-        fstatat(g_fs.backing_fd, DUR_NS_RESERVED_NAME, &rs, AT_SYMLINK_NOFOLLOW) == 0 &&
-        S_ISDIR(rs.st_mode))
+     * while .durfs is a directory in BACKING (looked at once, at mount). */
+    if (n == g_fs.root && g_fs.reserved_is_dir && S_ISDIR(st->st_mode) && st->st_nlink > 2)
         st->st_nlink--;
 }
 

@@ -268,6 +268,12 @@ static int open_journal(const durfs_options *o)
         return fail(1, "cannot open the %s of BACKING %s: %s", g_fs.journal_where, g_fs.backing_abs,
                     buf);
     }
+    /* dur_ns_open made it (unless read-only and never journaled); nothing
+     * through the mount can add or remove it */
+    struct stat rs;
+    g_fs.reserved_is_dir =
+        fstatat(g_fs.backing_fd, DUR_NS_RESERVED_NAME, &rs, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISDIR(rs.st_mode);
     return 0;
 }
 
