@@ -330,23 +330,25 @@ static dur_code fd_open(dur_dir *dd, const char *path, unsigned flags, dur_file 
         oflags |= O_EXCL;
     if (flags & DUR_O_TRUNC)
         oflags |= O_TRUNC;
-    /* O_NONBLOCK so a hostile FIFO or device in the tree cannot block the open;
-     * anything but a regular file is then refused and the flag cleared. */
-    int fd = open_beneath(d->rootfd, path, oflags | O_NONBLOCK, 0644);
-    if (fd < 0)
-        return fs_err(err, -fd, path, "open");
-    dur_code bad = check_regular(fd, path, err);
-    if (bad != DUR_OK) {
-        close(fd);
-        return bad;
-    }
+    /* Memory first: an open that creates must not fail after creating for want
+     * of it (a WAL rotation put off for ENOMEM would leave its file behind). */
     fs_file *f = calloc(1, sizeof *f);
     char *pcopy = strdup(path);
     if (!f || !pcopy) {
         free(f);
         free(pcopy);
-        close(fd);
         return dir_nomem(err, path);
+    }
+    /* O_NONBLOCK so a hostile FIFO or device in the tree cannot block the open;
+     * anything but a regular file is then refused and the flag cleared. */
+    int fd = open_beneath(d->rootfd, path, oflags | O_NONBLOCK, 0644);
+    dur_code bad = fd < 0 ? fs_err(err, -fd, path, "open") : check_regular(fd, path, err);
+    if (bad != DUR_OK) {
+        if (fd >= 0)
+            close(fd);
+        free(f);
+        free(pcopy);
+        return bad;
     }
     f->base.ops = &fs_file_ops;
     f->base.dir = dd;

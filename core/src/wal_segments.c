@@ -15,6 +15,7 @@
 #include "durability/testing.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,18 +129,34 @@ static dur_code write_header_and_sync(dur_dir *d, const char *dir, dur_file *f, 
     return dur_dir_sync_dir(d, dir, err);
 }
 
+/* A failure the writer may wait out: a resource ran short, nothing was damaged. */
+static bool is_shortage(const dur_error *e)
+{
+    int n = e ? e->sys_errno : 0;
+    return (e && e->code == DUR_E_NOMEM) || n == EMFILE || n == ENFILE || n == ENOMEM ||
+           n == ENOSPC || n == EDQUOT;
+}
+
 dur_code wal_segment_create(dur_dir *d, const char *dir, uint64_t id, uint64_t first_lsn,
-                            uint64_t prealloc_bytes, dur_file **out, dur_error *err)
+                            uint64_t prealloc_bytes, dur_file **out, bool *can_do_without,
+                            dur_error *err)
 {
     char path[WAL_PATH_BUF];
     wal_segment_path(path, dir, id);
     dur_file *f = NULL;
     dur_code rc = dur_dir_open(d, path, DUR_O_WRITE | DUR_O_CREATE | DUR_O_EXCL, &f, err);
+    *can_do_without = rc != DUR_OK && is_shortage(err);
     if (rc != DUR_OK)
         return rc;
     rc = write_header_and_sync(d, dir, f, id, first_lsn, prealloc_bytes, err);
     if (rc != DUR_OK) {
         dur_file_close(f);
+        /* Take the half-made segment back (its fd closed first: the failure may be
+         * the fd limit), so that no empty successor follows the segment the writer
+         * goes on with, and a retry can create it again. */
+        dur_error ignored;
+        *can_do_without = is_shortage(err) && dur_dir_remove(d, path, &ignored) == DUR_OK &&
+                          dur_dir_sync_dir(d, dir, &ignored) == DUR_OK;
         return rc;
     }
     *out = f;

@@ -9,6 +9,7 @@
 #include "durability/dir.h"
 #include "wal_format.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Longest WAL directory path accepted (leaves room for "/wal-<20>.log" and "/LOCK"). */
@@ -28,9 +29,12 @@ dur_code wal_list_segments(dur_dir *d, const char *dir, uint64_t **ids, size_t *
 /* Create segment `id` whose first record will have LSN first_lsn: create (exclusive),
  * write the header, optionally preallocate, fsync the file, then fsync the directory
  * (unless DUR_SKIP_WAL_DIR_SYNC), so the segment exists after a crash before any
- * record in it is ever acknowledged. */
+ * record in it is ever acknowledged.  On failure *can_do_without says that a
+ * resource ran short (fds, memory, space) and the directory is as before (the file
+ * never created, or removed again durably): the writer may go on without it. */
 dur_code wal_segment_create(dur_dir *d, const char *dir, uint64_t id, uint64_t first_lsn,
-                            uint64_t prealloc_bytes, dur_file **out, dur_error *err);
+                            uint64_t prealloc_bytes, dur_file **out, bool *can_do_without,
+                            dur_error *err);
 
 /* Rewrite a torn header in place of an existing last segment (truncate to 0, header,
  * fsync, directory fsync). */

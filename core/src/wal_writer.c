@@ -25,6 +25,11 @@
  *   - Any failed write, hook, sync or segment creation poisons the writer: after a
  *     failed fsync the kernel may have dropped dirty pages, so nothing written since
  *     the last good sync can be trusted and retrying would lie (crash-rules R6).
+ *     One exception: a new segment not created for want of a resource (fds,
+ *     memory, space) that left nothing behind.  The old segment is then synced and
+ *     still the last one, so records may go on into it past segment_size; the
+ *     rotation is retried ROTATE_RETRY_MS later.  Poisoning there would turn a
+ *     program holding many files open into a journal that refuses every change.
  *
  * Concurrency: `mu` protects everything below it in struct dur_wal.  The I/O role
  * (`io_busy`, waited for on `cv`) is the I/O mutex: exactly one thread at a time
@@ -42,6 +47,7 @@
 #include "wal_segments.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -50,6 +56,10 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+
+/* After a rotation put off for want of a resource, appends go on in the current
+ * segment for this long before trying again (each try costs a sync). */
+#define ROTATE_RETRY_MS 1000u
 
 typedef struct wal_buf {
     uint8_t *data;
@@ -86,6 +96,7 @@ struct dur_wal {
     uint64_t known_file_end;
     uint64_t appends_since_flush;
     uint64_t last_flush_ms;
+    uint64_t rotate_not_before_ms; /* a rotation was put off (ROTATE_RETRY_MS) */
     bool poisoned;
     dur_error poison;
     dur_wal_stats st;
@@ -141,7 +152,9 @@ static void poison(dur_wal *w, const dur_error *e)
     }
 }
 
-static dur_code seg_push(dur_wal *w, uint64_t id, uint64_t first_lsn, uint64_t size)
+/* Room in segs for one more (a rotation makes sure of it before it starts, so that
+ * a segment it created is never lost to a failed allocation). */
+static dur_code seg_room(dur_wal *w)
 {
     if (w->nsegs == w->segs_cap) {
         size_t cap = w->segs_cap ? w->segs_cap * 2 : 8;
@@ -151,6 +164,13 @@ static dur_code seg_push(dur_wal *w, uint64_t id, uint64_t first_lsn, uint64_t s
         w->segs = n;
         w->segs_cap = cap;
     }
+    return DUR_OK;
+}
+
+static dur_code seg_push(dur_wal *w, uint64_t id, uint64_t first_lsn, uint64_t size)
+{
+    if (seg_room(w) != DUR_OK)
+        return DUR_E_NOMEM;
     w->segs[w->nsegs++] = (wal_seg_info){.id = id, .first_lsn = first_lsn, .size = size};
     return DUR_OK;
 }
@@ -209,15 +229,38 @@ static void refresh_disk_stats(dur_wal *w)
     w->st.live_segments = (unsigned)w->nsegs;
 }
 
+/* mu held: whether the segment's size calls for a rotation before a frame of `frame`
+ * bytes.  Never split a record; a record larger than a segment goes alone into one. */
+static bool rotation_due(dur_wal *w, size_t frame)
+{
+    return w->seg_end > WAL_HEADER_SIZE && w->seg_end + frame > w->o.segment_size &&
+           (w->rotate_not_before_ms == 0 || now_ms() >= w->rotate_not_before_ms);
+}
+
+/* mu held: the rotation waits ROTATE_RETRY_MS; until then records go on into the
+ * current segment. */
+static void put_off_rotation(dur_wal *w)
+{
+    w->rotate_not_before_ms = now_ms() + ROTATE_RETRY_MS;
+    w->st.rotations_put_off++;
+}
+
 /* The I/O step.  Called with mu held, the I/O role free and the writer not poisoned;
  * returns with mu held and the role free again.  Takes the active buffer as the batch.
  * IO_WRITE writes it; IO_SYNC also calls the hook and fdatasyncs; IO_ROTATE does what
  * IO_SYNC does and then creates the next segment (the caller has checked that the
- * active buffer holds only records of the current segment). */
+ * active buffer holds only records of the current segment).  A failure poisons the
+ * writer, except a rotation put off (see the top comment): then the batch is synced,
+ * the old segment stays the active one, and the error is returned unpoisoned. */
 static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
 {
     assert(!w->io_busy && !w->poisoned);
     assert(w->spare.len == 0);
+    if (kind == IO_ROTATE && seg_room(w) != DUR_OK) {
+        put_off_rotation(w);
+        return dur_error_set(err, DUR_E_NOMEM, ENOMEM, w->dir,
+                             "out of memory tracking WAL segments: rotation put off");
+    }
     w->io_busy = true;
     wal_buf batch = w->active;
     w->active = w->spare;
@@ -256,8 +299,11 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
     }
     if (rc == DUR_OK && kind == IO_ROTATE)
         rc = trim_zero_fill(w, &e);
-    if (rc == DUR_OK && kind == IO_ROTATE)
-        rc = wal_segment_create(w->d, w->dir, new_id, new_first, w->o.prealloc_bytes, &new_seg, &e);
+    bool put_off = false;
+    if (rc == DUR_OK && kind == IO_ROTATE) {
+        rc = wal_segment_create(w->d, w->dir, new_id, new_first, w->o.prealloc_bytes, &new_seg,
+                                &put_off, &e);
+    }
     uint64_t old_size = w->seg_write_off;
     if (rc == DUR_OK && kind == IO_ROTATE) {
         dur_file_close(w->seg);
@@ -275,7 +321,7 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
     batch.len = 0;
     w->spare = batch;
     w->io_busy = false;
-    if (rc != DUR_OK) {
+    if (rc != DUR_OK && !put_off) {
         poison(w, &e);
         pthread_cond_broadcast(&w->cv);
         if (err)
@@ -293,26 +339,28 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
     }
     w->segs[w->nsegs - 1].size = old_size;
     w->known_file_end = w->seg_file_end;
-    if (kind == IO_ROTATE) {
+    if (put_off) {
+        /* Appends made meanwhile counted from an empty new segment: the old one it is. */
+        w->seg_end = w->seg_write_off + w->active.len;
+        put_off_rotation(w);
+    } else if (kind == IO_ROTATE) {
+        w->rotate_not_before_ms = 0;
         w->st.segments_created++;
         w->st.bytes_written += WAL_HEADER_SIZE;
-        if (seg_push(w, new_id, new_first, WAL_HEADER_SIZE) != DUR_OK) {
-            dur_error_set(&e, DUR_E_NOMEM, 0, w->dir, "out of memory tracking WAL segments");
-            poison(w, &e);
-            if (err)
-                *err = e;
-            pthread_cond_broadcast(&w->cv);
-            return DUR_E_NOMEM;
-        }
+        dur_code pushed = seg_push(w, new_id, new_first, WAL_HEADER_SIZE);
+        assert(pushed == DUR_OK); /* seg_room before the step */
+        (void)pushed;
     }
     refresh_disk_stats(w);
     w->appends_since_flush = 0;
     w->last_flush_ms = now_ms();
     /* durable <= written <= appended; nothing acknowledged that is not written. */
     assert(w->durable_lsn <= w->written_lsn && w->written_lsn < w->next_lsn);
-    assert(kind != IO_ROTATE || w->seg_write_off == WAL_HEADER_SIZE);
+    assert(kind != IO_ROTATE || put_off || w->seg_write_off == WAL_HEADER_SIZE);
     pthread_cond_broadcast(&w->cv);
-    return DUR_OK;
+    if (put_off && err)
+        *err = e;
+    return put_off ? rc : DUR_OK;
 }
 
 /* mu held.  The ends of the LSN and segment id ranges (DUR_WAL_MAX_LSN,
@@ -394,8 +442,7 @@ dur_code dur_wal_append(dur_wal *w, uint8_t type, const void *payload, size_t le
             rc = lsn_exhausted(w, err);
             goto out;
         }
-        /* Never split a record; a record larger than a segment goes alone into one. */
-        bool rotate = w->seg_end > WAL_HEADER_SIZE && w->seg_end + frame > w->o.segment_size;
+        bool rotate = rotation_due(w, frame);
         bool full = w->active.len > 0 && w->active.len + frame > w->o.buffer_size;
         if (!rotate && !full)
             break;
@@ -407,8 +454,9 @@ dur_code dur_wal_append(dur_wal *w, uint8_t type, const void *payload, size_t le
             rc = segment_ids_exhausted(w, err);
             goto out;
         }
-        if ((rc = do_io(w, rotate ? IO_ROTATE : IO_WRITE, err)) != DUR_OK)
+        if ((rc = do_io(w, rotate ? IO_ROTATE : IO_WRITE, err)) != DUR_OK && w->poisoned)
             goto out;
+        rc = DUR_OK; /* or the rotation was put off: this record joins the current segment */
     }
     if (w->active.cap - w->active.len < frame) {
         /* Only when the buffer is empty: a frame bigger than buffer_size. */
@@ -935,7 +983,8 @@ dur_code dur_wal_open(dur_dir *d, const char *path, const dur_wal_options *opts,
     if ((rc = wal_list_segments(d, path, &ids, &nids, err)) != DUR_OK)
         goto fail;
     if (nids == 0) {
-        rc = wal_segment_create(d, path, 1, 1, o.prealloc_bytes, &w->seg, err);
+        bool can_do_without; /* not here: a WAL needs its first segment */
+        rc = wal_segment_create(d, path, 1, 1, o.prealloc_bytes, &w->seg, &can_do_without, err);
         if (rc != DUR_OK)
             goto fail;
         w->seg_id = 1;

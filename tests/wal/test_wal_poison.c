@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #define WD "wal"
 #define MAXP 80
+#define SMALL_SEGMENT 200
 
 static uint64_t rng(uint64_t *s)
 {
@@ -233,18 +235,27 @@ static void test_failing_resume(void **state)
 }
 
 /* A failed segment removal is reported but poisons nothing: no record is at risk. */
+/* A writer of 200-byte segments (two 50-byte records each) through a fault
+ * injector over a crash simulator. */
+static dur_wal *open_two_record_segments(uint64_t seed, dur_dir **crash, dur_dir **fd)
+{
+    dur_error e;
+    TU_OK(dur_dir_new_crash(seed, crash, &e));
+    TU_OK(dur_dir_new_fault(*crash, false, fd, &e));
+    dur_wal_options o;
+    dur_wal_options_default(&o);
+    o.segment_size = SMALL_SEGMENT;
+    dur_wal *w = NULL;
+    TU_OK(dur_wal_open(*fd, WD, &o, &w, NULL, &e));
+    return w;
+}
+
 static void test_failing_remove_does_not_poison(void **state)
 {
     (void)state;
     dur_error e;
     dur_dir *crash = NULL, *fd = NULL;
-    TU_OK(dur_dir_new_crash(6, &crash, &e));
-    TU_OK(dur_dir_new_fault(crash, false, &fd, &e));
-    dur_wal_options o;
-    dur_wal_options_default(&o);
-    o.segment_size = 200;
-    dur_wal *w = NULL;
-    TU_OK(dur_wal_open(fd, WD, &o, &w, NULL, &e));
+    dur_wal *w = open_two_record_segments(6, &crash, &fd);
     uint8_t p[50] = {0};
     for (int i = 0; i < 7; i++) /* {1,2} {3,4} {5,6} {7} */
         TU_OK(dur_wal_append(w, 1, p, sizeof p, NULL, &e));
@@ -268,6 +279,63 @@ static void test_failing_remove_does_not_poison(void **state)
     tu_log_free(&log);
     dur_dir_close(fd);
     dur_dir_close(crash);
+}
+
+/* A new segment that cannot be created for want of a resource -- the daemon at its
+ * fd limit (EMFILE at the open), a full disk (ENOSPC at the header's fsync, the file
+ * taken back) -- puts the rotation off instead of poisoning: records go on into the
+ * current segment past segment_size, acknowledged and surviving a power cut, and the
+ * rotation happens once the resource is back (a second later, or dur_wal_rotate).
+ * Without the put-off (do_io poisoning on every segment creation failure) the append
+ * after the fault fails with DUR_E_IO and every later one with DUR_E_CLOSED. */
+static void test_rotation_put_off_for_want_of_a_resource(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 2; variant++) {
+        dur_error e;
+        dur_dir *crash = NULL, *fd = NULL;
+        dur_wal *w = open_two_record_segments(11, &crash, &fd);
+        uint8_t p[50] = {0};
+        uint64_t lsn = 0;
+        for (int i = 0; i < 2; i++) /* segment 1 full: {1,2} */
+            TU_OK(dur_wal_append_durable(w, 1, p, sizeof p, &lsn, &e));
+        if (variant == 0)
+            dur_fault_arm(fd, DUR_FAULT_OPEN, 1, EMFILE);
+        else
+            dur_fault_arm(fd, DUR_FAULT_SYNC, 1, ENOSPC); /* the new segment's fsync */
+        for (int i = 0; i < 4; i++)                       /* {1..6}: past segment_size */
+            TU_OK(dur_wal_append_durable(w, 1, p, sizeof p, &lsn, &e));
+        assert_int_equal(lsn, 6);
+        assert_false(dur_wal_poisoned(w));
+        dur_wal_stats st;
+        dur_wal_get_stats(w, &st);
+        assert_int_equal(st.rotations_put_off, 1); /* retried a second later, not at once */
+        assert_int_equal(st.live_segments, 1);
+        assert_true(st.bytes_on_disk > SMALL_SEGMENT);
+        dur_names names = {0};
+        TU_OK(dur_dir_list(fd, WD, &names, &e));
+        assert_int_equal(names.count, 2); /* LOCK and segment 1: a half-made 2 is gone */
+        dur_names_free(&names);
+        /* the resource is back: an explicit rotation, or an append a second later */
+        if (variant == 0) {
+            TU_OK(dur_wal_rotate(w, &e));
+        } else {
+            sleep(1);
+            TU_OK(dur_wal_append_durable(w, 1, p, sizeof p, &lsn, &e));
+        }
+        dur_wal_get_stats(w, &st);
+        assert_int_equal(st.live_segments, 2);
+        TU_OK(dur_wal_append_durable(w, 1, p, sizeof p, &lsn, &e));
+        TU_OK(dur_wal_close(w, &e));
+        dur_dir_close(fd);
+        dur_crash_power_cut(crash, NULL);
+        tu_log log;
+        TU_OK(tu_read_log(crash, WD, DUR_READ_STRICT, 0, &log));
+        assert_int_equal(log.n, lsn);
+        assert_int_equal(log.lsn[log.n - 1], lsn);
+        tu_log_free(&log);
+        dur_dir_close(crash);
+    }
 }
 
 /* A writer that died (here: its syncs fail, then it is closed) leaves records
@@ -339,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_failing_open_steps),
         cmocka_unit_test(test_failing_resume),
         cmocka_unit_test(test_failing_remove_does_not_poison),
+        cmocka_unit_test(test_rotation_put_off_for_want_of_a_resource),
         cmocka_unit_test(test_resume_hardens_what_it_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

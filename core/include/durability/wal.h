@@ -129,7 +129,12 @@ void dur_wal_poison(dur_wal *w, const dur_error *cause);
  * fdatasynced, then the new segment is created durably.  Nothing happens when the
  * current segment holds no record.  A checkpoint calls it before appending its marker
  * so that dur_wal_truncate_below() can delete every segment the checkpoint covers.
- * DUR_E_INVAL when the current segment's id is DUR_WAL_MAX_SEGMENT_ID. */
+ * DUR_E_INVAL when the current segment's id is DUR_WAL_MAX_SEGMENT_ID.  When the new
+ * segment cannot be created for want of a resource (EMFILE, ENFILE, ENOMEM, ENOSPC,
+ * EDQUOT) and nothing of it is left behind, that error is returned and the writer
+ * stays usable: records go on into the current segment, past segment_size, and an
+ * append retries the rotation a second later (rotations_put_off counts these).  Any
+ * other failure poisons the writer. */
 dur_code dur_wal_rotate(dur_wal *w, dur_error *err);
 
 /* Delete every segment whose records all have LSN < lsn (never the active one),
@@ -145,6 +150,9 @@ typedef struct dur_wal_stats {
     uint64_t segments_deleted;
     uint64_t bytes_on_disk; /* sum of live segment sizes */
     unsigned live_segments;
+    /* rotations put off because the next segment could not be created for want of
+     * a resource (fds, memory, space); the current segment grew past segment_size */
+    uint64_t rotations_put_off;
 } dur_wal_stats;
 void dur_wal_get_stats(dur_wal *w, dur_wal_stats *out);
 
