@@ -87,6 +87,15 @@ extern durfs g_fs;
 
 /* ---- inode.c: the inode table and the O_PATH fd cache ---- */
 int inode_table_init(size_t fd_cache_slots);
+
+/* ---- fd budget (fd_budget.c): open handles may not take the journal's fds ---- */
+/* Split RLIMIT_NOFILE; returns the fd cache's slots (at most cache_slots_wanted). */
+size_t fd_budget_init(size_t cache_slots_wanted);
+size_t fd_budget_handles_max(void);
+/* One more open file or directory handle: 0, or EMFILE when the budget is spent.
+ * Every successful take is paired with one fd_budget_give when the handle goes. */
+int fd_budget_take(void);
+void fd_budget_give(void);
 void inode_table_destroy(void);
 dnode *inode_get(fuse_ino_t ino);
 fuse_ino_t inode_id(dnode *n);

@@ -412,7 +412,7 @@ int main(int argc, char **argv)
     if (rc)
         return rc;
     log_mount_info(o);
-    int e = inode_table_init(FD_CACHE_SLOTS);
+    int e = inode_table_init(fd_budget_init(FD_CACHE_SLOTS));
     if (e)
         return fail(1, "cannot set up the inode table: %s", strerror(e));
 

@@ -25,21 +25,19 @@ void h_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     dnode *n = inode_get(ino);
     dir_handle *d = calloc(1, sizeof(*d));
-    if (!d) {
-        reply_err(req, ENOMEM);
-        return;
+    int e = d ? fd_budget_take() : ENOMEM;
+    if (!e) {
+        fdref r;
+        e = fdref_get(n, &r);
+        if (!e) {
+            d->fd = openat(r.fd, ".", O_RDONLY | O_DIRECTORY);
+            fdref_put(&r); /* keeps errno */
+            e = d->fd < 0 ? errno : 0;
+        }
+        if (e)
+            fd_budget_give();
     }
-    fdref r;
-    int e = fdref_get(n, &r);
     if (e) {
-        free(d);
-        reply_err(req, e);
-        return;
-    }
-    d->fd = openat(r.fd, ".", O_RDONLY | O_DIRECTORY);
-    fdref_put(&r); /* keeps errno */
-    if (d->fd < 0) {
-        e = errno;
         free(d);
         reply_err(req, e);
         return;
@@ -49,6 +47,7 @@ void h_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (fuse_reply_open(req, fi) != 0) { /* interrupted: the kernel never saw it */
         close(d->fd);
         free(d);
+        fd_budget_give();
     }
 }
 
@@ -166,6 +165,7 @@ void h_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     else
         close(d->fd);
     free(d);
+    fd_budget_give();
     reply_err(req, 0);
 }
 

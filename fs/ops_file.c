@@ -186,11 +186,12 @@ void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     dnode *n = inode_get(ino);
     dnode_file *f = inode_file(n);
-    if (!f) {
-        reply_err(req, ENOMEM);
+    int e = f ? fd_budget_take() : ENOMEM;
+    if (e) {
+        reply_err(req, e);
         return;
     }
-    int flags = backing_flags(fi->flags), fd, e = 0;
+    int flags = backing_flags(fi->flags), fd;
     struct stat truncated = {0}; /* filled when O_TRUNC succeeds */
     if (flags & O_TRUNC) {
         dur_ns_op op;
@@ -211,6 +212,7 @@ void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         e = fd < 0 ? -fd : 0;
     }
     if (e) {
+        fd_budget_give();
         reply_err(req, e);
         return;
     }
@@ -221,6 +223,7 @@ void h_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (fuse_reply_open(req, fi) != 0) { /* interrupted: the kernel never saw it */
         close(fd);
         count_open(f, fi, -1);
+        fd_budget_give();
     }
 }
 
@@ -232,8 +235,10 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
         reply_err(req, EPERM);
         return;
     }
+    int e = fd_budget_take(); /* before anything is created */
     fdref r;
-    int e = fdref_get(p, &r);
+    if (!e && (e = fdref_get(p, &r)) != 0)
+        fd_budget_give();
     if (e) {
         reply_err(req, e);
         return;
@@ -286,6 +291,7 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
             close(fd);
         if (have_entry)
             inode_forget(inode_get(ent.ino), 1);
+        fd_budget_give();
         reply_err(req, e);
         return;
     }
@@ -299,6 +305,7 @@ void h_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     if (fuse_reply_create(req, &ent, fi) != 0) {
         close(fd);
         count_open(f, fi, -1);
+        fd_budget_give();
         inode_forget(inode_get(ent.ino), 1);
     }
 }
@@ -476,6 +483,7 @@ void h_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     dnode_file *f = atomic_load(&inode_get(ino)->file);
     close(fh_fd(fi));
+    fd_budget_give();
     if (f) {
         count_open(f, fi, -1);
         if (atomic_load(&f->writable_opens) == 0) /* no writer left to tell */
