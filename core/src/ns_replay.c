@@ -39,7 +39,8 @@
  * A parent that does not resolve because the log removes it later is replaced by
  * BACKING/.durfs/replay-orphans/o-<hash of parent handle and name>, so survivors born
  * or moved there reach their final place.  A record whose syscall fails is
- * skipped, counted and logged, never fatal.
+ * skipped, counted and logged, unless the failure is one of the moment (no space,
+ * fds or memory, a failing device: skip()), which stops recovery.
  *
  * Convergence (docs/design.md): records after j find exactly their pre-state
  * (modulo mapped handles and never-re-created objects, whose effects on others are
@@ -1150,12 +1151,45 @@ static dur_code redone(ns_replay *r, uint64_t lsn, const ns_record *rec)
     return DUR_OK;
 }
 
-/* A record that cannot apply: counted and logged, never fatal. */
-static dur_code skip(ns_replay *r, uint64_t lsn, const ns_record *rec, const char *why, int e)
+/* Failures that tell of the moment, not of the record: no space, fds or memory, a
+ * failing or read-only device.  Skipping the record for one of these would lose an
+ * acknowledged change for good (the checkpoint after recovery drops the log). */
+static bool failure_of_the_moment(int e)
 {
-    r->skipped++;
+    switch (e) {
+    case ENOSPC:
+    case EDQUOT:
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+    case ENOBUFS:
+    case EAGAIN:
+    case EINTR:
+    case EIO:
+    case EROFS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* A record that cannot apply: counted and logged, not fatal.  A failure of the
+ * moment (failure_of_the_moment) stops recovery instead: nothing is skipped, the
+ * journal is kept, and the next mount replays from the same place. */
+static dur_code skip(ns_replay *r, dur_error *err, uint64_t lsn, const ns_record *rec,
+                     const char *why, int e)
+{
     char line[1200];
     ns_record_format(rec, lsn, line, sizeof line);
+    if (failure_of_the_moment(e)) {
+        rlog(r, LOG_ERR, "durfs replay: stopped at LSN %" PRIu64 " (%s: %s): %s", lsn, why,
+             strerror(e), line);
+        return dur_error_set(err, DUR_E_IO, e, "",
+                             "replay stopped at LSN %" PRIu64 " (%s: %s); nothing was skipped and "
+                             "the journal is kept: mount again once that is mended",
+                             lsn, why, strerror(e));
+    }
+    r->skipped++;
     rlog(r, LOG_WARNING, "durfs replay: skipped LSN %" PRIu64 " (%s%s%s): %s", lsn, why,
          e ? ": " : "", e ? strerror(e) : "", line);
     return DUR_OK;
@@ -1185,7 +1219,7 @@ static dur_code finish_creation(ns_replay *r, const ns_record *rec, uint64_t lsn
 {
     if (fchownat(pl->dfd, pl->name, rec->uid, rec->gid, AT_SYMLINK_NOFOLLOW) != 0 ||
         ((rec->mode & S_IFMT) != S_IFLNK && fchmodat(pl->dfd, pl->name, rec->mode & 07777, 0) != 0))
-        return skip(r, lsn, rec, "owner/mode of the re-created object", errno);
+        return skip(r, err, lsn, rec, "owner/mode of the re-created object", errno);
     dur_fh now;
     dur_code c = dur_fh_get(pl->dfd, pl->name, &now, err);
     if (c == DUR_OK)
@@ -1266,7 +1300,7 @@ static dur_code redo_create(ns_replay *r, const ns_record *rec, uint64_t lsn, du
         rc = mknodat(pl.dfd, pl.name, rec->mode, (dev_t)rec->rdev);
     }
     if (rc != 0) {
-        c = skip(r, lsn, rec, "re-create failed", errno);
+        c = skip(r, err, lsn, rec, "re-create failed", errno);
         goto out;
     }
     if (ns_replay_test_fail_mid_create && r->redone + 1 >= ns_replay_test_fail_mid_create) {
@@ -1300,7 +1334,7 @@ static dur_code redo_link(ns_replay *r, const ns_record *rec, uint64_t lsn, dur_
         goto out;
     }
     if (linkat(ofd, "", pl.dfd, pl.name, AT_EMPTY_PATH) != 0) {
-        c = skip(r, lsn, rec, "link failed", errno);
+        c = skip(r, err, lsn, rec, "link failed", errno);
         goto out;
     }
     c = redone(r, lsn, rec);
@@ -1324,7 +1358,7 @@ static dur_code redo_remove(ns_replay *r, const ns_record *rec, uint64_t lsn, du
         goto out;
     }
     if (unlinkat(pl.dfd, pl.name, rec->is_dir ? AT_REMOVEDIR : 0) != 0) {
-        c = skip(r, lsn, rec, "remove failed", errno);
+        c = skip(r, err, lsn, rec, "remove failed", errno);
         goto out;
     }
     c = redone(r, lsn, rec);
@@ -1357,7 +1391,7 @@ static dur_code redo_partner_effect(ns_replay *r, const ns_record *rec, uint64_t
     else
         rc = unlinkat(dst.dfd, dst.name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
     c = rc == 0 ? redone(r, lsn, rec)
-                : skip(r, lsn, rec, "effect on the replaced object failed", errno);
+                : skip(r, err, lsn, rec, "effect on the replaced object failed", errno);
 out:
     place_close(&dst);
     return c;
@@ -1412,7 +1446,7 @@ static dur_code redo_rename(ns_replay *r, const ns_record *rec, uint64_t lsn, du
     bool swap = exchange && !partner_gone;
     int rc = renameat2(src.dfd, src.name, dst.dfd, dst.name, swap ? RENAME_EXCHANGE : 0);
     if (rc != 0) {
-        c = skip(r, lsn, rec, "rename failed", errno);
+        c = skip(r, err, lsn, rec, "rename failed", errno);
         goto out;
     }
     c = redone(r, lsn, rec);
@@ -1438,7 +1472,7 @@ static dur_code redo_setattr(ns_replay *r, const ns_record *rec, uint64_t lsn, d
     proc_path(ofd, pp, sizeof pp);
     bool changed = false;
     if (fstat(ofd, &st) != 0) {
-        c = skip(r, lsn, rec, "stat failed", errno);
+        c = skip(r, err, lsn, rec, "stat failed", errno);
         goto out;
     }
     bool is_lnk = S_ISLNK(st.st_mode);
@@ -1447,19 +1481,19 @@ static dur_code redo_setattr(ns_replay *r, const ns_record *rec, uint64_t lsn, d
         gid_t g = (rec->valid & DUR_NS_ATTR_GID) ? rec->gid : (gid_t)-1;
         if ((u != (uid_t)-1 && u != st.st_uid) || (g != (gid_t)-1 && g != st.st_gid)) {
             if (fchownat(ofd, "", u, g, AT_EMPTY_PATH) != 0) {
-                c = skip(r, lsn, rec, "chown failed", errno);
+                c = skip(r, err, lsn, rec, "chown failed", errno);
                 goto out;
             }
             changed = true;
             if (fstat(ofd, &st) != 0) {
-                c = skip(r, lsn, rec, "stat failed", errno);
+                c = skip(r, err, lsn, rec, "stat failed", errno);
                 goto out;
             }
         }
     }
     if ((rec->valid & DUR_NS_ATTR_MODE) && !is_lnk && (st.st_mode & 07777) != (rec->mode & 07777)) {
         if (chmod(pp, rec->mode & 07777) != 0) {
-            c = skip(r, lsn, rec, "chmod failed", errno);
+            c = skip(r, err, lsn, rec, "chmod failed", errno);
             goto out;
         }
         changed = true;
@@ -1480,7 +1514,7 @@ static dur_code redo_setattr(ns_replay *r, const ns_record *rec, uint64_t lsn, d
         }
         if (differs) {
             if (utimensat(AT_FDCWD, pp, ts, 0) != 0) {
-                c = skip(r, lsn, rec, "utimensat failed", errno);
+                c = skip(r, err, lsn, rec, "utimensat failed", errno);
                 goto out;
             }
             changed = true;
@@ -1502,7 +1536,7 @@ static dur_code redo_xattr(ns_replay *r, const ns_record *rec, uint64_t lsn, dur
     proc_path(ofd, pp, sizeof pp);
     struct stat st;
     if (fstat(ofd, &st) == 0 && S_ISLNK(st.st_mode)) {
-        c = skip(r, lsn, rec, "xattrs of symlinks are not replayed", 0);
+        c = skip(r, err, lsn, rec, "xattrs of symlinks are not replayed", 0);
         goto out;
     }
     if (rec->type == NS_REC_SETXATTR) {
@@ -1511,7 +1545,7 @@ static dur_code redo_xattr(ns_replay *r, const ns_record *rec, uint64_t lsn, dur
         bool same = n == (ssize_t)rec->value_len && memcmp(cur, rec->value, rec->value_len) == 0;
         /* Absolute value: CREATE/REPLACE flags described the original state only. */
         if (!same && setxattr(pp, rec->xname, rec->value, rec->value_len, 0) != 0) {
-            c = skip(r, lsn, rec, "setxattr failed", errno);
+            c = skip(r, err, lsn, rec, "setxattr failed", errno);
             goto out;
         }
         /* Also when the value was there already (set before, say, and the call
@@ -1520,7 +1554,7 @@ static dur_code redo_xattr(ns_replay *r, const ns_record *rec, uint64_t lsn, dur
         bool kill =
             (rec->flags & DUR_NS_XATTR_KILL_SGID) && fstat(ofd, &st) == 0 && (st.st_mode & S_ISGID);
         if (kill && chmod(pp, st.st_mode & 07777 & ~(mode_t)S_ISGID) != 0) {
-            c = skip(r, lsn, rec, "clearing the setgid bit failed", errno);
+            c = skip(r, err, lsn, rec, "clearing the setgid bit failed", errno);
             goto out;
         }
         if (same && !kill) {
@@ -1533,7 +1567,7 @@ static dur_code redo_xattr(ns_replay *r, const ns_record *rec, uint64_t lsn, dur
             if (errno == ENODATA)
                 c = already(r, lsn, rec, "xattr absent");
             else
-                c = skip(r, lsn, rec, "removexattr failed", errno);
+                c = skip(r, err, lsn, rec, "removexattr failed", errno);
             goto out;
         }
         c = redone(r, lsn, rec);
@@ -1573,17 +1607,18 @@ static dur_code redo_file_data(ns_replay *r, const ns_record *rec, uint64_t lsn,
     struct stat st;
     int wfd = -1;
     if (fstat(ofd, &st) != 0 || !S_ISREG(st.st_mode)) { /* never open a fifo or device */
-        c = skip(r, lsn, rec, "not a regular file", 0);
+        c = skip(r, err, lsn, rec, "not a regular file", 0);
     } else if ((wfd = open(pp, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0) {
-        c = skip(r, lsn, rec, "cannot open the file for writing", errno);
+        c = skip(r, err, lsn, rec, "cannot open the file for writing", errno);
     } else if (content_equal(wfd, rec->value, rec->value_len)) {
         c = already(r, lsn, rec, "content already there");
     } else {
         ssize_t n = pwrite(wfd, rec->value, rec->value_len, 0);
-        if (n != (ssize_t)rec->value_len || ftruncate(wfd, (off_t)rec->value_len) != 0)
-            c = skip(r, lsn, rec, "writing the content failed", n < 0 ? errno : EIO);
-        else
-            c = redone(r, lsn, rec);
+        int e = n < 0                                        ? errno
+                : n != (ssize_t)rec->value_len               ? ENOSPC /* short: space ran out */
+                : ftruncate(wfd, (off_t)rec->value_len) != 0 ? errno
+                                                             : 0;
+        c = e ? skip(r, err, lsn, rec, "writing the content failed", e) : redone(r, lsn, rec);
     }
     if (wfd >= 0)
         close(wfd);
@@ -1627,7 +1662,8 @@ dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_
     if (c != DUR_OK)
         return c;
     if (names_reserved(r, &rec))
-        return skip(r, lsn, &rec, "names BACKING's reserved directory " DUR_NS_RESERVED_NAME, 0);
+        return skip(r, err, lsn, &rec, "names BACKING's reserved directory " DUR_NS_RESERVED_NAME,
+                    0);
     if (rec.type == NS_REC_FILE_DATA)
         return redo_file_data(r, &rec, lsn, err);
     if (rec.type == NS_REC_FILE_SYNCED)
@@ -1665,7 +1701,7 @@ dur_code ns_replay_record(ns_replay *r, uint8_t type, const void *payload, size_
     /* this record cannot apply (name_state: its parent is no directory); any
      * other error stops recovery */
     if (c == DUR_E_INVAL && err && err->sys_errno == ENOTDIR)
-        c = skip(r, lsn, &rec, "cannot apply", ENOTDIR);
+        c = skip(r, err, lsn, &rec, "cannot apply", ENOTDIR);
     /* Only records that changed something need a progress mark: re-judging the
      * others on a resumed run finds them applied again. */
     if (c == DUR_OK && r->redone != before)

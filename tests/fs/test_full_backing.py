@@ -68,6 +68,40 @@ class FullBacking(H.LoopExt4Case):
         self.assertEqual(names, {'renamed'} | {'d%d' % i for i in range(1, 20)})
         self.assertEqual(self.fx.unmount(), 0)
 
+    def test_replay_that_runs_out_of_space_stops_and_skips_nothing(self):
+        """A close's content journaled (FILE_DATA), the daemon killed, the file's
+        data lost (as by a power cut: truncated here), BACKING full, the journal
+        on another filesystem: replay cannot write the content back.  It used to
+        skip the record as one that cannot apply and publish a checkpoint over it,
+        losing the acknowledged content for good (found by a helper's audit).
+        Now the mount is refused naming the record and ENOSPC, the journal is
+        kept, and once space is back the content returns."""
+        self.backing_on_ext4(32 << 20)
+        journal = os.path.join(self.fx.tmp, 'journal')
+        opts = 'checkpoint_secs=3600,journal=%s' % journal
+        env = {'DUR_TEST_FORCE_DATA_JOURNAL': '1'}  # a journal elsewhere syncfs()es
+        m = self.fx.mount(opts=opts, env=env)
+        content = os.urandom(20000)
+        with open(m.path('g'), 'wb') as f:
+            f.write(content)
+        self.assertGreaterEqual(m.status()['file_data_records'], 1)
+        m.kill9()
+        self.fx.m = None
+        os.truncate(os.path.join(self.fx.backing, 'g'), 0)
+        filler = os.path.join(self.disk, 'filler')
+        H.fill_up(filler)
+        refused = H.Mount(self.fx.backing, self.fx.mntdir, opts, env=env)
+        refused.log_path = os.path.join(self.fx.tmp, 'refused.log')
+        with self.assertRaises(RuntimeError) as cm:
+            refused.start()
+        self.assertIn('replay stopped at LSN', str(cm.exception))
+        self.assertIn('No space left on device', str(cm.exception))
+        os.unlink(filler)
+        m = self.fx.mount(opts=opts, env=env)
+        with open(m.path('g'), 'rb') as f:
+            self.assertEqual(f.read(), content)
+        self.assertEqual(self.fx.unmount(), 0)
+
     def test_full_backing_refuses_changes_with_enospc_and_lets_space_be_freed(self):
         """BACKING fills up while mounted (the journal in it): changes are
         refused with ENOSPC before they are applied, the journal stays healthy,
