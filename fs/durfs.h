@@ -21,6 +21,14 @@
 
 #include "options.h"
 
+/* At most one log line per LOG_LIMIT_SECONDS for one subject: a program that
+ * keeps failing to fsync a file in a loop must not flood syslog (log.c). */
+#define LOG_LIMIT_SECONDS 10
+typedef struct log_limit {
+    atomic_llong next_ns; /* CLOCK_MONOTONIC; 0 = log the next one */
+    atomic_uint held_back;
+} log_limit;
+
 /* Per-inode state for files opened through durfs: the sticky data-durability
  * state shared by every open handle of the inode (R6). */
 typedef struct dnode_file {
@@ -37,6 +45,7 @@ typedef struct dnode_file {
      * (ops_file.c, "Refused write-backs") */
     atomic_bool refusal_unreported;
     atomic_int refused_errno;
+    log_limit error_log; /* failed write/close/fsync lines (ops_file.c) */
 } dnode_file;
 
 /* One backing inode the kernel knows (or a "zombie": forgotten by the kernel but
@@ -210,6 +219,8 @@ int end_op(dur_ns_op *op, int sys_result_errno); /* dur_ns_end -> errno */
  * when it fails after the change applied, every later sync of n fails too (R6). */
 int end_size_op(dur_ns_op *op, int sys_result_errno, dnode *n);
 void log_dur_error(const char *what, const dur_error *err);
+/* log_limit: log now? *held_back = lines held back since the last one. */
+bool log_limit_pass(log_limit *l, unsigned *held_back);
 /* errno for a failed sync of a file's data: out of space (BACKING refused the data,
  * or the journal its record) says so, as a local filesystem's close and fsync
  * would; anything else is EIO. */

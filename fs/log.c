@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 bool g_debug;
 static bool g_syslog, g_stderr = true;
@@ -62,4 +63,19 @@ void log_dur_error(const char *what, const dur_error *err)
     char buf[1024];
     dur_error_format(err, buf, sizeof(buf));
     log_msg(LOG_ERR, "%s: %s", what, buf);
+}
+
+bool log_limit_pass(log_limit *l, unsigned *held_back)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    long long next = atomic_load(&l->next_ns);
+    if (now < next || !atomic_compare_exchange_strong(&l->next_ns, &next,
+                                                      now + LOG_LIMIT_SECONDS * 1000000000LL)) {
+        atomic_fetch_add(&l->held_back, 1);
+        return false;
+    }
+    *held_back = atomic_exchange(&l->held_back, 0);
+    return true;
 }

@@ -48,12 +48,21 @@ static int open_append_only(dnode *n, int flags, struct fuse_file_info *fi)
 }
 
 /* Log a failed file sync naming the file (its BACKING inode number, the st_ino
- * seen through the mount too); the program gets EIO. */
-static int file_errno(const dnode *n, const char *what, const dur_error *err)
+ * seen through the mount too), once per LOG_LIMIT_SECONDS per file; the program
+ * gets sync_failure_errno's errno every time. */
+static int file_errno(dnode *n, const char *what, const dur_error *err)
 {
-    char where[96];
-    snprintf(where, sizeof where, "%s of BACKING inode %llu", what, (unsigned long long)n->ino);
-    log_dur_error(where, err);
+    dnode_file *f = atomic_load(&n->file);
+    unsigned held_back = 0;
+    if (!f || log_limit_pass(&f->error_log, &held_back)) {
+        char where[160];
+        int len = snprintf(where, sizeof where, "%s of BACKING inode %llu", what,
+                           (unsigned long long)n->ino);
+        if (held_back && len > 0 && (size_t)len < sizeof where)
+            snprintf(where + len, sizeof where - (size_t)len,
+                     " (%u more failures of it not logged)", held_back);
+        log_dur_error(where, err);
+    }
     return sync_failure_errno(err);
 }
 

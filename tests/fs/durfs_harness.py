@@ -311,6 +311,8 @@ class Fixture:
         k = dict(self.kw)
         k.update(kw)
         self.m = Mount(self.backing, self.mntdir, opts if opts is not None else self.opts, **k)
+        # in the fixture's own directory: BACKING may be on a disk a test fills
+        self.m.log_path = os.path.join(self.tmp, os.path.basename(self.m.log_path))
         return self.m.start()
 
     def unmount(self):
