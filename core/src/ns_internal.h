@@ -32,6 +32,9 @@
 #define NS_ROOM_SMALL_RECORD 4096u
 #define NS_ROOM_RESERVE (128u * 1024u)
 #define NS_ROOM_FRAME 64u /* a WAL frame's head and tail (24 bytes), rounded up */
+/* After a failed periodic checkpoint the next try waits this long (at most
+ * checkpoint_seconds): a full disk must not get a syncfs and a log line a second. */
+#define NS_CKPT_RETRY_SECONDS 30
 
 /* FILE_DATA bookkeeping: slots of handle hashes (a power of two). */
 #define NS_DATA_SLOTS 4096u

@@ -187,6 +187,12 @@ static void *ns_thread(void *arg)
 {
     dur_ns *ns = arg;
     uint64_t last_commit = mono_ns();
+    /* A failed checkpoint (a full disk, say) is retried after retry_seconds, not at
+     * every tick: each try costs a syncfs of BACKING and a log line. */
+    time_t last_failure = 0; /* CLOCK_MONOTONIC seconds; 0 = the last one worked */
+    time_t retry_seconds = ns->opts.checkpoint_seconds < NS_CKPT_RETRY_SECONDS
+                               ? (time_t)ns->opts.checkpoint_seconds
+                               : NS_CKPT_RETRY_SECONDS;
     pthread_mutex_lock(&ns->thr_mu);
     while (!ns->stopping) {
         struct timespec dl;
@@ -217,12 +223,16 @@ static void *ns_thread(void *arg)
         struct timespec m;
         clock_gettime(CLOCK_MONOTONIC, &m);
         bool old = m.tv_sec - ns->checkpoint_mono.tv_sec >= (time_t)ns->opts.checkpoint_seconds;
-        if (has_records && !dur_wal_poisoned(ns->wal) &&
+        bool retry_due = last_failure == 0 || m.tv_sec - last_failure >= retry_seconds;
+        if (has_records && retry_due && !dur_wal_poisoned(ns->wal) &&
             (st.bytes_on_disk > ns->opts.checkpoint_bytes || old)) {
             if (ns_checkpoint_now(ns, false, &e) != DUR_OK) {
                 char b[600];
-                ns_log(ns, LOG_ERR, "durfs: checkpoint failed: %s",
-                       dur_error_format(&e, b, sizeof b));
+                ns_log(ns, LOG_ERR, "durfs: checkpoint failed (next try in %ld s): %s",
+                       (long)retry_seconds, dur_error_format(&e, b, sizeof b));
+                last_failure = m.tv_sec > 0 ? m.tv_sec : 1;
+            } else {
+                last_failure = 0;
             }
         }
         pthread_mutex_lock(&ns->thr_mu);

@@ -10,6 +10,7 @@ replay map (No space left on device)").
 import errno
 import os
 import stat
+import time
 
 import durfs_harness as H
 
@@ -100,6 +101,23 @@ class FullBacking(H.LoopExt4Case):
         m = self.fx.mount(opts=opts, env=env)
         with open(m.path('g'), 'rb') as f:
             self.assertEqual(f.read(), content)
+        self.assertEqual(self.fx.unmount(), 0)
+
+    def test_failed_checkpoint_is_retried_after_a_while_not_every_second(self):
+        """A checkpoint due on a full disk fails; each try costs a syncfs and a log
+        line, so the next one waits checkpoint_secs (at most 30 s) instead of the
+        checkpointer's 1 s tick (found by a helper's probe; without the wait this
+        counts a failure per second, checked)."""
+        self.backing_on_ext4(32 << 20)
+        m = self.fx.mount(opts='checkpoint_secs=4')
+        os.mkdir(m.path('d'))
+        H.fill_up(os.path.join(self.disk, 'filler'))
+        time.sleep(11)
+        failures = m.log().count('checkpoint failed')
+        self.assertGreaterEqual(failures, 1, m.log())
+        self.assertLessEqual(failures, 3, m.log())
+        self.assertIn('next try in 4 s', m.log())
+        os.unlink(os.path.join(self.disk, 'filler'))
         self.assertEqual(self.fx.unmount(), 0)
 
     def test_full_backing_refuses_changes_with_enospc_and_lets_space_be_freed(self):
