@@ -97,14 +97,6 @@ extern durfs g_fs;
 /* ---- inode.c: the inode table and the O_PATH fd cache ---- */
 int inode_table_init(size_t fd_cache_slots);
 
-/* ---- fd budget (fd_budget.c): open handles may not take the journal's fds ---- */
-/* Split RLIMIT_NOFILE; returns the fd cache's slots (at most cache_slots_wanted). */
-size_t fd_budget_init(size_t cache_slots_wanted);
-size_t fd_budget_handles_max(void);
-/* One more open file or directory handle: 0, or EMFILE when the budget is spent.
- * Every successful take is paired with one fd_budget_give when the handle goes. */
-int fd_budget_take(void);
-void fd_budget_give(void);
 void inode_table_destroy(void);
 dnode *inode_get(fuse_ino_t ino);
 fuse_ino_t inode_id(dnode *n);
@@ -171,6 +163,14 @@ bool is_reserved(dnode *parent, const char *name);
 /* The root's st_nlink without the hidden journal directory (.durfs). */
 void hide_reserved_link(const dnode *n, struct stat *st);
 
+/* ---- fd budget (fd_budget.c): open handles may not take the journal's fds ---- */
+/* Split RLIMIT_NOFILE; returns the fd cache's slots (at most cache_slots_wanted). */
+size_t fd_budget_init(size_t cache_slots_wanted);
+/* One more open file or directory handle: 0, or EMFILE when the budget is spent.
+ * Every successful take is paired with one fd_budget_give when the handle goes. */
+int fd_budget_take(void);
+void fd_budget_give(void);
+
 /* ---- creds.c ---- */
 typedef struct creds_saved {
     bool switched;     /* creds_leave has something to undo */
@@ -218,9 +218,6 @@ int end_op(dur_ns_op *op, int sys_result_errno); /* dur_ns_end -> errno */
  * fsync may be the first to see (and so consume) a write-back error of the file;
  * when it fails after the change applied, every later sync of n fails too (R6). */
 int end_size_op(dur_ns_op *op, int sys_result_errno, dnode *n);
-void log_dur_error(const char *what, const dur_error *err);
-/* log_limit: log now? *held_back = lines held back since the last one. */
-bool log_limit_pass(log_limit *l, unsigned *held_back);
 /* errno for a failed sync of a file's data: out of space (BACKING refused the data,
  * or the journal its record) says so, as a local filesystem's close and fsync
  * would; anything else is EIO. */
@@ -231,6 +228,9 @@ void log_init(bool foreground, bool debug);
 void log_detach_stderr(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_ns_callback(void *ctx, int level, const char *msg);
+void log_dur_error(const char *what, const dur_error *err);
+/* log_limit: log now? *held_back = lines held back since the last one. */
+bool log_limit_pass(log_limit *l, unsigned *held_back);
 extern bool g_debug;
 
 /* ---- control.c ---- */

@@ -40,11 +40,6 @@ size_t fd_budget_init(size_t cache_slots_wanted)
     return slots;
 }
 
-size_t fd_budget_handles_max(void)
-{
-    return g_handles_max;
-}
-
 int fd_budget_take(void)
 {
     size_t n = atomic_load(&g_handles);
