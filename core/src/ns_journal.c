@@ -982,7 +982,11 @@ dur_code dur_ns_close(dur_ns *ns, dur_error *err)
     if (ns->wal) {
         if (dur_wal_poisoned(ns->wal))
             c = dur_wal_sync(ns->wal, 0, err); /* reports the poison */
-        else
+        /* The fill is room for changes, and none come now; on a full disk it is
+         * what the last checkpoint's file and the next segment need, and without
+         * that checkpoint the next mount has records to replay and is refused
+         * until there is room. */
+        else if ((c = dur_wal_release_fill(ns->wal, err)) == DUR_OK)
             c = ns_checkpoint_now(ns, false, err);
         dur_error e2;
         if (c == DUR_OK && ns->journal_elsewhere) /* nothing left to replay there */

@@ -600,6 +600,39 @@ dur_code dur_wal_room(dur_wal *w, uint64_t want, uint64_t *room, dur_error *err)
     return rc;
 }
 
+dur_code dur_wal_release_fill(dur_wal *w, dur_error *err)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->io_busy && !w->poisoned)
+        pthread_cond_wait(&w->cv, &w->mu);
+    if (w->poisoned) {
+        dur_code rc = poisoned_error(w, err);
+        pthread_mutex_unlock(&w->mu);
+        return rc;
+    }
+    w->io_busy = true;
+    pthread_mutex_unlock(&w->mu);
+
+    dur_error e;
+    dur_error_clear(&e);
+    w->seg_fill_failed = true; /* no more fill in this segment */
+    dur_code rc = trim_zero_fill(w, &e);
+
+    pthread_mutex_lock(&w->mu);
+    w->io_busy = false;
+    if (rc != DUR_OK) {
+        poison(w, &e); /* its fsync failed: the records' durability is in doubt */
+        if (err)
+            *err = e;
+    } else {
+        w->known_file_end = w->seg_file_end;
+        refresh_disk_stats(w);
+    }
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
 uint64_t dur_wal_last_lsn(dur_wal *w)
 {
     pthread_mutex_lock(&w->mu);

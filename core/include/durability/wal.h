@@ -117,6 +117,12 @@ dur_code dur_wal_append_durable(dur_wal *w, uint8_t type, const void *payload, s
  * poisoning, a later append. */
 dur_code dur_wal_room(dur_wal *w, uint64_t want, uint64_t *room, dur_error *err);
 
+/* Give back the active segment's zero fill (cut the file at its last record, fsync)
+ * and keep none in it from now on: before a last checkpoint on a full filesystem,
+ * whose file and the next segment's header need that space.  A failed fsync
+ * poisons the writer. */
+dur_code dur_wal_release_fill(dur_wal *w, dur_error *err);
+
 uint64_t dur_wal_last_lsn(dur_wal *w);    /* last appended */
 uint64_t dur_wal_durable_lsn(dur_wal *w); /* last known durable */
 bool dur_wal_poisoned(dur_wal *w);
