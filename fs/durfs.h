@@ -153,6 +153,12 @@ int inode_open(dnode *n, int flags);
 int entry_lookup(dnode *parent, int parent_fd, const char *name, struct fuse_entry_param *e);
 /* As entry_lookup from an O_PATH fd the caller just opened (consumed). */
 int entry_from_fd(int opath_fd, struct fuse_entry_param *e, dur_fh *fh_out);
+/* The handle journal records give name in dirfd ("" = dirfd itself): 0, with
+ * fh->len 0 where there is none (no handles on BACKING, a submount without);
+ * ENOMEM when it could not be had for want of memory.  Taken before a change
+ * is applied: refused then, the change cannot go unjournaled (a record
+ * without its handle cannot be written). */
+int journal_handle(int dirfd, const char *name, dur_fh *fh);
 /* The entry of parent/name, which this request just created (undo) or opened.
  * When it cannot be made (the daemon is out of fds or memory) a created object
  * is removed again: it is in no journal record, and left behind it would sit in
@@ -170,6 +176,23 @@ size_t fd_budget_init(size_t cache_slots_wanted);
  * Every successful take is paired with one fd_budget_give when the handle goes. */
 int fd_budget_take(void);
 void fd_budget_give(void);
+
+/* ---- conn_abort.c: freeing a kernel wait nobody will answer ---- */
+/* From the main thread, before the request loop: fork the watchdog. */
+void conn_abort_watchdog_start(void);
+/* Once the mount answers (mount_root: stat of MOUNTPOINT): open the connection's
+ * abort file and tell the watchdog which connection it guards. */
+void conn_abort_arm(const struct stat *mount_root);
+/* While *serving: abort the connection if, after an exit request, renames still
+ * wait for the kernel's write-back (renames_writing_back) for 2 s. */
+void conn_abort_if_stuck(struct fuse_session *se, const atomic_bool *serving);
+/* After the loop ended: dismiss the watchdog. */
+void conn_abort_watchdog_stop(void);
+/* The daemon aborted the connection: a write-back notification that returns
+ * now may not have brought the pages (the kernel does not say). */
+bool conn_aborted(void);
+/* ops_namespace.c: renames now waiting in the kernel's write-back of open files */
+unsigned renames_writing_back(void);
 
 /* ---- creds.c ---- */
 typedef struct creds_saved {

@@ -731,6 +731,19 @@ int entry_of_created(int parent_fd, const char *name, bool undo, struct fuse_ent
     return err;
 }
 
+int journal_handle(int dirfd, const char *name, dur_fh *fh)
+{
+    memset(fh, 0, sizeof(*fh));
+    dur_error err;
+    if (!g_fs.fs.has_handles || dur_fh_get(dirfd, name, fh, &err) == DUR_OK)
+        return 0;
+    fh->len = 0;
+    if (err.sys_errno == ENOMEM)
+        return ENOMEM;
+    log_msg(LOG_DEBUG, "no file handle for %s: %s", name[0] ? name : "an inode", err.msg);
+    return 0;
+}
+
 int entry_from_fd(int opath_fd, struct fuse_entry_param *e, dur_fh *fh_out)
 {
     memset(e, 0, sizeof(*e));
@@ -740,15 +753,13 @@ int entry_from_fd(int opath_fd, struct fuse_entry_param *e, dur_fh *fh_out)
         return er;
     }
     dur_fh fh = {0};
-    dur_error err;
-    if (g_fs.fs.has_handles && dur_fh_get(opath_fd, "", &fh, &err) != DUR_OK) {
-        log_msg(LOG_DEBUG, "no file handle for inode %llu: %s", (unsigned long long)e->attr.st_ino,
-                err.msg);
-        fh.len = 0;
+    int er = journal_handle(opath_fd, "", &fh);
+    if (er) { /* a node without its handle would make its changes unjournaled */
+        close(opath_fd);
+        return er;
     }
     if (fh_out)
         *fh_out = fh;
-    int er = 0;
     dnode *n = inode_add(&e->attr, &fh, opath_fd, &er);
     if (!n)
         return er;

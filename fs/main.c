@@ -341,8 +341,11 @@ static struct fuse_session *make_session(const durfs_options *o, char *argv0)
     return se;
 }
 
+static atomic_bool g_serving;
+
 /* Runs beside the request loop: a stat of MOUNTPOINT returns only once INIT and a
- * GETATTR have gone through it. */
+ * GETATTR have gone through it.  Then it watches for an exit stuck on a rename's
+ * write-back (conn_abort.c). */
 static void *announce_when_ready(void *arg)
 {
     const durfs_options *o = arg;
@@ -351,12 +354,14 @@ static void *announce_when_ready(void *arg)
         fail(1, "the kernel could not start the mount at %s: %s", g_fs.mount_abs, strerror(errno));
         return NULL;
     }
+    conn_abort_arm(&st);
     log_msg(LOG_INFO, "mounted %s at %s", g_fs.backing_abs, g_fs.mount_abs);
     if (!o->foreground) {
         log_detach_stderr(); /* stderr is about to go */
         tell_parent(0);
         detach_stdio();
     }
+    conn_abort_if_stuck(g_fs.se, &g_serving);
     return NULL;
 }
 
@@ -427,17 +432,23 @@ int main(int argc, char **argv)
         dur_ns_close(g_fs.ns, &err);
         return fail(1, "cannot mount at MOUNTPOINT %s (see the message above)", g_fs.mount_abs);
     }
+    conn_abort_watchdog_start();
+    atomic_store(&g_serving, true);
     pthread_t announcer;
     bool announcing = pthread_create(&announcer, NULL, announce_when_ready, o) == 0;
-    if (!announcing)
+    if (!announcing) {
+        atomic_store(&g_serving, false);
         announce_when_ready(o); /* cannot wait for INIT: announce as before */
+    }
 
     int lr = serve(se, o);
+    atomic_store(&g_serving, false);
     fuse_session_unmount(se);
     fuse_remove_signal_handlers(se);
     fuse_session_destroy(se);
     if (announcing)
         pthread_join(announcer, NULL);
+    conn_abort_watchdog_stop();
     rc = 0;
     if (lr < 0) {
         log_msg(LOG_ERR, "request loop ended with error: %s", strerror(-lr));

@@ -157,11 +157,10 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
     e = begin_freeing_op(&op);
     struct stat st;
     dur_fh fh = {0};
-    dur_error err;
     if (!e)
         e = fstatat(r.fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
-    if (!e && g_fs.fs.has_handles && dur_fh_get(r.fd, name, &fh, &err) != DUR_OK)
-        fh.len = 0;
+    if (!e)
+        e = journal_handle(r.fd, name, &fh);
     bool last_name = !e && (is_dir || st.st_nlink <= 1);
     inode_hold hold = INODE_HOLD_NONE;
     if (last_name) {
@@ -203,22 +202,31 @@ void h_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
  * a second (the kernel's directory locks let one RENAME per directory in at a
  * time: that takes DURFS_MAX_THREADS / 2 directories renaming such files at
  * once) fails with EBUSY rather than go on without its data. */
+static pthread_mutex_t g_notify_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_notify_freed = PTHREAD_COND_INITIALIZER; /* CLOCK_REALTIME */
+static unsigned g_in_notify;
+
+unsigned renames_writing_back(void)
+{
+    pthread_mutex_lock(&g_notify_mu);
+    unsigned n = g_in_notify;
+    pthread_mutex_unlock(&g_notify_mu);
+    return n;
+}
+
 static int write_back_kernel_pages(dnode *n)
 {
-    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    static pthread_cond_t freed = PTHREAD_COND_INITIALIZER; /* CLOCK_REALTIME */
-    static unsigned in_notify;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 1;
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&g_notify_mu);
     int e = 0;
-    while (!e && in_notify >= DURFS_MAX_THREADS / 2)
-        e = pthread_cond_timedwait(&freed, &mu, &until) == ETIMEDOUT ? EBUSY : 0;
-    unsigned busy = in_notify;
+    while (!e && g_in_notify >= DURFS_MAX_THREADS / 2)
+        e = pthread_cond_timedwait(&g_notify_freed, &g_notify_mu, &until) == ETIMEDOUT ? EBUSY : 0;
+    unsigned busy = g_in_notify;
     if (!e)
-        in_notify++;
-    pthread_mutex_unlock(&mu);
+        g_in_notify++;
+    pthread_mutex_unlock(&g_notify_mu);
     if (e) {
         log_msg(LOG_WARNING,
                 "rename: %u renames already wait for the kernel's write-back of "
@@ -227,14 +235,21 @@ static int write_back_kernel_pages(dnode *n)
         return e;
     }
     int r = fuse_lowlevel_notify_inval_inode(g_fs.se, inode_id(n), 0, 0);
-    if (r < 0 && r != -ENOENT) /* ENOENT: the kernel has no such inode, so no pages */
+    if (r < 0 && r != -ENOENT) { /* ENOENT: the kernel has no such inode, so no pages */
+        /* the pages may not have come (an aborted connection): no rename without them */
         log_msg(LOG_WARNING, "rename: asking the kernel to write back inode %llu: %s",
                 (unsigned long long)n->ino, strerror(-r));
-    pthread_mutex_lock(&mu);
-    in_notify--;
-    pthread_cond_signal(&freed);
-    pthread_mutex_unlock(&mu);
-    return 0;
+        e = EIO;
+    }
+    /* The kernel reports no failed write-back here: after an abort (conn_abort.c)
+     * the pages may not have come, and the rename must not go on without them. */
+    if (conn_aborted())
+        e = EIO;
+    pthread_mutex_lock(&g_notify_mu);
+    g_in_notify--;
+    pthread_cond_signal(&g_notify_freed);
+    pthread_mutex_unlock(&g_notify_mu);
+    return e;
 }
 
 /* Atomic replace (R2): the data of a regular file being renamed must be durable
@@ -301,14 +316,11 @@ void h_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
     dur_ns_op op;
     e = begin_op(&op);
     dur_fh sfh = {0}, dfh = {0};
-    dur_error err;
     bool replaced = fstatat(to.fd, newname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
-    if (g_fs.fs.has_handles) { /* for the journal, even when we cannot reopen them */
-        if (dur_fh_get(from.fd, name, &sfh, &err) != DUR_OK)
-            sfh.len = 0;
-        if (replaced && dur_fh_get(to.fd, newname, &dfh, &err) != DUR_OK)
-            dfh.len = 0;
-    }
+    if (!e)
+        e = journal_handle(from.fd, name, &sfh);
+    if (!e && replaced)
+        e = journal_handle(to.fd, newname, &dfh);
     bool same = replaced && dst.st_dev == sst.st_dev && dst.st_ino == sst.st_ino;
     bool last_name = replaced && !same && !(flags & RENAME_EXCHANGE) &&
                      (S_ISDIR(dst.st_mode) || dst.st_nlink <= 1);

@@ -806,6 +806,52 @@ class AppendModes(InEachMode):
 
 
 
+class HandleOutOfMemory(unittest.TestCase):
+    """A journal record names objects by file handle, so a change whose handle
+    cannot be had (name_to_handle_at ENOMEM) must be refused before it is
+    applied.  Before, the handle was left empty: a lookup made a node without
+    one, and unlink, rename, mkdir in or of it were applied to BACKING, then
+    failed with EIO, unjournaled, the journal still taking changes (found by a
+    helper's audit with an LD_PRELOAD shim; this test fails without
+    journal_handle, checked)."""
+
+    def test_changes_are_refused_not_left_unjournaled(self):
+        shim = os.environ.get('FH_ENOMEM_SHIM')
+        if not shim or os.environ.get('DURFS_SANITIZE', 'none') != 'none':
+            self.skipTest('needs the shim and a build without sanitizers')
+        fx = H.Fixture()
+        try:
+            trigger = os.path.join(fx.tmp, 'trigger')
+            m = fx.mount(env=dict(os.environ, LD_PRELOAD=shim, FH_ENOMEM_TRIGGER=trigger))
+            os.mkdir(m.path('dd'))
+            open(m.path('dd', 'old'), 'w').close()
+            open(m.path('victim'), 'w').close()
+            os.mkdir(os.path.join(fx.backing, 'ee'))  # not yet looked up
+            open(trigger, 'w').close()
+            self.assertEqual(H.errno_of(os.stat, m.path('ee')), errno.ENOMEM)
+            self.assertEqual(H.errno_of(os.unlink, m.path('victim')), errno.ENOMEM)
+            self.assertEqual(H.errno_of(os.rename, m.path('dd', 'old'), m.path('dd', 'new')),
+                             errno.ENOMEM)
+            self.assertEqual(H.errno_of(os.mkdir, m.path('dd', 'sub')), errno.ENOMEM)
+            self.assertEqual(sorted(os.listdir(os.path.join(fx.backing, 'dd'))), ['old'])
+            self.assertTrue(os.path.exists(os.path.join(fx.backing, 'victim')))
+            os.unlink(trigger)
+            os.mkdir(m.path('ee', 'sub'))
+            os.unlink(m.path('victim'))
+            os.rename(m.path('dd', 'old'), m.path('dd', 'new'))
+            self.assertFalse(m.status()['journal_failed'], m.log())
+            m.kill9()
+            fx.m = None
+            m = fx.mount()
+            self.assertEqual(sorted(os.listdir(m.path())), ['dd', 'ee'])
+            self.assertEqual(os.listdir(m.path('dd')), ['new'])
+            self.assertEqual(os.listdir(m.path('ee')), ['sub'])
+            self.assertNotIn('handle (length 0)', m.log())
+            self.assertEqual(fx.unmount(), 0)
+        finally:
+            fx.close()
+
+
 class OutOfFds(unittest.TestCase):
     """With the daemon at its fd limit, a create can succeed in BACKING and then
     fail to take the new object's entry (an O_PATH open).  The object used to

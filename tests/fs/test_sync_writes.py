@@ -16,6 +16,10 @@ was not made durable at all (its backing fd had no O_DSYNC to do it).
 """
 import errno
 import os
+import signal
+import subprocess
+import time
+import signal
 import unittest
 
 import durfs_harness as H
@@ -234,6 +238,83 @@ class RenameWhileOpen(unittest.TestCase):
             if e == 0:
                 self.assertEqual(os.stat(os.path.join(self.fx.backing, 'd%02d' % k,
                                                       'target')).st_size, len(data))
+
+
+def abort_connection(conn):
+    """Free a wedged connection by hand (what fs/conn_abort.c does), so that a
+    failing test leaves no unkillable daemon behind."""
+    top = '/sys/fs/fuse/connections'
+    if not os.path.exists(os.path.join(top, str(conn))):
+        subprocess.run(['mount', '-t', 'fusectl', 'fusectl', top], capture_output=True)
+    try:
+        with open(os.path.join(top, str(conn), 'abort'), 'w') as f:
+            f.write('1')
+    except OSError:
+        pass
+
+
+class DaemonDiesDuringWriteBack(unittest.TestCase):
+    """A rename of a file open for writing waits in the kernel for the file's
+    pages to be written back, which other workers answer (RenameWhileOpen).  If
+    the daemon dies then (SIGKILL here; a crash, the OOM killer), nobody
+    answers: the waiting thread never left the kernel, the process never
+    finished dying, the mount and BACKING's lock stayed held, and a new durfs on
+    BACKING waited for good.  At SIGTERM the daemon hung joining its workers.
+    Now a watchdog process (SIGKILL) or the daemon itself (SIGTERM) aborts the
+    connection (fs/conn_abort.c): the daemon goes, BACKING mounts again, and
+    the rename was done with all its data or not at all.  Without them the
+    daemon is still there 15 s later on the first try (found by a helper's
+    stress; checked)."""
+
+    SIZE = 64 << 20
+
+    def one_try(self, sig, delay):
+        fx = H.Fixture()
+        try:
+            m = fx.mount()
+            conn = os.minor(os.stat(m.mnt).st_dev)
+            r, w = os.pipe()
+            child = os.fork()
+            if child == 0:
+                try:
+                    fd = os.open(m.path('new'), os.O_RDWR | os.O_CREAT, 0o644)
+                    os.write(fd, b'x' * self.SIZE)  # stays open: dirty in the kernel
+                    os.write(w, b'1')
+                    os.rename(m.path('new'), m.path('target'))
+                except OSError:
+                    pass
+                os._exit(0)
+            os.close(w)
+            os.read(r, 1)
+            os.close(r)
+            time.sleep(delay)
+            os.kill(m.pid, sig)
+            deadline = time.monotonic() + 15
+            while m.proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            wedged = m.proc.poll() is None
+            if wedged:
+                abort_connection(conn)
+                m.proc.wait(30)
+            os.waitpid(child, 0)
+            subprocess.run(['fusermount3', '-uz', m.mnt], capture_output=True)
+            fx.m = None
+            self.assertFalse(wedged, 'the daemon was still there 15 s after %s' % sig.name)
+            m = fx.mount()
+            target = m.path('target')
+            if os.path.exists(target):
+                self.assertEqual(os.stat(target).st_size, self.SIZE)
+            self.assertEqual(fx.unmount(), 0)
+        finally:
+            fx.close()
+
+    def test_sigkill_during_a_rename_write_back(self):
+        for delay in (0.01, 0.03, 0.06):
+            self.one_try(signal.SIGKILL, delay)
+
+    def test_sigterm_during_a_rename_write_back(self):
+        for delay in (0.01, 0.03, 0.06):
+            self.one_try(signal.SIGTERM, delay)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,221 @@
+/* durfs daemon: aborting our own FUSE connection when the daemon cannot answer.
+ *
+ * A rename of a file still open for writing has the kernel write the file's
+ * cached pages back first (ops_namespace.c, write_back_kernel_pages): the
+ * notification waits inside the kernel, uninterruptibly, for WRITEs that other
+ * worker threads answer.  Should the daemon die meanwhile (SIGKILL, a crash, the
+ * OOM killer), nobody answers: the waiting thread never leaves the kernel, so the
+ * process never finishes dying, never closes /dev/fuse, and the mount and
+ * BACKING's lock stay held for good.  And at an exit request libfuse stops its
+ * workers while such a wait may be on, then waits for them forever.
+ *
+ * Writing to the connection's abort file (fusectl, /sys/fs/fuse/connections/N)
+ * ends every request of the connection, the waiting one too.  So:
+ *  - a watchdog process, forked from the main thread before the request loop
+ *    and holding nothing but a pipe (no /dev/fuse, no lock), learns N once the
+ *    mount is up and aborts the connection when the main thread dies
+ *    (PR_SET_PDEATHSIG); the daemon closing the pipe at a normal end dismisses
+ *    it;
+ *  - at an exit request the daemon aborts the connection itself if a write-back
+ *    wait is still on after CONN_ABORT_GRACE_MS (conn_abort_if_stuck).
+ * Where the abort file cannot be had (fusectl not mountable, not root) it says
+ * so at mount: such a death would then need `echo 1 > .../abort` by hand.
+ */
+#include "durfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FUSECTL_DIR "/sys/fs/fuse/connections"
+#define FUSECTL_SUPER_MAGIC 0x65735543
+#define CONN_ABORT_GRACE_MS 2000
+
+static int g_pipe_w = -1; /* to the watchdog: the connection number, then EOF */
+static pid_t g_watchdog = -1;
+static int g_abort_fd = -1;
+static volatile sig_atomic_t g_parent_died;
+static atomic_bool g_aborted;
+
+bool conn_aborted(void)
+{
+    return atomic_load(&g_aborted);
+}
+
+static void on_parent_death(int sig)
+{
+    (void)sig;
+    g_parent_died = 1;
+}
+
+/* "/sys/fs/fuse/connections/<conn>/abort" without stdio (the watchdog runs in a
+ * child of a multithreaded process: async-signal-safe calls only). */
+static void abort_path(char out[64], unsigned conn)
+{
+    char digits[16];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + conn % 10);
+        conn /= 10;
+    } while (conn && n < (int)sizeof digits);
+    size_t len = strlen(FUSECTL_DIR);
+    memcpy(out, FUSECTL_DIR "/", len + 1);
+    len++;
+    while (n)
+        out[len++] = digits[--n];
+    memcpy(out + len, "/abort", 7);
+}
+
+static bool read_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len) {
+        ssize_t r = read(fd, p, len);
+        if (r <= 0)
+            return false;
+        p += r;
+        len -= (size_t)r;
+    }
+    return true;
+}
+
+/* The watchdog: abort connection conn once the daemon's main thread is gone. */
+static void watchdog(int rfd, pid_t daemon)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_parent_death;
+    sigaction(SIGUSR1, &sa, NULL);
+    sigset_t blocked, waiting;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &blocked, &waiting);
+    sigdelset(&waiting, SIGUSR1);
+    if (prctl(PR_SET_PDEATHSIG, SIGUSR1) != 0 || getppid() != daemon)
+        _exit(0);
+    unsigned conn;
+    if (!read_all(rfd, &conn, sizeof conn))
+        _exit(0); /* dismissed before the mount was up */
+    char path[64];
+    abort_path(path, conn);
+    int afd = open(path, O_WRONLY | O_CLOEXEC);
+    if (afd < 0)
+        _exit(1);
+    struct pollfd p = {.fd = rfd, .events = POLLIN};
+    for (;;) {
+        int r = ppoll(&p, 1, NULL, &waiting); /* SIGUSR1 only while waiting here */
+        if (g_parent_died) {
+            if (write(afd, "1", 1) < 0) {
+                /* the connection is gone already: nothing to free */
+            }
+            _exit(0);
+        }
+        if (r > 0) {
+            char c;
+            if (read(rfd, &c, 1) <= 0)
+                _exit(0); /* dismissed: a normal end */
+        }
+    }
+}
+
+void conn_abort_watchdog_start(void)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        log_msg(LOG_WARNING, "no connection watchdog (pipe: %m)");
+        return;
+    }
+    pid_t daemon = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* nothing but the pipe: no /dev/fuse, no BACKING lock, no journal, and no
+         * stdio a caller of durfs may be reading to its end */
+        int null = open("/dev/null", O_RDWR);
+        for (int fd = 0; null >= 0 && fd < 3; fd++)
+            dup2(null, fd);
+        if (p[0] != 3 && dup2(p[0], 3) != 3)
+            _exit(1);
+        close_range(4, ~0U, 0);
+        watchdog(3, daemon);
+    }
+    close(p[0]);
+    if (pid < 0) {
+        log_msg(LOG_WARNING, "no connection watchdog (fork: %m)");
+        close(p[1]);
+        return;
+    }
+    g_watchdog = pid;
+    g_pipe_w = p[1];
+}
+
+/* fusectl, mounted if it is not (as systemd does at boot). */
+static bool fusectl_ready(void)
+{
+    struct statfs sf;
+    if (statfs(FUSECTL_DIR, &sf) == 0 && sf.f_type == FUSECTL_SUPER_MAGIC)
+        return true;
+    return mount("fusectl", FUSECTL_DIR, "fusectl", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0;
+}
+
+void conn_abort_arm(const struct stat *mount_root)
+{
+    unsigned conn = minor(mount_root->st_dev);
+    char path[64];
+    abort_path(path, conn);
+    if (major(mount_root->st_dev) != 0 || !fusectl_ready() ||
+        (g_abort_fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+        log_msg(LOG_WARNING,
+                "cannot open %s (%m): should durfs die while a rename waits for the kernel's "
+                "write-back of an open file, the mount would hang until `echo 1 > %s`",
+                path, path);
+        return;
+    }
+    if (g_pipe_w >= 0 && write(g_pipe_w, &conn, sizeof conn) != (ssize_t)sizeof conn)
+        log_msg(LOG_WARNING, "connection watchdog unreachable: %m");
+}
+
+void conn_abort_if_stuck(struct fuse_session *se, const atomic_bool *serving)
+{
+    unsigned stuck_ms = 0;
+    while (atomic_load(serving)) {
+        struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000000L};
+        nanosleep(&tick, NULL);
+        bool waiting = fuse_session_exited(se) && renames_writing_back() > 0;
+        stuck_ms = waiting ? stuck_ms + 200 : 0;
+        if (stuck_ms >= CONN_ABORT_GRACE_MS && g_abort_fd >= 0) {
+            log_msg(LOG_WARNING,
+                    "exiting while %u renames wait for the kernel's write-back of "
+                    "open files, which no worker serves now: aborting the connection",
+                    renames_writing_back());
+            atomic_store(&g_aborted, true); /* first: a waiter that wakes must see it */
+            if (write(g_abort_fd, "1", 1) < 0)
+                log_msg(LOG_ERR, "aborting the FUSE connection: %m");
+            return;
+        }
+    }
+}
+
+void conn_abort_watchdog_stop(void)
+{
+    if (g_pipe_w >= 0)
+        close(g_pipe_w); /* EOF: dismissed */
+    g_pipe_w = -1;
+    if (g_watchdog > 0)
+        waitpid(g_watchdog, NULL, 0);
+    g_watchdog = -1;
+    if (g_abort_fd >= 0)
+        close(g_abort_fd);
+    g_abort_fd = -1;
+}
