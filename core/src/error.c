@@ -123,7 +123,10 @@ char *dur_error_format(const dur_error *err, char *buf, size_t size)
         return buf;
     }
     size_t pos = 0;
-    appendf(buf, size, &pos, "%s", dur_code_name(err->code));
+    /* A full disk is no device failure: an operator reading "I/O error" looks at
+     * the wrong thing. */
+    bool no_space = err->code == DUR_E_IO && (err->sys_errno == ENOSPC || err->sys_errno == EDQUOT);
+    appendf(buf, size, &pos, "%s", no_space ? "out of space" : dur_code_name(err->code));
     if (err->path[0])
         appendf(buf, size, &pos, ": %s", err->path);
     if (err->has_offset)

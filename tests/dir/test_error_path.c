@@ -31,6 +31,10 @@ static void test_format_io_has_errno_text(void **state)
     assert_non_null(strstr(buf, "pwrite failed"));
     assert_non_null(strstr(buf, strerror(ENOSPC)));
     assert_false(err.has_offset);
+    /* a full disk is not called an I/O error (operators read these lines) */
+    assert_memory_equal(buf, "out of space: data/x", 20);
+    dur_error_set(&err, DUR_E_IO, EIO, "data/x", "pwrite failed");
+    assert_memory_equal(dur_error_format(&err, buf, sizeof buf), "I/O error: data/x", 17);
 }
 
 static void test_truncation_is_safe(void **state)
