@@ -17,7 +17,10 @@
  *    (PR_SET_PDEATHSIG); the daemon closing the pipe at a normal end dismisses
  *    it;
  *  - at an exit request the daemon aborts the connection itself if a write-back
- *    wait is still on after CONN_ABORT_GRACE_MS (conn_abort_if_stuck).
+ *    wait is still on after CONN_ABORT_GRACE_MS (conn_abort_watch).
+ * The kernel's notification returns success even when the write-back failed, so
+ * a rename asks the connection afterwards (conn_is_aborted) whether the pages
+ * could have come.
  * Where the abort file cannot be had (fusectl not mountable, not root) it says
  * so at mount: such a death would then need `echo 1 > .../abort` by hand.
  */
@@ -47,11 +50,17 @@ static int g_pipe_w = -1; /* to the watchdog: the connection number, then EOF */
 static pid_t g_watchdog = -1;
 static int g_abort_fd = -1;
 static volatile sig_atomic_t g_parent_died;
-static atomic_bool g_aborted;
+/* Whether conn_abort_watch may still look at the session (main ends it before
+ * destroying the session). */
+static pthread_mutex_t g_watch_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool g_watching;
 
-bool conn_aborted(void)
+bool conn_is_aborted(void)
 {
-    return atomic_load(&g_aborted);
+    /* /dev/fuse polls POLLERR once the connection is aborted, by whoever: us,
+     * the watchdog, `umount -f`, an operator's write to fusectl */
+    struct pollfd p = {.fd = fuse_session_fd(g_fs.se), .events = POLLIN};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL));
 }
 
 static void on_parent_death(int sig)
@@ -132,6 +141,9 @@ static void watchdog(int rfd, pid_t daemon)
 
 void conn_abort_watchdog_start(void)
 {
+    pthread_mutex_lock(&g_watch_mu);
+    g_watching = true;
+    pthread_mutex_unlock(&g_watch_mu);
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
         log_msg(LOG_WARNING, "no connection watchdog (pipe: %m)");
@@ -142,12 +154,19 @@ void conn_abort_watchdog_start(void)
     if (pid == 0) {
         /* nothing but the pipe: no /dev/fuse, no BACKING lock, no journal, and no
          * stdio a caller of durfs may be reading to its end */
+        if (p[0] != 3 && dup2(p[0], 3) != 3)
+            _exit(1);
         int null = open("/dev/null", O_RDWR);
         for (int fd = 0; null >= 0 && fd < 3; fd++)
             dup2(null, fd);
-        if (p[0] != 3 && dup2(p[0], 3) != 3)
-            _exit(1);
         close_range(4, ~0U, 0);
+        /* out of the daemon's process group and session, deaf to its terminal
+         * and stop signals: what kills the daemon's group must leave this one */
+        setsid();
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        signal(SIGQUIT, SIG_IGN);
         watchdog(3, daemon);
     }
     close(p[0]);
@@ -186,25 +205,36 @@ void conn_abort_arm(const struct stat *mount_root)
         log_msg(LOG_WARNING, "connection watchdog unreachable: %m");
 }
 
-void conn_abort_if_stuck(struct fuse_session *se, const atomic_bool *serving)
+void conn_abort_watch(struct fuse_session *se)
 {
     unsigned stuck_ms = 0;
-    while (atomic_load(serving)) {
+    for (;;) {
         struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000000L};
         nanosleep(&tick, NULL);
-        bool waiting = fuse_session_exited(se) && renames_writing_back() > 0;
+        pthread_mutex_lock(&g_watch_mu);
+        bool watching = g_watching;
+        bool waiting = watching && fuse_session_exited(se) && renames_writing_back() > 0;
+        pthread_mutex_unlock(&g_watch_mu);
+        if (!watching)
+            return;
         stuck_ms = waiting ? stuck_ms + 200 : 0;
         if (stuck_ms >= CONN_ABORT_GRACE_MS && g_abort_fd >= 0) {
             log_msg(LOG_WARNING,
                     "exiting while %u renames wait for the kernel's write-back of "
                     "open files, which no worker serves now: aborting the connection",
                     renames_writing_back());
-            atomic_store(&g_aborted, true); /* first: a waiter that wakes must see it */
             if (write(g_abort_fd, "1", 1) < 0)
                 log_msg(LOG_ERR, "aborting the FUSE connection: %m");
             return;
         }
     }
+}
+
+void conn_abort_unwatch(void)
+{
+    pthread_mutex_lock(&g_watch_mu);
+    g_watching = false;
+    pthread_mutex_unlock(&g_watch_mu);
 }
 
 void conn_abort_watchdog_stop(void)

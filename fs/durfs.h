@@ -183,14 +183,16 @@ void conn_abort_watchdog_start(void);
 /* Once the mount answers (mount_root: stat of MOUNTPOINT): open the connection's
  * abort file and tell the watchdog which connection it guards. */
 void conn_abort_arm(const struct stat *mount_root);
-/* While *serving: abort the connection if, after an exit request, renames still
- * wait for the kernel's write-back (renames_writing_back) for 2 s. */
-void conn_abort_if_stuck(struct fuse_session *se, const atomic_bool *serving);
+/* Until conn_abort_unwatch: abort the connection if, after an exit request,
+ * renames still wait for the kernel's write-back (renames_writing_back) for 2 s. */
+void conn_abort_watch(struct fuse_session *se);
+/* After the loop ended, before the session is destroyed. */
+void conn_abort_unwatch(void);
 /* After the loop ended: dismiss the watchdog. */
 void conn_abort_watchdog_stop(void);
-/* The daemon aborted the connection: a write-back notification that returns
- * now may not have brought the pages (the kernel does not say). */
-bool conn_aborted(void);
+/* The connection is aborted (by anyone): a write-back notification that returned
+ * may not have brought the pages (the kernel does not say). */
+bool conn_is_aborted(void);
 /* ops_namespace.c: renames now waiting in the kernel's write-back of open files */
 unsigned renames_writing_back(void);
 

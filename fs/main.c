@@ -341,8 +341,6 @@ static struct fuse_session *make_session(const durfs_options *o, char *argv0)
     return se;
 }
 
-static atomic_bool g_serving;
-
 /* Runs beside the request loop: a stat of MOUNTPOINT returns only once INIT and a
  * GETATTR have gone through it.  Then it watches for an exit stuck on a rename's
  * write-back (conn_abort.c). */
@@ -361,7 +359,7 @@ static void *announce_when_ready(void *arg)
         tell_parent(0);
         detach_stdio();
     }
-    conn_abort_if_stuck(g_fs.se, &g_serving);
+    conn_abort_watch(g_fs.se);
     return NULL;
 }
 
@@ -433,16 +431,15 @@ int main(int argc, char **argv)
         return fail(1, "cannot mount at MOUNTPOINT %s (see the message above)", g_fs.mount_abs);
     }
     conn_abort_watchdog_start();
-    atomic_store(&g_serving, true);
     pthread_t announcer;
     bool announcing = pthread_create(&announcer, NULL, announce_when_ready, o) == 0;
     if (!announcing) {
-        atomic_store(&g_serving, false);
+        conn_abort_unwatch();
         announce_when_ready(o); /* cannot wait for INIT: announce as before */
     }
 
     int lr = serve(se, o);
-    atomic_store(&g_serving, false);
+    conn_abort_unwatch(); /* before the session goes */
     fuse_session_unmount(se);
     fuse_remove_signal_handlers(se);
     fuse_session_destroy(se);

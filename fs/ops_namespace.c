@@ -241,9 +241,10 @@ static int write_back_kernel_pages(dnode *n)
                 (unsigned long long)n->ino, strerror(-r));
         e = EIO;
     }
-    /* The kernel reports no failed write-back here: after an abort (conn_abort.c)
-     * the pages may not have come, and the rename must not go on without them. */
-    if (conn_aborted())
+    /* The kernel reports no failed write-back here: after an abort (conn_abort.c,
+     * `umount -f`, fusectl) the pages may not have come, and the rename must not
+     * go on without them. */
+    if (conn_is_aborted())
         e = EIO;
     pthread_mutex_lock(&g_notify_mu);
     g_in_notify--;

@@ -1152,8 +1152,8 @@ static dur_code redone(ns_replay *r, uint64_t lsn, const ns_record *rec)
 }
 
 /* Failures that tell of the moment, not of the record: no space, fds or memory, a
- * failing or read-only device.  Skipping the record for one of these would lose an
- * acknowledged change for good (the checkpoint after recovery drops the log). */
+ * failing or read-only device, a file being executed.  Skipping the record for one of these would
+ * lose an acknowledged change for good (the checkpoint after recovery drops the log). */
 static bool failure_of_the_moment(int e)
 {
     switch (e) {
@@ -1167,6 +1167,7 @@ static bool failure_of_the_moment(int e)
     case EINTR:
     case EIO:
     case EROFS:
+    case ETXTBSY: /* a program runs from the file: its content waits for it to end */
         return true;
     default:
         return false;
