@@ -20,7 +20,10 @@
  *    wait is still on after CONN_ABORT_GRACE_MS (conn_abort_watch).
  * The kernel's notification returns success even when the write-back failed, so
  * a rename asks the connection afterwards (conn_is_aborted) whether the pages
- * could have come.
+ * could have come.  And libfuse leaves an aborted connection's mount in place
+ * (fuse_kern_unmount skips the umount on POLLERR): conn_abort_unmount detaches
+ * it, or the next durfs on MOUNTPOINT (or BACKING itself, when the same) would
+ * find a dead mount.
  * Where the abort file cannot be had (fusectl not mountable, not root) it says
  * so at mount: such a death would then need `echo 1 > .../abort` by hand.
  */
@@ -49,6 +52,7 @@
 static int g_pipe_w = -1; /* to the watchdog: the connection number, then EOF */
 static pid_t g_watchdog = -1;
 static int g_abort_fd = -1;
+static dev_t g_mount_dev; /* the mount's st_dev, to know it again after an abort */
 static volatile sig_atomic_t g_parent_died;
 /* Whether conn_abort_watch may still look at the session (main ends it before
  * destroying the session). */
@@ -100,7 +104,39 @@ static bool read_all(int fd, void *buf, size_t len)
     return true;
 }
 
-/* The watchdog: abort connection conn once the daemon's main thread is gone. */
+/* "CoreDumping:\t1" in /proc/<pid>/status (async-signal-safe: no stdio). */
+static bool core_dumping(pid_t pid)
+{
+    char path[32] = "/proc/", digits[16];
+    int n = 0;
+    unsigned v = (unsigned)pid;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && n < (int)sizeof digits);
+    size_t len = strlen(path);
+    while (n)
+        path[len++] = digits[--n];
+    memcpy(path + len, "/status", 8);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[4096];
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof buf - 1 && (r = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)r;
+    close(fd);
+    static const char key[] = "\nCoreDumping:\t1";
+    for (size_t i = 0; i + sizeof key - 1 <= got; i++)
+        if (memcmp(buf + i, key, sizeof key - 1) == 0)
+            return true;
+    return false;
+}
+
+/* The watchdog: abort connection conn once the daemon's main thread is gone, or
+ * once the daemon dumps core: a core dump waits for every thread, the one stuck
+ * in the write-back too, so the main thread never exits to send SIGUSR1. */
 static void watchdog(int rfd, pid_t daemon)
 {
     struct sigaction sa;
@@ -123,8 +159,11 @@ static void watchdog(int rfd, pid_t daemon)
     if (afd < 0)
         _exit(1);
     struct pollfd p = {.fd = rfd, .events = POLLIN};
+    const struct timespec tick = {.tv_sec = 1, .tv_nsec = 0};
     for (;;) {
-        int r = ppoll(&p, 1, NULL, &waiting); /* SIGUSR1 only while waiting here */
+        int r = ppoll(&p, 1, &tick, &waiting); /* SIGUSR1 only while waiting here */
+        if (r == 0 && core_dumping(daemon))
+            g_parent_died = 1;
         if (g_parent_died) {
             if (write(afd, "1", 1) < 0) {
                 /* the connection is gone already: nothing to free */
@@ -191,14 +230,19 @@ static bool fusectl_ready(void)
 void conn_abort_arm(const struct stat *mount_root)
 {
     unsigned conn = minor(mount_root->st_dev);
+    g_mount_dev = mount_root->st_dev;
     char path[64];
     abort_path(path, conn);
     if (major(mount_root->st_dev) != 0 || !fusectl_ready() ||
         (g_abort_fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
         log_msg(LOG_WARNING,
                 "cannot open %s (%m): should durfs die while a rename waits for the kernel's "
-                "write-back of an open file, the mount would hang until `echo 1 > %s`",
+                "write-back of an open file, the mount would hang until `mount -t fusectl "
+                "none " FUSECTL_DIR "` (if not mounted) and `echo 1 > %s`",
                 path, path);
+        if (g_pipe_w >= 0)
+            close(g_pipe_w); /* a watchdog without a connection to guard: dismissed */
+        g_pipe_w = -1;
         return;
     }
     if (g_pipe_w >= 0 && write(g_pipe_w, &conn, sizeof conn) != (ssize_t)sizeof conn)
@@ -220,7 +264,7 @@ void conn_abort_watch(struct fuse_session *se)
         stuck_ms = waiting ? stuck_ms + 200 : 0;
         if (stuck_ms >= CONN_ABORT_GRACE_MS && g_abort_fd >= 0) {
             log_msg(LOG_WARNING,
-                    "exiting while %u renames wait for the kernel's write-back of "
+                    "exiting while %u rename(s) wait for the kernel's write-back of "
                     "open files, which no worker serves now: aborting the connection",
                     renames_writing_back());
             if (write(g_abort_fd, "1", 1) < 0)
@@ -235,6 +279,26 @@ void conn_abort_unwatch(void)
     pthread_mutex_lock(&g_watch_mu);
     g_watching = false;
     pthread_mutex_unlock(&g_watch_mu);
+}
+
+void conn_abort_unmount(const char *mnt)
+{
+    struct stat st; /* the root's attributes may still be cached: stat can succeed */
+    if (stat(mnt, &st) == 0 ? st.st_dev != g_mount_dev : errno != ENOTCONN)
+        return;
+    if (umount2(mnt, MNT_DETACH) == 0)
+        return;
+    int e = errno;
+    pid_t pid = e == EPERM ? fork() : -1;
+    if (pid == 0) {
+        execlp("fusermount3", "fusermount3", "-u", "-z", "-q", mnt, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return;
+    log_msg(LOG_WARNING, "the aborted mount at %s is still there (%s): `umount %s`", mnt,
+            strerror(e), mnt);
 }
 
 void conn_abort_watchdog_stop(void)

@@ -188,6 +188,9 @@ void conn_abort_arm(const struct stat *mount_root);
 void conn_abort_watch(struct fuse_session *se);
 /* After the loop ended, before the session is destroyed. */
 void conn_abort_unwatch(void);
+/* After fuse_session_unmount, when the connection was aborted (conn_is_aborted
+ * before it, which closes /dev/fuse): detach MOUNTPOINT, which libfuse leaves. */
+void conn_abort_unmount(const char *mnt);
 /* After the loop ended: dismiss the watchdog. */
 void conn_abort_watchdog_stop(void);
 /* The connection is aborted (by anyone): a write-back notification that returned

@@ -439,8 +439,11 @@ int main(int argc, char **argv)
     }
 
     int lr = serve(se, o);
-    conn_abort_unwatch(); /* before the session goes */
+    conn_abort_unwatch();             /* before the session goes */
+    bool aborted = conn_is_aborted(); /* while /dev/fuse is open */
     fuse_session_unmount(se);
+    if (aborted)
+        conn_abort_unmount(g_fs.mount_abs);
     fuse_remove_signal_handlers(se);
     fuse_session_destroy(se);
     if (announcing)

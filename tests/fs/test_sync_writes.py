@@ -264,10 +264,13 @@ class DaemonDiesDuringWriteBack(unittest.TestCase):
     the daemon itself (SIGTERM) aborts the connection (fs/conn_abort.c): the
     daemon goes, BACKING mounts again, and the rename was done with all its
     data or not at all, also when someone else aborts the connection (fusectl,
-    `umount -f`) while the daemon lives.  Without the watchdog, its setsid, or
-    the self-abort the daemon is still there 15 s later on the first try;
-    without asking the connection after the write-back (conn_is_aborted) the
-    target is left partial (found by a helper's stress and review; checked)."""
+    `umount -f`) while the daemon lives, and no dead mount is left behind.
+    A core-dumping daemon (SIGSEGV, SIGABRT) never ends its main thread, so the
+    watchdog also looks for CoreDumping.  Without the watchdog, its setsid, its
+    CoreDumping poll or the self-abort the daemon is still there 15 s later on
+    the first try; without asking the connection after the write-back
+    (conn_is_aborted) the target is left partial; without conn_abort_unmount
+    a dead mount stays (found by helpers' stress, review and probes; checked)."""
 
     SIZE = 64 << 20
 
@@ -276,6 +279,8 @@ class DaemonDiesDuringWriteBack(unittest.TestCase):
         try:
             m = fx.mount()
             conn = os.minor(os.stat(m.mnt).st_dev)
+            with open(m.path('target'), 'wb') as f:
+                f.write(b'old' * 1000)
             r, w = os.pipe()
             child = os.fork()
             if child == 0:
@@ -305,13 +310,14 @@ class DaemonDiesDuringWriteBack(unittest.TestCase):
                 abort_connection(conn)
                 m.proc.wait(30)
             os.waitpid(child, 0)
+            left_mounted = os.path.ismount(m.mnt)
             subprocess.run(['fusermount3', '-uz', m.mnt], capture_output=True)
             fx.m = None
             self.assertFalse(wedged, 'the daemon was still there 15 s after %s' % how)
+            if how in (signal.SIGTERM, 'abort'):  # the daemon itself ends the mount
+                self.assertFalse(left_mounted, 'a dead mount left at MOUNTPOINT (%s)' % how)
             m = fx.mount()
-            target = m.path('target')
-            if os.path.exists(target):
-                self.assertEqual(os.stat(target).st_size, self.SIZE)
+            self.assertIn(os.stat(m.path('target')).st_size, (3000, self.SIZE))
             self.assertEqual(fx.unmount(), 0)
         finally:
             fx.close()
@@ -327,6 +333,15 @@ class DaemonDiesDuringWriteBack(unittest.TestCase):
     def test_sigterm_during_a_rename_write_back(self):
         for delay in (0.01, 0.03, 0.06):
             self.one_try(signal.SIGTERM, delay)
+
+    def test_core_dumping_signals_during_a_rename_write_back(self):
+        # a core dump waits for every thread: the main one never exits to
+        # trigger PR_SET_PDEATHSIG (wedged without the CoreDumping poll).  No
+        # core file (the daemon inherits the limit); the wait happens anyway.
+        import resource
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+        for how, delay in ((signal.SIGSEGV, 0.03), (signal.SIGABRT, 0.06)):
+            self.one_try(how, delay)
 
     def test_abort_from_outside_during_a_rename_write_back(self):
         for delay in (0.01, 0.03, 0.06):
