@@ -24,11 +24,14 @@
  * (fuse_kern_unmount skips the umount on POLLERR): conn_abort_unmount detaches
  * it, or the next durfs on MOUNTPOINT (or BACKING itself, when the same) would
  * find a dead mount.
+ * A core dump (SIGSEGV, SIGABRT) waits for every thread, the stuck one too, so
+ * the main thread never ends: the watchdog also looks for CoreDumping each second.
  * Where the abort file cannot be had (fusectl not mountable, not root) it says
  * so at mount: such a death would then need `echo 1 > .../abort` by hand.
  */
 #include "durfs.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -73,22 +76,29 @@ static void on_parent_death(int sig)
     g_parent_died = 1;
 }
 
-/* "/sys/fs/fuse/connections/<conn>/abort" without stdio (the watchdog runs in a
- * child of a multithreaded process: async-signal-safe calls only). */
-static void abort_path(char out[64], unsigned conn)
+/* prefix, v in decimal, suffix into out (at most 64 bytes) without stdio: the
+ * watchdog runs in a child of a multithreaded process, async-signal-safe calls
+ * only. */
+static void path_with_number(char out[64], const char *prefix, unsigned v, const char *suffix)
 {
     char digits[16];
     int n = 0;
     do {
-        digits[n++] = (char)('0' + conn % 10);
-        conn /= 10;
-    } while (conn && n < (int)sizeof digits);
-    size_t len = strlen(FUSECTL_DIR);
-    memcpy(out, FUSECTL_DIR "/", len + 1);
-    len++;
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && n < (int)sizeof digits);
+    size_t len = strlen(prefix);
+    assert(len + (size_t)n + strlen(suffix) < 64);
+    for (size_t i = 0; i < len; i++)
+        out[i] = prefix[i];
     while (n)
         out[len++] = digits[--n];
-    memcpy(out + len, "/abort", 7);
+    memcpy(out + len, suffix, strlen(suffix) + 1);
+}
+
+static void abort_path(char out[64], unsigned conn)
+{
+    path_with_number(out, FUSECTL_DIR "/", conn, "/abort");
 }
 
 static bool read_all(int fd, void *buf, size_t len)
@@ -107,17 +117,8 @@ static bool read_all(int fd, void *buf, size_t len)
 /* "CoreDumping:\t1" in /proc/<pid>/status (async-signal-safe: no stdio). */
 static bool core_dumping(pid_t pid)
 {
-    char path[32] = "/proc/", digits[16];
-    int n = 0;
-    unsigned v = (unsigned)pid;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v && n < (int)sizeof digits);
-    size_t len = strlen(path);
-    while (n)
-        path[len++] = digits[--n];
-    memcpy(path + len, "/status", 8);
+    char path[64];
+    path_with_number(path, "/proc/", (unsigned)pid, "/status");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
