@@ -736,8 +736,7 @@ int journal_handle(int dirfd, const char *name, dur_fh *fh)
     memset(fh, 0, sizeof(*fh));
     dur_error err;
     if (!g_fs.fs.has_handles || dur_fh_get(dirfd, name, fh, &err) == DUR_OK)
-        return 0;
-    fh->len = 0;
+        return 0; /* (a failed dur_fh_get leaves fh zeroed: no handle) */
     if (err.sys_errno == ENOMEM)
         return ENOMEM;
     log_msg(LOG_DEBUG, "no file handle for %s: %s", name[0] ? name : "an inode", err.msg);

@@ -19,26 +19,26 @@ void reply_err(fuse_req_t req, int e)
     fuse_reply_err(req, e);
 }
 
-static int begin_errno(const dur_ns_op *op, dur_code c)
+static int begin_errno(dur_code c)
 {
-    return c == DUR_OK ? 0 : op->refused_room ? ENOSPC : EIO;
+    return c == DUR_OK ? 0 : c == DUR_E_NOROOM ? ENOSPC : EIO;
 }
 
 int begin_op(dur_ns_op *op)
 {
-    return begin_errno(op, dur_ns_begin(g_fs.ns, op));
+    return begin_errno(dur_ns_begin(g_fs.ns, op));
 }
 
 int begin_freeing_op(dur_ns_op *op)
 {
-    return begin_errno(op, dur_ns_begin_freeing(g_fs.ns, op));
+    return begin_errno(dur_ns_begin_freeing(g_fs.ns, op));
 }
 
 int end_op(dur_ns_op *op, int sys_errno)
 {
     dur_error err;
     dur_code c = dur_ns_end(op, &err);
-    if (c != DUR_OK && op->refused_room)
+    if (c == DUR_E_NOROOM)
         return ENOSPC; /* nothing applied; the journal logged it once */
     if (c != DUR_OK) {
         log_dur_error(g_fs.journal_where, &err);

@@ -236,7 +236,7 @@ static int write_back_kernel_pages(dnode *n)
     }
     int r = fuse_lowlevel_notify_inval_inode(g_fs.se, inode_id(n), 0, 0);
     if (r < 0 && r != -ENOENT) { /* ENOENT: the kernel has no such inode, so no pages */
-        /* the pages may not have come (an aborted connection): no rename without them */
+        /* the pages may not have come: no rename without them */
         log_msg(LOG_WARNING, "rename: asking the kernel to write back inode %llu: %s",
                 (unsigned long long)n->ino, strerror(-r));
         e = EIO;

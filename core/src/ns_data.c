@@ -249,7 +249,7 @@ static dur_code make_content_durable(void *arg, dur_error *err)
     unsigned char *buf = small ? malloc(cap + 1) : NULL;
     ssize_t n = -1;
     dur_ns_op op;
-    if (dur_ns_begin(ns, &op) != DUR_OK && op.refused_room) {
+    if (dur_ns_begin(ns, &op) == DUR_E_NOROOM) {
         free(buf); /* the journal's filesystem is full: in place, below */
         buf = NULL;
     }

@@ -1039,7 +1039,6 @@ static dur_code ensure_room(dur_ns *ns, dur_ns_op *op)
                "there is room (unlink, rmdir and truncate still work for a while)",
                ns->journal_path);
     ns->journal_full = true;
-    op->refused_room = true;
     return dur_error_set(&op->err, DUR_E_NOROOM, ENOSPC, ns->journal_path,
                          "no room for a journal record: %" PRIu64 " bytes written ahead of the "
                          "last record, %" PRIu64 " needed (its filesystem is full)",
@@ -1268,7 +1267,7 @@ dur_code dur_ns_end(dur_ns_op *op, dur_error *err)
         *err = op->err;
     pthread_mutex_unlock(&ns->order);
     if (c != DUR_OK) /* a change refused for room failed nothing */
-        return op->refused_room ? c : ns_count_error(ns, c);
+        return c == DUR_E_NOROOM ? c : ns_count_error(ns, c);
     if (op->harden_fd >= 0) {
         atomic_fetch_add(&ns->file_syncs, 1);
         uint64_t start = ns_now_ns();

@@ -103,12 +103,11 @@ typedef struct dur_ns_op {
     int harden_fd;     /* fd to fsync before ack (truncate), -1 if none */
     uint64_t wait_lsn; /* no record, but wait for this LSN (dur_ns_log_setattr_change) */
     bool frees_space;  /* begun with dur_ns_begin_freeing: its record is small */
-    bool refused_room; /* refused by dur_ns_begin: no room in the journal (ENOSPC) */
 } dur_ns_op;
 
 /* Takes the ordering lock (dur_ns_end releases it, whatever this returns).  Returns
  * DUR_OK, or an error when the journal can take no record: it is poisoned, or its
- * filesystem is full (op->refused_room; DUR_E_NOROOM, errno ENOSPC, the journal unharmed:
+ * filesystem is full (DUR_E_NOROOM, errno ENOSPC, the journal unharmed:
  * changes go on once there is room).  The caller should then skip its backing call
  * (the change would not be journaled) and still call dur_ns_end, which returns the
  * same error. */
