@@ -121,7 +121,7 @@ static int status_json(char *buf, size_t size)
         "\"wal\":{\"appends\":%llu,\"syncs\":%llu,\"records_per_sync\":%.3f,\"segments\":%u},"
         "\"file_syncs\":%llu,\"file_data_records\":%llu,\"file_data_bytes\":%llu,"
         "\"syncfs_calls\":%llu,\"errors\":%llu,\"lost_writebacks\":%llu,\"all_durable\":%s,"
-        "\"journal_failed\":%s}",
+        "\"journal_failed\":%s,\"killpriv_v2\":%s}",
         DURFS_VERSION, (int)getpid(), dur_ns_mode_name(s->mode), backing, mount, journal,
         (unsigned long long)s->wal.bytes_on_disk, kind, fs_name,
         s->fs.is_volatile ? "true" : "false", s->fs.fsync_hardens_all_metadata ? "true" : "false",
@@ -141,7 +141,7 @@ static int status_json(char *buf, size_t size)
         (unsigned long long)s->file_data_records, (unsigned long long)s->file_data_bytes,
         (unsigned long long)s->syncfs_calls, (unsigned long long)s->errors,
         (unsigned long long)atomic_load(&g_fs.lost_writebacks), s->all_durable ? "true" : "false",
-        s->journal_failed ? "true" : "false");
+        s->journal_failed ? "true" : "false", fuse_io_killpriv_v2() ? "true" : "false");
     free(s);
     return n < 0 || (size_t)n >= size ? -1 : n;
 }

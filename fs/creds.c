@@ -121,6 +121,36 @@ static void capture_home_caps(void)
         t_home_caps_known = cap_get(t_home_caps);
 }
 
+/* The caller's supplementary groups into stack (room for cap) or, when more, a
+ * malloc'ed *list (free it if != stack).  Returns their count (0 when the
+ * caller is gone or /proc unreadable: primary group only), -1 for ENOMEM. */
+static int caller_groups(fuse_req_t req, gid_t *stack, int cap, gid_t **list)
+{
+    *list = stack;
+    int n = fuse_req_getgroups(req, cap, stack);
+    if (n > cap) {
+        *list = malloc(sizeof(gid_t) * (size_t)n);
+        if (!*list)
+            return -1;
+        n = fuse_req_getgroups(req, n, *list);
+    }
+    return n < 0 ? 0 : n;
+}
+
+bool creds_caller_in_group(fuse_req_t req, gid_t gid)
+{
+    if (fuse_req_ctx(req)->gid == gid)
+        return true;
+    gid_t stack[64], *list;
+    int n = caller_groups(req, stack, 64, &list);
+    bool in = false;
+    for (int i = 0; i < n && !in; i++)
+        in = list[i] == gid;
+    if (list != stack)
+        free(list);
+    return in;
+}
+
 int creds_enter(fuse_req_t req, creds_saved *s)
 {
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -140,16 +170,10 @@ int creds_enter(fuse_req_t req, creds_saved *s)
         return 0;
     }
     if (ctx->uid != 0) {
-        gid_t stack[64], *list = stack;
-        int n = fuse_req_getgroups(req, 64, stack);
-        if (n > 64) {
-            list = malloc(sizeof(gid_t) * (size_t)n);
-            if (!list)
-                return ENOMEM;
-            n = fuse_req_getgroups(req, n, list);
-        }
+        gid_t stack[64], *list;
+        int n = caller_groups(req, stack, 64, &list);
         if (n < 0)
-            n = 0; /* caller gone or /proc unreadable: primary group only */
+            return ENOMEM;
         int r = raw_setgroups(n, list);
         if (list != stack)
             free(list);

@@ -196,6 +196,15 @@ void conn_abort_watchdog_stop(void);
 /* The connection is aborted (by anyone): a write-back notification that returned
  * may not have brought the pages (the kernel does not say). */
 bool conn_is_aborted(void);
+/* ---- fuse_io.c: our reads and writes of /dev/fuse (KILLPRIV_V2) ---- */
+/* After fuse_session_mount, before the request loop: 0 or -errno. */
+int fuse_io_install(struct fuse_session *se);
+/* The kernel agreed to FUSE_HANDLE_KILLPRIV_V2 (known once INIT is answered). */
+bool fuse_io_killpriv_v2(void);
+/* The request this worker thread is serving carries FUSE_WRITE_KILL_SUIDGID,
+ * FATTR_KILL_SUIDGID or FUSE_OPEN_KILL_SUIDGID: the caller may not keep set-id
+ * bits (it lacks CAP_FSETID), and the kernel left clearing them to us. */
+bool fuse_io_request_kills_suidgid(void);
 /* ops_namespace.c: renames now waiting in the kernel's write-back of open files */
 unsigned renames_writing_back(void);
 
@@ -227,6 +236,8 @@ void creds_caller_fsetid(fuse_req_t req, creds_saved *s);
 /* The caller holds capability cap (< 32) in its effective set; false when it
  * cannot be read (the caller is gone). */
 bool creds_caller_has_cap(fuse_req_t req, int cap);
+/* gid is the caller's group or one of its supplementary groups. */
+bool creds_caller_in_group(fuse_req_t req, gid_t gid);
 /* Write file data as its owner (quota, ext4's reserve for root); creds_leave. */
 void creds_enter_data_owner(uid_t uid, gid_t gid, creds_saved *s);
 

@@ -430,6 +430,9 @@ int main(int argc, char **argv)
         dur_ns_close(g_fs.ns, &err);
         return fail(1, "cannot mount at MOUNTPOINT %s (see the message above)", g_fs.mount_abs);
     }
+    int ioe = getenv("DURFS_NO_KILLPRIV_V2") ? 0 : fuse_io_install(se);
+    if (ioe)
+        log_msg(LOG_WARNING, "cannot take over /dev/fuse I/O: %s", strerror(-ioe));
     conn_abort_watchdog_start();
     pthread_t announcer;
     bool announcing = pthread_create(&announcer, NULL, announce_when_ready, o) == 0;

@@ -26,6 +26,10 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 void h_readlink(fuse_req_t req, fuse_ino_t ino);
 void h_access(fuse_req_t req, fuse_ino_t ino, int mask);
 void h_statfs(fuse_req_t req, fuse_ino_t ino);
+/* Clear n's set-id bits as a writer without CAP_FSETID must (KILLPRIV_V2,
+ * fuse_io.c), journaled; fd: an fd of n.  *changed: the kernel's cached mode is
+ * now stale (invalidate it after replying). */
+int kill_suidgid(fuse_req_t req, dnode *n, int fd, bool *changed);
 
 /* ops_namespace.c */
 void h_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);

@@ -197,6 +197,51 @@ static bool mtime_unchanged(int path_fd, const struct stat *attr, int valid, str
            st->st_mtim.tv_nsec == attr->st_mtim.tv_nsec;
 }
 
+/* The mode of a file (attributes st) once a caller without CAP_FSETID changed
+ * its data, as a local filesystem leaves it (setattr_should_drop_suidgid):
+ * setuid goes; setgid goes with group execute, and without it (then a mark for
+ * mandatory locking) only when the caller is outside the file's group.
+ * FUSE_HANDLE_KILLPRIV_V2 leaves this to us (fuse_io.c). */
+static mode_t suidgid_killed(fuse_req_t req, const struct stat *st)
+{
+    mode_t killed = st->st_mode & ~(mode_t)S_ISUID;
+    if ((st->st_mode & S_ISGID) &&
+        ((st->st_mode & S_IXGRP) || !creds_caller_in_group(req, st->st_gid)))
+        killed &= ~(mode_t)S_ISGID;
+    return killed;
+}
+
+int kill_suidgid(fuse_req_t req, dnode *n, int fd, bool *changed)
+{
+    *changed = false;
+    struct stat before, after;
+    if (fstat(fd, &before) < 0)
+        return errno;
+    if (!S_ISREG(before.st_mode) || !(before.st_mode & (S_ISUID | S_ISGID)))
+        return 0; /* the hot path: nothing set-id, no journal record */
+    dur_ns_op op;
+    int e = begin_op(&op);
+    if (!e && fstat(fd, &before) < 0) /* again, under the ordering lock */
+        e = errno;
+    mode_t killed = e ? 0 : suidgid_killed(req, &before);
+    if (!e && killed != before.st_mode && fchmod(fd, killed & 07777) < 0)
+        e = errno;
+    if (!e && fstat(fd, &after) < 0)
+        e = errno;
+    if (!e) {
+        dur_ns_attr b = {.mode = before.st_mode, .uid = before.st_uid, .gid = before.st_gid};
+        dur_ns_attr a = {.valid = DUR_NS_ATTR_MODE,
+                         .mode = after.st_mode,
+                         .uid = after.st_uid,
+                         .gid = after.st_gid};
+        dur_fh fh;
+        inode_fh(n, &fh);
+        dur_ns_log_setattr_change(&op, &fh, -1, &b, &a);
+        *changed = after.st_mode != before.st_mode;
+    }
+    return end_op(&op, e);
+}
+
 void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
                struct fuse_file_info *fi)
 {
@@ -240,16 +285,30 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
         }
         file_fd = own_fd;
     }
-    struct stat sized;
-    bool shrinks = (valid & FUSE_SET_ATTR_SIZE) && fstat(file_fd, &sized) == 0 &&
-                   attr->st_size < sized.st_size; /* frees blocks */
+    struct stat sized, killing;
+    bool sized_ok = (valid & FUSE_SET_ATTR_SIZE) && fstat(file_fd, &sized) == 0;
+    bool shrinks = sized_ok && attr->st_size < sized.st_size; /* frees blocks */
+    /* KILLPRIV_V2 (fuse_io.c): the kernel leaves clearing the set-id bits at a
+     * truncate by a caller without CAP_FSETID to us; one change with the size,
+     * as the kernel sent them before. */
+    if (sized_ok && fuse_io_request_kills_suidgid() && !(valid & FUSE_SET_ATTR_MODE) &&
+        (sized.st_mode & (S_ISUID | S_ISGID)) && suidgid_killed(req, &sized) != sized.st_mode) {
+        killing = *attr;
+        killing.st_mode = suidgid_killed(req, &sized) & 07777;
+        attr = &killing;
+        valid |= FUSE_SET_ATTR_MODE;
+    }
     dur_ns_op op;
     e = shrinks ? begin_freeing_op(&op) : begin_op(&op);
     /* Under the ordering lock, for dur_ns_log_setattr_change; only a chown/chmod
-     * can turn out to change nothing (mtime-only requests are the hot path). */
+     * can turn out to change nothing (mtime-only requests are the hot path).  A
+     * chown(-1, -1) alone (CTIME) may clear set-id bits in BACKING: with
+     * KILLPRIV_V2 the kernel no longer sends that mode change. */
     struct stat before;
-    bool have_before = (valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
-                       fstatat(r.fd, "", &before, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0;
+    bool chown_only = (valid & ~FUSE_SET_ATTR_CTIME) == 0;
+    bool have_before =
+        (chown_only || (valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) &&
+        fstatat(r.fd, "", &before, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0;
     unsigned done = 0;
     if (!e)
         e = apply_setattr(r.fd, file_fd, attr, valid, &done);
@@ -257,6 +316,8 @@ void h_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
         done = 0; /* applied, not journaled: see writeback_times_only */
     struct stat st;
     int se = fstatat(r.fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
+    if (!e && chown_only && have_before && !se && st.st_mode != before.st_mode)
+        done |= DUR_NS_ATTR_MODE;
     if (done && !se && st.st_nlink == 0 && !S_ISDIR(st.st_mode)) {
         /* unlinked (e.g. writeback of a replaced file): nothing left to recover */
     } else if (done && !se) { /* journal what changed, with resolved values */

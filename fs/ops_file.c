@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
@@ -356,6 +357,35 @@ static int note_changed(dnode *n, const struct fuse_file_info *fi)
     return note_written(n, fh_fd(fi), (fi->fh & FH_DSYNC) != 0, (fi->fh & FH_SYNC) == 0);
 }
 
+/* With KILLPRIV_V2 (fuse_io.c) the kernel leaves clearing set-id bits after a
+ * change of a file's data to us.  A WRITE says when (flagged: the writer lacks
+ * CAP_FSETID); fallocate and copy_file_range carry no flag, so for a set-id
+ * file the caller's own capabilities decide.  *stale: invalidate the kernel's
+ * attributes after replying (its cached mode still has the bits). */
+static int kill_suidgid_after_change(fuse_req_t req, dnode *n, int fd, bool flagged, bool *stale)
+{
+    *stale = false;
+    if (!fuse_io_killpriv_v2())
+        return 0; /* the kernel clears them itself, with a SETATTR */
+    if (!flagged) {
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !(st.st_mode & (S_ISUID | S_ISGID)) ||
+            creds_caller_has_cap(req, CAP_FSETID))
+            return 0;
+    }
+    return kill_suidgid(req, n, fd, stale);
+}
+
+static void reply_changed(fuse_req_t req, fuse_ino_t ino, int e, size_t written, bool stale)
+{
+    if (e)
+        reply_err(req, e);
+    else
+        fuse_reply_write(req, written);
+    if (stale)
+        fuse_lowlevel_notify_inval_inode(g_fs.se, ino, -1, 0); /* attributes only */
+}
+
 /* A WRITE: fi->flags holds the file's flags plus O_DSYNC/O_SYNC for an
  * RWF_DSYNC/RWF_SYNC write.  The kernel follows a synchronous write with an FSYNC
  * only when it went through its page cache, as writeback (fi->writepage) does; a
@@ -449,11 +479,12 @@ void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t
             fuse_lowlevel_notify_inval_inode(g_fs.se, ino, -1, 0);
         return;
     }
+    bool stale = false;
     int e = note_write_request(inode_get(ino), fi);
-    if (e)
-        reply_err(req, e);
-    else
-        fuse_reply_write(req, (size_t)res);
+    if (!e && !fi->writepage)
+        e = kill_suidgid_after_change(req, inode_get(ino), fh_fd(fi),
+                                      fuse_io_request_kills_suidgid(), &stale);
+    reply_changed(req, ino, e, (size_t)res, stale);
 }
 
 /* With the writeback cache the kernel owns mtime and sends it in a setattr that
@@ -523,13 +554,19 @@ void h_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
     enter_data_owner(fh_fd(fi), &cs);
     int e = fallocate(fh_fd(fi), mode, offset, length) < 0 ? errno : 0;
     creds_leave(&cs);
-    if (!e)
+    bool stale = false;
+    if (!e) {
         e = note_changed(inode_get(ino), fi);
-    else if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+        if (!e)
+            e = kill_suidgid_after_change(req, inode_get(ino), fh_fd(fi), false, &stale);
+    } else if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
         /* it may have changed some of the range before failing: dirty, so the
          * next close, fsync or rename syncs it (nothing was promised) */
         (void)note_written(inode_get(ino), fh_fd(fi), false, true);
+    }
     reply_err(req, e);
+    if (stale)
+        fuse_lowlevel_notify_inval_inode(g_fs.se, ino, -1, 0); /* attributes only */
 }
 
 /* SEEK_DATA/SEEK_HOLE.  While a file has a writable open under the writeback
@@ -574,9 +611,9 @@ void h_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
         reply_err(req, e);
         return;
     }
+    bool stale = false;
     e = note_changed(inode_get(ino_out), fi_out);
-    if (e)
-        reply_err(req, e);
-    else
-        fuse_reply_write(req, (size_t)res);
+    if (!e)
+        e = kill_suidgid_after_change(req, inode_get(ino_out), fh_fd(fi_out), false, &stale);
+    reply_changed(req, ino_out, e, (size_t)res, stale);
 }

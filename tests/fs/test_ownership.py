@@ -453,6 +453,88 @@ class Ownership(unittest.TestCase):
         self.assertTrue(any(int(ln.split('valid=')[1].split()[0], 16) & 1 for ln in recs),
                         (ino, recs))
 
+    def test_data_changes_clear_setid_like_a_local_fs(self):
+        """write(2), truncate(2), ftruncate(2), fallocate(2) and copy_file_range(2)
+        by a writer without CAP_FSETID clear the set-id bits of the file they
+        change as a local filesystem does (setgid without group-execute only
+        when the writer is outside the file's group: the kernel's own FUSE
+        fallback kept it); a writer with CAP_FSETID (root, or nobody holding
+        it) keeps them, and chown(-1, -1) by root clears them.  With FUSE_HANDLE_KILLPRIV_V2
+        (fs/fuse_io.c) the kernel leaves each of these to durfs: without
+        kill_suidgid_after_change, or the truncate's mode in h_setattr, the
+        bits stay (checked).  Each clearing is journaled: replay after a crash
+        must not bring a setuid bit back onto content a user wrote."""
+        src_script = ('fd = os.open(sys.argv[1], os.O_WRONLY)\n'
+                      'os.lseek(fd, 0, os.SEEK_END)\nos.write(fd, b"more")\nos.close(fd)')
+        ops = {
+            'write': lambda p: (lambda fd: (os.lseek(fd, 0, os.SEEK_END), os.write(fd, b'more'),
+                                            os.close(fd)))(os.open(p, os.O_WRONLY)),
+            'pwrite': lambda p: (lambda fd: (os.pwrite(fd, b'X', 2), os.close(fd)))(
+                os.open(p, os.O_WRONLY)),
+            'truncate': lambda p: os.truncate(p, 3),
+            'ftruncate': lambda p: (lambda fd: (os.ftruncate(fd, 5), os.close(fd)))(
+                os.open(p, os.O_WRONLY)),
+            'fallocate': lambda p: (lambda fd: (os.posix_fallocate(fd, 0, 8192), os.close(fd)))(
+                os.open(p, os.O_WRONLY)),
+            'copy_range': lambda p: (lambda fi, fo: (
+                os.copy_file_range(fi, fo, 4, 0, 0), os.close(fi), os.close(fo)))(
+                    os.open(os.path.join(os.path.dirname(p), 'setid_src'), os.O_RDONLY),
+                    os.open(p, os.O_WRONLY)),
+        }
+        modes = {  # name: mode, the file's group, nobody's supplementary groups
+            'suid': (0o4777, 0, ()), 'sgid': (0o2777, 0, ()), 'both': (0o6777, 0, ()),
+            'sgid_nox': (0o2767, 0, ()), 'sgid_nox_member': (0o2767, OTHER_GID, (OTHER_GID,))}
+
+        def make(p, mode, gid=0):
+            with open(p, 'wb') as f:
+                f.write(b'set-id content')
+            os.chown(p, 0, gid)
+            os.chmod(p, mode)
+
+        def run(root):
+            with open(os.path.join(root, 'setid_src'), 'wb') as f:
+                f.write(b'source bytes')
+            os.chmod(os.path.join(root, 'setid_src'), 0o644)
+            names = []
+            for op, fn in ops.items():
+                for mname, (mode, gid, groups) in modes.items():
+                    p = os.path.join(root, 'setid_%s_%s' % (op, mname))
+                    make(p, mode, gid)
+                    H.run_as(U, G, lambda: fn(p), groups=groups)
+                    names.append(p)
+                p = os.path.join(root, 'setid_%s_by_root' % op)
+                make(p, 0o6777)
+                fn(p)
+                names.append(p)
+            p = os.path.join(root, 'setid_write_fsetid')
+            make(p, 0o6777)
+            code, err = self.as_capable_nobody('fsetid', src_script, p)
+            self.assertEqual(code, 0, err)
+            names.append(p)
+            p = os.path.join(root, 'setid_chown_by_root')
+            make(p, 0o6777)
+            os.chown(p, -1, -1)
+            names.append(p)
+            return 0, None, {os.path.basename(n): (describe(n), os.path.getsize(n)) for n in names}
+        made = self.same_on_both_sides(run)
+        for op in ops:
+            self.assertEqual(made['setid_%s_suid' % op][0][1], '0o777', op)
+            self.assertEqual(made['setid_%s_both' % op][0][1], '0o777', op)
+            self.assertEqual(made['setid_%s_sgid' % op][0][1], '0o777', op)
+            self.assertEqual(made['setid_%s_sgid_nox' % op][0][1], '0o767', op)
+            self.assertEqual(made['setid_%s_sgid_nox_member' % op][0][1], '0o2767', op)
+            self.assertEqual(made['setid_%s_by_root' % op][0][1], '0o6777', op)
+        self.assertEqual(made['setid_write_fsetid'][0][1], '0o6777')
+        self.assertEqual(made['setid_chown_by_root'][0][1], '0o777')
+        # journaled: a SETATTR record with the cleared mode for each file
+        recs = [ln for ln in H.journal_dump(FX.backing) if ' SETATTR ' in ln]
+        for name in ('setid_write_suid', 'setid_fallocate_both', 'setid_copy_range_suid',
+                     'setid_chown_by_root'):
+            st = os.stat(os.path.join(FX.backing, name))
+            mode = 'mode=0%o' % st.st_mode
+            self.assertTrue(any(mode in ln and int(ln.split('valid=')[1].split()[0], 16) & 1
+                                for ln in recs), (name, mode, recs[-12:]))
+
     def test_open_trunc_drops_file_capability_for_good(self):
         """BACKING's truncation at open(O_TRUNC) drops a security.capability
         with no REMOVEXATTR from the kernel; unlogged, replay after a crash put
