@@ -915,9 +915,18 @@ dur_code dur_ns_open(int backing_fd, const dur_ns_options *opts, dur_ns **out,
             wo.leader_hook_ctx = ns;
         }
         /* ORDERED keeps append-only segments: its rare group commits then harden
-         * BACKING, which replay relies on to leave a prefix (ns_replay.c). */
+         * BACKING, which replay relies on to leave a prefix (ns_replay.c).  It, and
+         * filesystems where zero fill saves nothing, reserve the room instead
+         * (KEEP_SIZE), for ensure_room. */
         if (ns->journal_zero_fill && ns->opts.mode != DUR_NS_ORDERED)
             wo.zero_fill_bytes = NS_WAL_ZERO_FILL;
+        else
+            wo.reserve_bytes = NS_WAL_ZERO_FILL;
+#ifdef DUR_TEST_HOOKS
+        /* tests of a journal write that fails: a filesystem that cannot reserve */
+        if (getenv("DUR_TEST_NO_WAL_RESERVE"))
+            wo.reserve_bytes = 0;
+#endif
         if ((c = dur_wal_open(ns->jdir, NS_WAL_DIR, &wo, &ns->wal, NULL, err)) != DUR_OK)
             goto fail;
 #ifdef DUR_TEST_HOOKS
@@ -1012,8 +1021,9 @@ const dur_fs_policy *dur_ns_fs_policy(dur_ns *ns)
  * and from then on even an unlink, the way out of a full disk, would fail.  So the
  * change is refused instead (ENOSPC, nothing applied, the journal unharmed) while
  * the room is short, keeping NS_ROOM_RESERVE for changes that free space.  Where
- * the WAL keeps no fill (ORDERED, btrfs, other filesystems) the room is unbounded
- * and a full disk still poisons (docs/guarantees.md). */
+ * the WAL keeps no fill (ORDERED, btrfs, other filesystems) it reserves blocks
+ * ahead instead (reserve_bytes); where the filesystem cannot reserve them either,
+ * the room is unbounded and a full disk still poisons (docs/design.md). */
 _Static_assert(NS_ROOM_FRAME >= WAL_FRAME_OVERHEAD, "room per record frame");
 
 static dur_code ensure_room(dur_ns *ns, dur_ns_op *op)

@@ -50,6 +50,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,10 +91,10 @@ struct dur_wal {
     uint64_t written_lsn; /* handed to the OS */
     uint64_t durable_lsn; /* fdatasync'd (and hooked) */
     uint64_t seg_end;     /* logical end of the newest segment incl. buffered frames */
-    /* seg_file_end as of the last I/O step (the holder owns the real one): a lower
-     * bound while a step runs, which only grows the file, except rotation, which
-     * resets this first.  For dur_wal_room without waiting for the I/O role. */
-    uint64_t known_file_end;
+    /* room_end() as of the last I/O step (the holder owns the real one): a lower
+     * bound while a step runs, which only grows it, except rotation, which resets
+     * this first.  For dur_wal_room without waiting for the I/O role. */
+    uint64_t known_room_end;
     uint64_t appends_since_flush;
     uint64_t last_flush_ms;
     uint64_t rotate_not_before_ms; /* a rotation was put off (ROTATE_RETRY_MS) */
@@ -109,7 +110,10 @@ struct dur_wal {
     uint64_t seg_id;
     uint64_t seg_write_off;
     uint64_t seg_file_end; /* its file size: >= seg_write_off, beyond it only zeros */
-    bool seg_fill_failed;  /* writing zero fill failed (disk full): no more in this segment */
+    /* reserve_bytes: allocated (FALLOC_FL_KEEP_SIZE) up to here; 0 = nothing reserved */
+    uint64_t seg_reserved_end;
+    bool seg_fill_failed; /* zero fill or reservation failed (disk full): no more in this segment */
+    atomic_bool reserve_unsupported; /* the filesystem cannot reserve: room unbounded */
 };
 
 void dur_wal_options_default(dur_wal_options *o)
@@ -118,6 +122,7 @@ void dur_wal_options_default(dur_wal_options *o)
     o->segment_size = 64u * 1024u * 1024u;
     o->prealloc_bytes = 0;
     o->zero_fill_bytes = 0;
+    o->reserve_bytes = 0;
     o->buffer_size = 256u * 1024u;
     o->flush_policy = DUR_FLUSH_MANUAL;
     o->every_n = 1;
@@ -175,16 +180,59 @@ static dur_code seg_push(dur_wal *w, uint64_t id, uint64_t first_lsn, uint64_t s
     return DUR_OK;
 }
 
+/* I/O role held: the end of the room allocated ahead of the records, zeros
+ * written or blocks reserved. */
+static uint64_t room_end(const dur_wal *w)
+{
+    return w->seg_reserved_end > w->seg_file_end ? w->seg_reserved_end : w->seg_file_end;
+}
+
+/* I/O role held, reserve_bytes without zero fill: keep at least half of it
+ * allocated past the write position (never past segment_size) with KEEP_SIZE,
+ * so the file's size still grows only by appends.  Like the fill, in 64 KiB
+ * steps, and a failure (a full disk) keeps what was reserved and stops
+ * reserving in this segment; a filesystem that cannot reserve at all leaves the
+ * room unbounded, as without the option. */
+static void reserve_ahead(dur_wal *w)
+{
+    const uint64_t step = 64 * 1024;
+    uint64_t want = w->o.reserve_bytes;
+    if (want == 0 || w->seg_fill_failed || atomic_load(&w->reserve_unsupported) ||
+        room_end(w) - w->seg_write_off >= want / 2)
+        return;
+    uint64_t end = w->seg_write_off + want;
+    if (end > w->o.segment_size)
+        end = w->o.segment_size;
+    while (room_end(w) < end) {
+        uint64_t from = room_end(w), n = end - from < step ? end - from : step;
+        dur_error ignored;
+        dur_code rc = w->seg->ops->allocate(w->seg, from, n, &ignored);
+        if (rc != DUR_OK) {
+            if (rc == DUR_E_NOTSUP)
+                atomic_store(&w->reserve_unsupported, true);
+            else
+                w->seg_fill_failed = true;
+            return;
+        }
+        w->seg_reserved_end = from + n;
+    }
+}
+
 /* I/O role held: keep at least half of zero_fill_bytes of zeros past the write
  * position (never growing the file past segment_size), written now, made durable by
  * the sync that follows.  The fill only saves time, so a failure to write it (a
  * full disk) is not an error: filling stops for this segment, and the file's real
- * size is what rotation will trim.  Only not knowing that size is an error. */
+ * size is what rotation will trim.  Only not knowing that size is an error.
+ * Without zero fill, reserve_bytes are reserved instead (reserve_ahead). */
 static dur_code zero_fill_ahead(dur_wal *w, dur_error *err)
 {
     static const uint8_t zeros[64 * 1024];
     uint64_t want = w->o.zero_fill_bytes;
-    if (want == 0 || w->seg_fill_failed || w->seg_file_end - w->seg_write_off >= want / 2)
+    if (want == 0) {
+        reserve_ahead(w);
+        return DUR_OK;
+    }
+    if (w->seg_fill_failed || w->seg_file_end - w->seg_write_off >= want / 2)
         return DUR_OK;
     uint64_t end = w->seg_write_off + want;
     if (end > w->o.segment_size)
@@ -206,17 +254,21 @@ static dur_code zero_fill_ahead(dur_wal *w, dur_error *err)
 }
 
 /* I/O role held, the segment's records synced: cut the zero fill off a segment that is
- * about to stop being the last one, durably, before its successor can exist. */
+ * about to stop being the last one, durably, before its successor can exist.  A
+ * reservation goes the same way (ext4 and XFS free blocks past the end of file at a
+ * truncate to the same size). */
 static dur_code trim_zero_fill(dur_wal *w, dur_error *err)
 {
-    if (w->seg_file_end == w->seg_write_off)
+    if (room_end(w) == w->seg_write_off)
         return DUR_OK;
-    assert(w->seg_file_end > w->seg_write_off);
+    assert(room_end(w) > w->seg_write_off);
     dur_code rc = w->seg->ops->truncate(w->seg, w->seg_write_off, err);
     if (rc == DUR_OK && !(dur_test_get_skip() & DUR_SKIP_WAL_TRIM_SYNC))
         rc = w->seg->ops->sync_all(w->seg, err);
-    if (rc == DUR_OK)
+    if (rc == DUR_OK) {
         w->seg_file_end = w->seg_write_off;
+        w->seg_reserved_end = 0;
+    }
     return rc;
 }
 
@@ -271,7 +323,7 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
     assert(kind != IO_ROTATE || w->seg_id < DUR_WAL_MAX_SEGMENT_ID);
     uint64_t new_id = w->seg_id + 1;
     if (kind == IO_ROTATE)
-        w->seg_end = w->known_file_end = WAL_HEADER_SIZE; /* later appends: the new segment */
+        w->seg_end = w->known_room_end = WAL_HEADER_SIZE; /* later appends: the new segment */
     uint64_t before_durable = w->durable_lsn;
     pthread_mutex_unlock(&w->mu);
 
@@ -310,6 +362,7 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
         w->seg = new_seg;
         w->seg_id = new_id;
         w->seg_write_off = w->seg_file_end = WAL_HEADER_SIZE;
+        w->seg_reserved_end = 0;
         w->seg_fill_failed = false;
         /* the new segment's fill now, not in the path of its first record's
          * dur_wal_room (which waits for this step) */
@@ -338,7 +391,7 @@ static dur_code do_io(dur_wal *w, enum io_kind kind, dur_error *err)
         w->durable_lsn = target;
     }
     w->segs[w->nsegs - 1].size = old_size;
-    w->known_file_end = w->seg_file_end;
+    w->known_room_end = room_end(w);
     if (put_off) {
         /* Appends made meanwhile counted from an empty new segment: the old one it is. */
         w->seg_end = w->seg_write_off + w->active.len;
@@ -541,13 +594,14 @@ dur_code dur_wal_append_durable(dur_wal *w, uint8_t type, const void *payload, s
 }
 
 /* mu held.  What the current segment can still take without allocating: the
- * fill ahead of its records (a lower bound); unbounded where the writer keeps no
- * fill. */
+ * fill or reservation ahead of its records (a lower bound); unbounded where the
+ * writer keeps neither. */
 static uint64_t fill_room(const dur_wal *w)
 {
-    if (w->o.zero_fill_bytes == 0)
+    if (w->o.zero_fill_bytes == 0 &&
+        (w->o.reserve_bytes == 0 || atomic_load(&w->reserve_unsupported)))
         return UINT64_MAX;
-    return w->known_file_end > w->seg_end ? w->known_file_end - w->seg_end : 0;
+    return w->known_room_end > w->seg_end ? w->known_room_end - w->seg_end : 0;
 }
 
 /* The fill stops at the segment's end: past it the next record starts a segment,
@@ -561,7 +615,8 @@ static bool next_segment_fits(const dur_wal *w)
     if (fd < 0 || fstatvfs(fd, &sv) != 0)
         return true; /* not a filesystem we can ask (the in-memory backend) */
     uint64_t free_blocks = geteuid() == 0 ? sv.f_bfree : sv.f_bavail;
-    uint64_t need = WAL_HEADER_SIZE + w->o.prealloc_bytes + 2 * w->o.zero_fill_bytes;
+    uint64_t ahead = w->o.zero_fill_bytes ? w->o.zero_fill_bytes : w->o.reserve_bytes;
+    uint64_t need = WAL_HEADER_SIZE + w->o.prealloc_bytes + 2 * ahead;
     return free_blocks * sv.f_frsize >= need;
 }
 
@@ -578,7 +633,7 @@ dur_code dur_wal_room(dur_wal *w, uint64_t want, uint64_t *room, dur_error *err)
         *room = fill_room(w);
         if (*room >= want)
             break;
-        if (w->known_file_end >= w->o.segment_size) {
+        if (w->known_room_end >= w->o.segment_size) {
             if (next_segment_fits(w))
                 *room = UINT64_MAX;
             break;
@@ -625,7 +680,7 @@ dur_code dur_wal_release_fill(dur_wal *w, dur_error *err)
         if (err)
             *err = e;
     } else {
-        w->known_file_end = w->seg_file_end;
+        w->known_room_end = room_end(w);
         refresh_disk_stats(w);
     }
     pthread_cond_broadcast(&w->cv);
@@ -779,6 +834,10 @@ static dur_code check_options(const dur_wal_options *o, const char *path, dur_er
         return dur_error_set(err, DUR_E_INVAL, 0, path,
                              "WAL zero_fill_bytes %" PRIu64 " is over the maximum of 1 GiB",
                              o->zero_fill_bytes);
+    if (o->reserve_bytes > (uint64_t)1 << 30)
+        return dur_error_set(err, DUR_E_INVAL, 0, path,
+                             "WAL reserve_bytes %" PRIu64 " is over the maximum of 1 GiB",
+                             o->reserve_bytes);
     if (o->buffer_size == 0 || o->buffer_size > (size_t)1 << 30)
         return dur_error_set(err, DUR_E_INVAL, 0, path,
                              "WAL buffer_size %zu must be between 1 byte and 1 GiB",
@@ -1035,7 +1094,7 @@ dur_code dur_wal_open(dur_dir *d, const char *path, const dur_wal_options *opts,
     free(ids);
     w->durable_lsn = w->written_lsn = w->next_lsn - 1;
     w->seg_end = w->seg_write_off;
-    w->known_file_end = w->seg_file_end;
+    w->known_room_end = room_end(w);
     w->last_flush_ms = now_ms();
     refresh_disk_stats(w);
     rep.segments = (unsigned)w->nsegs;

@@ -151,8 +151,20 @@ class FullBacking(H.LoopExt4Case):
         ensure_room (core/src/ns_journal.c) the journal outran its zero fill,
         its write failed and poisoned it: chmod got EIO after ~12,000 calls and
         so did every unlink until a remount (fails without, checked)."""
+        self.refuses_with_enospc_and_lets_space_be_freed('checkpoint_secs=3600')
+
+    def test_full_backing_in_ordered_mode_refuses_changes_with_enospc(self):
+        """The same in ordered mode, whose journal keeps no zero fill (its
+        segments stay append-only): room is reserved ahead of the records with
+        fallocate(FALLOC_FL_KEEP_SIZE) instead (core/src/wal_writer.c).
+        Without the reservation the journal's write failed and poisoned it:
+        every change, unlinks too, failed with EIO until a remount (fails
+        without, checked)."""
+        self.refuses_with_enospc_and_lets_space_be_freed('durability=ordered,checkpoint_secs=3600')
+
+    def refuses_with_enospc_and_lets_space_be_freed(self, opts):
         self.backing_on_ext4(32 << 20)
-        m = self.fx.mount(opts='checkpoint_secs=3600')
+        m = self.fx.mount(opts=opts)
         open(m.path('f'), 'w').close()
         for i in range(20):
             os.mkdir(m.path('d%d' % i))
@@ -176,6 +188,8 @@ class FullBacking(H.LoopExt4Case):
         os.chmod(m.path('f'), 0o640)
         os.mkdir(m.path('new'))
         self.assertFalse(m.status()['journal_failed'])
+        if 'ordered' in opts:
+            m.checkpoint()  # ordered: acknowledged is not durable until a commit
         m.kill9()
         self.fx.m = None
         m = self.fx.mount()

@@ -416,11 +416,25 @@ class Recovery(unittest.TestCase):
         self.assertEqual(fx.unmount(), 0)
 
     def test_full_journal_refuses_changes_before_applying_them(self):
-        """The journal (-o journal= on a 512 KiB tmpfs) fills up.  The create that
+        """The journal (-o journal= on a 512 KiB tmpfs) fills up, and it cannot
+        reserve room ahead (DUR_TEST_NO_WAL_RESERVE: a filesystem without
+        fallocate; with it, changes are refused with ENOSPC first, see
+        test_full_tmpfs_journal_refuses_changes_with_enospc).  The create that
         hits ENOSPC fails with EIO; every later metadata change fails with EIO and
         never reaches BACKING (without the refusal in dur_ns_begin each one is
         applied and then reported failed); reads keep working; the operator frees
         space and remounts: the tree is as BACKING had it, and changes work again."""
+        self.fill_tmpfs_journal(dict(os.environ, DUR_TEST_NO_WAL_RESERVE='1'))
+
+    def test_full_tmpfs_journal_refuses_changes_with_enospc(self):
+        """The same journal filesystem, now with its room reserved ahead of the
+        records (fallocate KEEP_SIZE, reserve_bytes: tmpfs keeps no zero fill):
+        creates are refused with ENOSPC before they are applied, the journal
+        stays healthy, and an unlink still works (fails without the
+        reservation: EIO and a poisoned journal, as above)."""
+        self.fill_tmpfs_journal(None)
+
+    def fill_tmpfs_journal(self, env):
         fx = self.fx
         jfs = os.path.join(fx.tmp, 'jfs')
         os.mkdir(jfs)
@@ -429,7 +443,7 @@ class Recovery(unittest.TestCase):
             self.skipTest('cannot mount a tmpfs')
         try:
             opts = 'checkpoint_secs=3600,journal=%s' % os.path.join(jfs, 'journal')
-            m = fx.mount(opts=opts)
+            m = fx.mount(opts=opts, env=env)
             os.mkdir(m.path('keep'))
             with open(m.path('keep', 'file'), 'wb') as f:
                 f.write(b'readable after the journal fills')
@@ -446,10 +460,23 @@ class Recovery(unittest.TestCase):
                     os.close(os.open(m.path('f%05d-%s' % (i, 'x' * 200)),
                                      os.O_CREAT | os.O_WRONLY, 0o644))
                 except OSError as e:
-                    self.assertEqual(e.errno, errno.EIO)
+                    self.assertEqual(e.errno, errno.EIO if env else errno.ENOSPC)
                     break
             else:
                 self.fail('the journal never filled up')
+            if not env:
+                self.assertFalse(m.status()['journal_failed'])
+                os.unlink(m.path('keep', 'file'))
+                self.assertFalse(os.path.exists(os.path.join(fx.backing, 'keep', 'file')))
+                self.assertEqual(H.errno_of(os.mkdir, m.path('refused')), errno.ENOSPC)
+                self.assertFalse(m.status()['journal_failed'])
+                m.kill9()
+                fx.m = None
+                os.unlink(filler)
+                m = fx.mount(opts=opts)
+                self.assertEqual(os.listdir(m.path('keep')), [])
+                self.assertEqual(fx.unmount(), 0)
+                return
             b = lambda *p: os.path.join(fx.backing, *p)  # noqa: E731
             mode0 = os.stat(b('keep')).st_mode
             refused = [

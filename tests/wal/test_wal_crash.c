@@ -8,7 +8,8 @@
  * records appended (payloads derive from the LSN), ending at or after the last LSN
  * acknowledged durable and never beyond the last appended.
  *
- * Seeds alternate between no zero fill and two zero_fill_bytes settings.
+ * Seeds alternate between no zero fill (half of those with reserve_bytes) and two
+ * zero_fill_bytes settings.
  *
  * Sensitivity: with DUR_SKIP_WAL_SYNC, DUR_SKIP_WAL_DIR_SYNC or DUR_SKIP_WAL_TRIM_SYNC
  * the same check must find a lost acknowledged record or an unreadable log -- proof
@@ -95,6 +96,8 @@ static bool workload(run *r)
     o.interval_ms = 1;
     o.prealloc_bytes = rng(&s) % 2 ? 1024 : 0;
     o.zero_fill_bytes = r->zero_fill;
+    /* without fill, half the runs reserve room instead (its trim at rotation) */
+    o.reserve_bytes = r->zero_fill == 0 && rng(&s) % 2 ? 300 : 0;
     dur_wal *w = NULL;
     if (dur_wal_open(r->fence, WAL_DIR, &o, &w, NULL, &e) != DUR_OK)
         return r->cut_done;

@@ -64,6 +64,12 @@ typedef struct dur_wal_options {
      * of a filesystem journal commit.  A rotated segment is trimmed to its records
      * (ftruncate + fsync) before the next one is created. */
     uint64_t zero_fill_bytes;
+    /* Without zero fill: keep up to this many bytes past the last record reserved
+     * (fallocate FALLOC_FL_KEEP_SIZE: the file still grows only by appends),
+     * re-reserved when less than half is left (0 = off, the default).  Records
+     * written there need no new block, so dur_wal_room can report the room as with
+     * zero fill, where the filesystem can reserve (ext4, XFS, tmpfs; btrfs mostly). */
+    uint64_t reserve_bytes;
     size_t buffer_size;            /* user-space buffer (default 256 KiB) */
     dur_flush_policy flush_policy; /* default DUR_FLUSH_MANUAL */
     unsigned every_n;
