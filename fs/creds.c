@@ -129,10 +129,13 @@ static int caller_groups(fuse_req_t req, gid_t *stack, int cap, gid_t **list)
     *list = stack;
     int n = fuse_req_getgroups(req, cap, stack);
     if (n > cap) {
-        *list = malloc(sizeof(gid_t) * (size_t)n);
+        int room = n;
+        *list = malloc(sizeof(gid_t) * (size_t)room);
         if (!*list)
             return -1;
-        n = fuse_req_getgroups(req, n, *list);
+        n = fuse_req_getgroups(req, room, *list);
+        if (n > room) /* the caller joined groups meanwhile: the first `room` */
+            n = room;
     }
     return n < 0 ? 0 : n;
 }
@@ -237,6 +240,8 @@ static bool in_our_user_ns(pid_t pid)
 {
     char path[64];
     struct stat theirs;
+    if (pid <= 0)
+        return false;
     snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
     return g_user_ns_known && stat(path, &theirs) == 0 && theirs.st_dev == g_user_ns.st_dev &&
            theirs.st_ino == g_user_ns.st_ino;
@@ -244,10 +249,13 @@ static bool in_our_user_ns(pid_t pid)
 
 /* The caller's effective capabilities (bits 0-31) from /proc/PID/status, where
  * libfuse reads its groups too; none outside our user namespace; false if the
- * caller is gone. */
+ * caller is gone or cannot be seen (pid 0: the daemon runs in another pid
+ * namespace than the caller, e.g. in a container). */
 static bool caller_caps(pid_t pid, __u32 *eff)
 {
     char path[64], buf[4096];
+    if (pid <= 0)
+        return false;
     if (!in_our_user_ns(pid)) {
         *eff = 0;
         return true;
@@ -272,6 +280,17 @@ bool creds_caller_has_cap(fuse_req_t req, int cap)
 {
     __u32 eff;
     return cap < 32 && caller_caps(fuse_req_ctx(req)->pid, &eff) && (eff & CAP_BIT(cap));
+}
+
+bool creds_caller_lacks_cap(fuse_req_t req, int cap)
+{
+    __u32 eff;
+    return cap < 32 && caller_caps(fuse_req_ctx(req)->pid, &eff) && !(eff & CAP_BIT(cap));
+}
+
+bool creds_caller_in_our_user_ns(fuse_req_t req)
+{
+    return in_our_user_ns(fuse_req_ctx(req)->pid);
 }
 
 void creds_caller_fsetid(fuse_req_t req, creds_saved *s)

@@ -236,6 +236,10 @@ void creds_caller_fsetid(fuse_req_t req, creds_saved *s);
 /* The caller holds capability cap (< 32) in its effective set; false when it
  * cannot be read (the caller is gone). */
 bool creds_caller_has_cap(fuse_req_t req, int cap);
+/* The caller is known to lack cap (false when it cannot be seen: pid 0). */
+bool creds_caller_lacks_cap(fuse_req_t req, int cap);
+/* The caller is known to be in the daemon's user namespace. */
+bool creds_caller_in_our_user_ns(fuse_req_t req);
 /* gid is the caller's group or one of its supplementary groups. */
 bool creds_caller_in_group(fuse_req_t req, gid_t gid);
 /* Write file data as its owner (quota, ext4's reserve for root); creds_leave. */

@@ -200,13 +200,17 @@ static bool mtime_unchanged(int path_fd, const struct stat *attr, int valid, str
 /* The mode of a file (attributes st) once a caller without CAP_FSETID changed
  * its data, as a local filesystem leaves it (setattr_should_drop_suidgid):
  * setuid goes; setgid goes with group execute, and without it (then a mark for
- * mandatory locking) only when the caller is outside the file's group.
- * FUSE_HANDLE_KILLPRIV_V2 leaves this to us (fuse_io.c). */
+ * mandatory locking) only when the caller is outside the file's group and
+ * without CAP_FSETID over it.  A caller in a user namespace of its own may hold
+ * that (capable_wrt_inode_uidgid), which cannot be judged from here: it keeps
+ * the bit, as the kernel's own FUSE fallback did.  FUSE_HANDLE_KILLPRIV_V2
+ * leaves this to us (fuse_io.c). */
 static mode_t suidgid_killed(fuse_req_t req, const struct stat *st)
 {
     mode_t killed = st->st_mode & ~(mode_t)S_ISUID;
     if ((st->st_mode & S_ISGID) &&
-        ((st->st_mode & S_IXGRP) || !creds_caller_in_group(req, st->st_gid)))
+        ((st->st_mode & S_IXGRP) ||
+         (creds_caller_in_our_user_ns(req) && !creds_caller_in_group(req, st->st_gid))))
         killed &= ~(mode_t)S_ISGID;
     return killed;
 }
@@ -217,8 +221,9 @@ int kill_suidgid(fuse_req_t req, dnode *n, int fd, bool *changed)
     struct stat before, after;
     if (fstat(fd, &before) < 0)
         return errno;
-    if (!S_ISREG(before.st_mode) || !(before.st_mode & (S_ISUID | S_ISGID)))
-        return 0; /* the hot path: nothing set-id, no journal record */
+    if (!S_ISREG(before.st_mode) || !(before.st_mode & (S_ISUID | S_ISGID)) ||
+        suidgid_killed(req, &before) == before.st_mode)
+        return 0; /* the hot path: nothing to clear, no lock, no journal record */
     dur_ns_op op;
     int e = begin_op(&op);
     if (!e && fstat(fd, &before) < 0) /* again, under the ordering lock */

@@ -357,21 +357,27 @@ static int note_changed(dnode *n, const struct fuse_file_info *fi)
     return note_written(n, fh_fd(fi), (fi->fh & FH_DSYNC) != 0, (fi->fh & FH_SYNC) == 0);
 }
 
-/* With KILLPRIV_V2 (fuse_io.c) the kernel leaves clearing set-id bits after a
- * change of a file's data to us.  A WRITE says when (flagged: the writer lacks
- * CAP_FSETID); fallocate and copy_file_range carry no flag, so for a set-id
- * file the caller's own capabilities decide.  *stale: invalidate the kernel's
- * attributes after replying (its cached mode still has the bits). */
-static int kill_suidgid_after_change(fuse_req_t req, dnode *n, int fd, bool flagged, bool *stale)
+/* With KILLPRIV_V2 (fuse_io.c) the kernel leaves clearing set-id bits at a
+ * change of a file's data to us.  As a local filesystem (file_remove_privs)
+ * they go BEFORE the data changes: if that fails, nothing is written, and a
+ * crash cannot leave new content under old set-id bits.  A WRITE says when
+ * (flagged: the writer lacks CAP_FSETID; unflagged: the kernel found it has
+ * it, nothing to check); fallocate and copy_file_range carry no flag, so for a
+ * set-id file the caller's own capabilities decide.  *stale: invalidate the
+ * kernel's attributes after replying (its cached mode still has the bits). */
+static int kill_suidgid_before_change(fuse_req_t req, dnode *n, int fd, bool is_write, bool *stale)
 {
     *stale = false;
     if (!fuse_io_killpriv_v2())
         return 0; /* the kernel clears them itself, with a SETATTR */
-    if (!flagged) {
+    if (is_write) {
+        if (!fuse_io_request_kills_suidgid())
+            return 0;
+    } else {
         struct stat st;
         if (fstat(fd, &st) < 0 || !(st.st_mode & (S_ISUID | S_ISGID)) ||
-            creds_caller_has_cap(req, CAP_FSETID))
-            return 0;
+            !creds_caller_lacks_cap(req, CAP_FSETID))
+            return 0; /* CAP_FSETID keeps them; so does a caller we cannot see */
     }
     return kill_suidgid(req, n, fd, stale);
 }
@@ -463,6 +469,14 @@ void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t
     out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
     out.buf[0].fd = fh_fd(fi);
     out.buf[0].pos = off;
+    bool stale = false;
+    int ke = fi->writepage
+                 ? 0
+                 : kill_suidgid_before_change(req, inode_get(ino), fh_fd(fi), true, &stale);
+    if (ke) {
+        reply_changed(req, ino, ke, 0, stale);
+        return;
+    }
     creds_saved cs;
     enter_data_owner(fh_fd(fi), &cs);
     ssize_t res = fuse_buf_copy(&out, bufv, 0);
@@ -472,6 +486,8 @@ void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t
     if (res < 0) {
         bool notify = fi->writepage && note_lost_write_back(inode_get(ino), (int)-res);
         reply_err(req, (int)-res);
+        if (stale)
+            fuse_lowlevel_notify_inval_inode(g_fs.se, ino, -1, 0);
         /* (writepage: the writeback cache, so not -s, where if the notification
          * dropped the kernel's last reference, the inode's eviction would wait
          * for queued WRITEs only this thread could serve) */
@@ -479,11 +495,7 @@ void h_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t
             fuse_lowlevel_notify_inval_inode(g_fs.se, ino, -1, 0);
         return;
     }
-    bool stale = false;
     int e = note_write_request(inode_get(ino), fi);
-    if (!e && !fi->writepage)
-        e = kill_suidgid_after_change(req, inode_get(ino), fh_fd(fi),
-                                      fuse_io_request_kills_suidgid(), &stale);
     reply_changed(req, ino, e, (size_t)res, stale);
 }
 
@@ -550,15 +562,20 @@ void h_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info
 void h_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                  struct fuse_file_info *fi)
 {
+    bool stale = false;
+    int e = kill_suidgid_before_change(req, inode_get(ino), fh_fd(fi), false, &stale);
+    if (e) {
+        reply_err(req, e);
+        if (stale)
+            fuse_lowlevel_notify_inval_inode(g_fs.se, ino, -1, 0);
+        return;
+    }
     creds_saved cs;
     enter_data_owner(fh_fd(fi), &cs);
-    int e = fallocate(fh_fd(fi), mode, offset, length) < 0 ? errno : 0;
+    e = fallocate(fh_fd(fi), mode, offset, length) < 0 ? errno : 0;
     creds_leave(&cs);
-    bool stale = false;
     if (!e) {
         e = note_changed(inode_get(ino), fi);
-        if (!e)
-            e = kill_suidgid_after_change(req, inode_get(ino), fh_fd(fi), false, &stale);
     } else if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
         /* it may have changed some of the range before failing: dirty, so the
          * next close, fsync or rename syncs it (nothing was promised) */
@@ -601,19 +618,22 @@ void h_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
                        struct fuse_file_info *fi_out, size_t len, int flags)
 {
     (void)ino_in;
+    bool stale = false;
+    int e = kill_suidgid_before_change(req, inode_get(ino_out), fh_fd(fi_out), false, &stale);
+    if (e) {
+        reply_changed(req, ino_out, e, 0, stale);
+        return;
+    }
     creds_saved cs;
     enter_data_owner(fh_fd(fi_out), &cs);
     ssize_t res =
         copy_file_range(fh_fd(fi_in), &off_in, fh_fd(fi_out), &off_out, len, (unsigned)flags);
-    int e = res < 0 ? errno : 0;
+    e = res < 0 ? errno : 0;
     creds_leave(&cs);
     if (e) {
-        reply_err(req, e);
+        reply_changed(req, ino_out, e, 0, stale);
         return;
     }
-    bool stale = false;
     e = note_changed(inode_get(ino_out), fi_out);
-    if (!e)
-        e = kill_suidgid_after_change(req, inode_get(ino_out), fh_fd(fi_out), false, &stale);
     reply_changed(req, ino_out, e, (size_t)res, stale);
 }

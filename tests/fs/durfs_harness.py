@@ -137,13 +137,14 @@ class Mount:
     its pid and exit status.  The log (stderr) goes to a file next to BACKING."""
 
     def __init__(self, backing, mountpoint, opts=None, foreground=True, rlimit_nofile=None,
-                 env=None):
+                 env=None, wrapper=()):
         self.backing = os.path.abspath(backing)
         self.mnt = os.path.abspath(mountpoint)
         self.opts = opts
         self.foreground = foreground
         self.rlimit_nofile = rlimit_nofile
         self.env = env
+        self.wrapper = list(wrapper)  # argv before durfs's, e.g. unshare
         self.proc = None
         self.pid = None
         self.exit_code = None
@@ -151,7 +152,7 @@ class Mount:
                                      'durfs-%s.log' % os.path.basename(self.mnt))
 
     def argv(self):
-        a = [durfs_binary()]
+        a = self.wrapper + [durfs_binary()]
         if self.foreground:
             a.append('-f')
         if self.opts:

@@ -8,6 +8,7 @@ replay, and a full BACKING made durfs refuse to mount ("cannot append to the
 replay map (No space left on device)").
 """
 import errno
+import mmap
 import os
 import stat
 import time
@@ -196,6 +197,51 @@ class FullBacking(H.LoopExt4Case):
         self.assertEqual(sorted(os.listdir(m.path())),
                          sorted(['f', 'new'] + ['d%d' % i for i in range(10, 20)]))
         self.assertEqual(stat.S_IMODE(os.stat(m.path('f')).st_mode), 0o640)
+        self.assertEqual(self.fx.unmount(), 0)
+
+    def test_a_refused_setid_clearing_writes_no_data(self):
+        """A write that must clear set-id bits (KILLPRIV_V2, fs/fuse_io.c)
+        clears them before the data goes, as a local filesystem does: when the
+        journal has no room for that mode change the write fails with ENOSPC
+        and writes nothing.  Found in review: the data was written first, then
+        the error returned, and the file stayed setuid (fails with the clearing
+        after the write, checked).  O_DIRECT: no page cache, the WRITE is the
+        write(2)."""
+        self.backing_on_ext4(32 << 20)
+        m = self.fx.mount(opts='checkpoint_secs=3600')
+        p = m.path('setuid')
+        with open(p, 'wb') as f:
+            f.write(b'O' * 4096)
+        os.chmod(p, 0o4777)
+        open(m.path('f'), 'w').close()
+        H.fill_up(os.path.join(self.fx.backing, 'filler'))
+        done = 0
+        while H.errno_of(os.chmod, m.path('f'), 0o600 | (done & 0o77)) == 0:
+            done += 1
+            self.assertLess(done, 100000)
+
+        def overwrite():
+            fd = os.open(p, os.O_WRONLY | os.O_DIRECT)
+            buf = mmap.mmap(-1, 4096)
+            buf.write(b'N' * 4096)
+            try:
+                return H.errno_of(os.pwrite, fd, buf, 0)
+            finally:
+                os.close(fd)
+        self.assertEqual(H.run_as(65534, 65534, overwrite), errno.ENOSPC)
+        b = os.path.join(self.fx.backing, 'setuid')
+        with open(b, 'rb') as f:
+            self.assertEqual(f.read(), b'O' * 4096)
+        self.assertEqual(stat.S_IMODE(os.stat(b).st_mode), 0o4777)
+        self.assertFalse(m.status()['journal_failed'])
+        os.unlink(m.path('filler'))
+        deadline = time.monotonic() + 30  # ext4 reuses freed blocks after its commit
+        while H.errno_of(os.chmod, m.path('f'), 0o644) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(H.run_as(65534, 65534, overwrite), 0)
+        with open(b, 'rb') as f:
+            self.assertEqual(f.read(), b'N' * 4096)
+        self.assertEqual(stat.S_IMODE(os.stat(b).st_mode), 0o777)
         self.assertEqual(self.fx.unmount(), 0)
 
     def test_freeing_changes_on_the_reserve_log_the_full_journal_once(self):
